@@ -1,0 +1,3 @@
+from stackwright.cli.main import main
+
+main()

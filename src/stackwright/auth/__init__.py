@@ -1,0 +1,1 @@
+"""Security and governance: projects, users, roles, API keys, audit log."""

@@ -1,0 +1,33 @@
+"""Who is acting: an API key, the local CLI, or the system itself. Carried into every audit entry."""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass, field
+
+SCOPE_RANK = {"read": 1, "write": 2, "admin": 3}
+
+
+@dataclass(frozen=True)
+class Actor:
+    label: str
+    project_id: str | None = None
+    scopes: tuple[str, ...] = ()
+    user_id: str | None = None
+    key_id: str | None = None
+    request_id: str | None = field(default=None, compare=False)
+
+    def has_scope(self, needed: str) -> bool:
+        """admin implies write, write implies read."""
+        return max((SCOPE_RANK[s] for s in self.scopes), default=0) >= SCOPE_RANK[needed]
+
+
+def cli_actor() -> Actor:
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return Actor(label=f"cli:{who}", scopes=("admin",))
+
+
+SYSTEM = Actor(label="system", scopes=("admin",))

@@ -1,0 +1,241 @@
+"""`stackwright projects|users|keys|audit ...`: administer the store directly (audited as cli:<os user>)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from stackwright.cli import common
+
+projects_app = typer.Typer(help="Projects: create and list.", no_args_is_help=True)
+users_app = typer.Typer(help="Users: create and list; add them to projects with roles.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log of every change.", no_args_is_help=True)
+
+ROLE_HELP = "Role in the project: owner, admin, member or viewer."
+
+
+def _project_row(p: Any) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "description": p.description, "created_at": p.created_at}
+
+
+def _key_row(k: Any) -> dict[str, Any]:
+    return {
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "scopes": k.scopes,
+        "project_id": k.project_id,
+        "user_id": k.user_id,
+        "created_at": k.created_at,
+        "expires_at": k.expires_at,
+        "last_used_at": k.last_used_at,
+        "revoked_at": k.revoked_at,
+    }
+
+
+@projects_app.command("create")
+def projects_create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Lower-case letters, digits, '.', '_' or '-'."),
+    description: str = typer.Option("", help="What the project is for."),
+    owner: str = typer.Option(None, help="Email or id of a user to make owner."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Create a project."""
+    from stackwright.auth import service
+    from stackwright.auth.actors import cli_actor
+
+    actor = cli_actor()
+    with common.database(ctx).write() as session:
+        project = service.create_project(session, actor, name, description)
+        if owner:
+            service.add_member(session, actor, project.id, service.find_user(session, owner).id, "owner")
+    if as_json:
+        common.print_json(_project_row(project))
+    else:
+        typer.echo(f"Created project {project.name} ({project.id}).")
+
+
+@projects_app.command("list")
+def projects_list(ctx: typer.Context, as_json: bool = common.JSON_OPTION) -> None:
+    """List all projects."""
+    from stackwright.auth import service
+
+    with common.database(ctx).read() as session:
+        rows = [_project_row(p) for p in service.list_projects(session)]
+    common.emit(rows, ["id", "name", "description", "created_at"], as_json, title="projects")
+
+
+@users_app.command("create")
+def users_create(
+    ctx: typer.Context,
+    email: str = typer.Argument(..., help="The user's email."),
+    password: str = typer.Option(None, help="At least 8 characters; prompted for if omitted on a terminal."),
+    admin: bool = typer.Option(False, "--admin", help="Make an instance admin (may create projects)."),
+    project: str = typer.Option(None, help="Add to this project (name or id)."),
+    role: str = typer.Option("member", help=ROLE_HELP),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Create a user, optionally adding them to a project."""
+    import sys
+
+    from stackwright.auth import service
+    from stackwright.auth.actors import cli_actor
+
+    if password is None and sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    actor = cli_actor()
+    with common.database(ctx).write() as session:
+        target = service.find_project(session, project) if project else None
+        service.check_role(role)
+        user = service.create_user(session, actor, email, password, is_admin=admin, project_id=target and target.id)
+        if target:
+            service.add_member(session, actor, target.id, user.id, role)
+    row = {"id": user.id, "email": user.email, "is_admin": user.is_admin, "project": target and target.name, "role": target and role}
+    if as_json:
+        common.print_json(row)
+    else:
+        typer.echo(f"Created user {user.email} ({user.id})" + (f", {role} of {target.name}." if target else "."))
+
+
+@users_app.command("list")
+def users_list(
+    ctx: typer.Context,
+    project: str = typer.Option(None, help="Only members of this project (name or id), with their roles."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """List users (or a project's members)."""
+    from stackwright.auth import service
+
+    with common.database(ctx).read() as session:
+        if project:
+            target = service.find_project(session, project)
+            rows = [
+                {"id": u.id, "email": u.email, "role": m.role, "is_admin": u.is_admin, "created_at": u.created_at}
+                for u, m in service.list_members(session, target.id)
+            ]
+        else:
+            rows = [
+                {"id": u.id, "email": u.email, "role": None, "is_admin": u.is_admin, "created_at": u.created_at}
+                for u in service.list_users(session)
+            ]
+    common.emit(rows, ["id", "email", "role", "is_admin", "created_at"], as_json, title="users")
+
+
+@users_app.command("add")
+def users_add(
+    ctx: typer.Context,
+    email: str = typer.Argument(..., help="Email or id of an existing user."),
+    project: str = typer.Option(..., help="Project name or id."),
+    role: str = typer.Option("member", help=ROLE_HELP),
+) -> None:
+    """Add an existing user to a project with a role."""
+    from stackwright.auth import service
+    from stackwright.auth.actors import cli_actor
+
+    with common.database(ctx).write() as session:
+        target = service.find_project(session, project)
+        user = service.find_user(session, email)
+        service.add_member(session, cli_actor(), target.id, user.id, role)
+    typer.echo(f"Added {user.email} to {target.name} as {role}.")
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    project: str = typer.Option(..., help="Project name or id the key belongs to."),
+    name: str = typer.Option("cli key", help="What the key is for."),
+    scope: list[str] = typer.Option(["read", "write"], "--scope", help="read, write or admin; repeat for several."),
+    user: str = typer.Option(None, help="Email or id of the user the key acts for."),
+    expires_in_days: int = typer.Option(None, min=1, help="Expire after this many days (default: never)."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Create an API key. The secret is printed once and never again."""
+    from datetime import timedelta
+
+    from stackwright.auth import keys, service
+    from stackwright.auth.actors import cli_actor
+    from stackwright.core.clock import utcnow
+
+    with common.database(ctx).write() as session:
+        target = service.find_project(session, project)
+        owner = service.find_user(session, user) if user else None
+        expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+        key, raw = keys.create_key(
+            session, cli_actor(), target.id, name, list(scope), user_id=owner and owner.id, expires_at=expires_at
+        )
+    if as_json:
+        common.print_json({**_key_row(key), "key": raw})
+    else:
+        typer.echo(f"Created key {key.id} for project {target.name} with scopes {', '.join(key.scopes)}.")
+        typer.echo("Store it now; it will not be shown again:")
+        typer.echo(raw)
+
+
+@keys_app.command("list")
+def keys_list(
+    ctx: typer.Context,
+    project: str = typer.Option(..., help="Project name or id."),
+    active: bool = typer.Option(False, "--active", help="Hide revoked keys."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """List a project's keys (never their secrets)."""
+    from stackwright.auth import keys, service
+
+    with common.database(ctx).read() as session:
+        target = service.find_project(session, project)
+        rows = [_key_row(k) for k in keys.list_keys(session, target.id, include_revoked=not active)]
+    common.emit(rows, ["id", "name", "prefix", "scopes", "last_used_at", "revoked_at"], as_json, title=f"keys of {project}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Key id (key_...) or the key's first 12 characters."),
+    project: str = typer.Option(None, help="Only revoke if the key belongs to this project."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Revoke a key; requests with it answer 401 from then on."""
+    from stackwright.auth import keys, service
+    from stackwright.auth.actors import cli_actor
+
+    with common.database(ctx).write() as session:
+        project_id = service.find_project(session, project).id if project else None
+        revoked = keys.revoke_key(session, cli_actor(), keys.find_key(session, key, project_id))
+    if as_json:
+        common.print_json(_key_row(revoked))
+    else:
+        typer.echo(f"Revoked key {revoked.id} ({revoked.prefix}…).")
+
+
+@audit_app.command("list")
+def audit_list(
+    ctx: typer.Context,
+    project: str = typer.Option(None, help="Project name or id (default: every project and instance-wide changes)."),
+    action: str = typer.Option(None, help="Only this action, e.g. key.create."),
+    limit: int = typer.Option(50, min=1, max=1000, help="How many entries, newest first."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Show the audit log, newest first."""
+    from stackwright.auth import audit, service
+
+    with common.database(ctx).read() as session:
+        project_id = service.find_project(session, project).id if project else None
+        entries, _ = audit.list_entries(session, project_id, action=action, limit=limit, all_projects=project is None)
+        rows = [
+            {
+                "id": e.id,
+                "created_at": e.created_at,
+                "actor": e.actor,
+                "action": e.action,
+                "object_type": e.object_type,
+                "object_id": e.object_id,
+                "project_id": e.project_id,
+                "before": e.before,
+                "after": e.after,
+            }
+            for e in entries
+        ]
+    common.emit(rows, ["id", "created_at", "actor", "action", "object_id", "project_id"], as_json, title="audit log")

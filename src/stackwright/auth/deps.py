@@ -1,0 +1,57 @@
+"""Request dependencies for the caller: the API key's project and scopes, and scope checks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from stackwright.auth.actors import Actor
+from stackwright.auth.keys import authenticate, touch_key
+from stackwright.core.clock import utcnow
+from stackwright.core.deps import SessionDep, get_db, get_settings
+from stackwright.core.errors import Forbidden
+
+log = logging.getLogger("stackwright.auth")
+
+
+def get_caller(request: Request, session: SessionDep) -> Actor:
+    """The API key's project and scopes; 401 if the key is missing, wrong, revoked or expired."""
+    key, project = authenticate(session, request.headers.get("authorization"))
+    settings = get_settings(request)
+    last = key.last_used_at
+    if last is None or (utcnow() - last).total_seconds() >= settings.api_key_touch_interval_s:
+        try:
+            with get_db(request).write() as writer:
+                touch_key(writer, key.id, settings.api_key_touch_interval_s)
+        except Exception:  # last-used time is best effort; never fail the request for it
+            log.warning("could not record key use", exc_info=True)
+    request.state.project_id = project.id
+    return Actor(
+        label=f"key:{key.prefix}… ({key.name})",
+        project_id=project.id,
+        scopes=tuple(key.scopes),
+        user_id=key.user_id,
+        key_id=key.id,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+def require(scope: str):
+    """A dependency that returns the caller if its key has ``scope`` (admin ⊃ write ⊃ read), else 403."""
+
+    def check(caller: Annotated[Actor, Depends(get_caller)]) -> Actor:
+        if not caller.has_scope(scope):
+            raise Forbidden(
+                f"This needs the {scope!r} scope; your key has {', '.join(caller.scopes) or 'none'}.",
+                hint=f"Use a key with the {scope!r} scope (create one with `stackwright keys create --scope {scope}`).",
+            )
+        return caller
+
+    return check
+
+
+ReadCaller = Annotated[Actor, Depends(require("read"))]
+WriteCaller = Annotated[Actor, Depends(require("write"))]
+AdminCaller = Annotated[Actor, Depends(require("admin"))]

@@ -1,0 +1,1 @@
+"""The `stackwright` command. Each layer owns its commands; this package mounts them."""

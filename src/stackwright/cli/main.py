@@ -1,0 +1,63 @@
+"""Entry point of the `stackwright` command. Imports stay light so `--help` is fast."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from stackwright import __version__
+
+app = typer.Typer(
+    name="stackwright",
+    help="Stackwright: the AI engineering stack for LLM applications, in one process.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Path = typer.Option(None, "--config", help="TOML settings file (else STACKWRIGHT_CONFIG_FILE)."),
+) -> None:
+    ctx.obj = {"config_file": config}
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _mount() -> None:
+    from stackwright.auth.cli import audit_app, keys_app, projects_app, users_app
+    from stackwright.core.cli import db_app, plugins_app
+    from stackwright.server.cli import register as register_server
+
+    register_server(app)
+    app.add_typer(db_app, name="db")
+    app.add_typer(projects_app, name="projects")
+    app.add_typer(users_app, name="users")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(plugins_app, name="plugins")
+
+
+_mount()
+
+
+def main() -> None:
+    from stackwright.core.errors import StackwrightError
+
+    try:
+        app()
+    except StackwrightError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        sys.exit(2 if exc.code in ("config_error", "database_unavailable") else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Platform core: settings, errors, database, migrations, ids, clock, plugin registries."""

@@ -1,0 +1,146 @@
+"""Settings: one class, read from init arguments, then ``STACKWRIGHT_*`` env vars, then an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from stackwright.core.errors import ConfigError
+
+API_KEY_PATTERN = re.compile(r"^sw-[A-Za-z0-9_-]{20,200}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Settings(BaseSettings):
+    """Every setting Stackwright reads. Each one is documented in the README (a test checks)."""
+
+    model_config = SettingsConfigDict(env_prefix="STACKWRIGHT_", extra="forbid", validate_default=True)
+
+    config_file: Path | None = Field(
+        default=None, description="TOML file with settings (same names, lower case). Env vars override it."
+    )
+    home: Path = Field(default=Path(".stackwright"), description="Data dir: the SQLite file, credentials file, locks.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: sqlite in the data dir. Postgres: postgresql+psycopg://user:pw@host:5432/db",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` binds to. Loopback unless you change it.")
+    port: int = Field(default=8600, ge=1, le=65535, description="Port `serve` listens on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", description="`json` (one object per line), `text`, or `auto` (text on a terminal, else json)."
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes; larger answers 413."
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=5000, ge=0, description="How long a SQLite writer waits for the lock before failing, in ms."
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections kept open per process (Postgres).")
+    migrate_on_start: bool = Field(
+        default=True, description="Apply pending migrations when the server or a CLI command starts."
+    )
+    api_key_touch_interval_s: int = Field(
+        default=60, ge=0, description="Minimum seconds between writes of an API key's last-used time."
+    )
+    init_admin_email: str | None = Field(
+        default=None, description="First start only: the admin user's email (generated if unset)."
+    )
+    init_admin_password: str | None = Field(
+        default=None, description="First start only: the admin user's password (generated if unset)."
+    )
+    init_project: str = Field(default="default", description="First start only: name of the default project.")
+    init_api_key: str | None = Field(
+        default=None, description="First start only: the default project's admin key, `sw-` + 20+ chars (generated if unset)."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = getattr(init_settings, "init_kwargs", {}).get("config_file") or os.environ.get(
+            "STACKWRIGHT_CONFIG_FILE"
+        )
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise ConfigError(
+                    f"Config file {path} does not exist.",
+                    hint="Fix STACKWRIGHT_CONFIG_FILE (or --config) or create the file.",
+                )
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.startswith(("postgres://", "postgresql://")):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite://", "postgresql+psycopg://")):
+            raise ValueError(
+                "must start with sqlite:/// or postgresql+psycopg:// (e.g. postgresql+psycopg://user:pw@127.0.0.1:5432/db)"
+            )
+        return value
+
+    @field_validator("init_api_key")
+    @classmethod
+    def _check_api_key(cls, value: str | None) -> str | None:
+        if value and not API_KEY_PATTERN.match(value):
+            raise ValueError("must look like sw- followed by 20 to 200 letters, digits, '-' or '_'")
+        return value or None
+
+    @field_validator("init_admin_email")
+    @classmethod
+    def _check_email(cls, value: str | None) -> str | None:
+        if value and not EMAIL_PATTERN.match(value):
+            raise ValueError("must be an email address such as admin@example.com")
+        return value.lower() if value else None
+
+    @field_validator("init_admin_password")
+    @classmethod
+    def _check_password(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 8:
+            raise ValueError("must be at least 8 characters")
+        return value or None
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in use: the configured one or the SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'stackwright.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one readable ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err["loc"]) or "settings"
+            env = f"STACKWRIGHT_{name.upper()}"
+            problems.append(f"{name} ({env}): {err['msg']}")
+        raise ConfigError("Invalid settings: " + "; ".join(problems), hint="Fix the values named above.") from None

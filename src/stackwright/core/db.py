@@ -1,0 +1,151 @@
+"""The database: one engine per process, SQLite tuned for one writer path, Postgres for replicas."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, create_engine, event, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from stackwright.core.config import Settings
+from stackwright.core.errors import DatabaseUnavailable
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Portable column types: JSONB on Postgres, JSON elsewhere; BIGINT ids that autoincrement on SQLite too.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores timezone-aware UTC datetimes; SQLite hands back naive values, which are read as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("UTCDateTime needs an aware datetime; use stackwright.core.clock.utcnow()")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every layer's tables."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy's begin event below issues BEGIN itself
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Writers take the lock up front (BEGIN IMMEDIATE) so busy_timeout applies instead of a deadlock
+        # on lock upgrade; readers use a plain deferred BEGIN and never block under WAL.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """Owns the engine and hands out read and write sessions."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.url = settings.db_url
+        self.is_sqlite = settings.is_sqlite
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        if self.is_sqlite:
+            engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
+            _tune_sqlite(engine, self.settings.sqlite_busy_timeout_ms)
+            return engine
+        return create_engine(
+            self.url,
+            pool_size=self.settings.db_pool_size,
+            max_overflow=self.settings.db_pool_size,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 5, "application_name": "stackwright"},
+        )
+
+    @property
+    def _writer(self) -> Engine:
+        return self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; rolled back at the end."""
+        with sessionmaker(self.engine, expire_on_commit=False)() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session for changes: committed if the block succeeds, rolled back (no partial rows) if not."""
+        with sessionmaker(self._writer, expire_on_commit=False)() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def session(self, *, write: bool) -> Session:
+        """A bare session (the caller commits); used by the request dependency."""
+        return sessionmaker(self._writer if write else self.engine, expire_on_commit=False)()
+
+    def check_connection(self) -> None:
+        """Raise DatabaseUnavailable with a fix-it message if the database cannot be reached."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise DatabaseUnavailable(
+                f"Cannot reach the database at {redact_url(self.url)}: {reason}.",
+                hint="Check STACKWRIGHT_DATABASE_URL and that the database server is running and accepts connections.",
+            ) from None
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

@@ -1,0 +1,90 @@
+"""Alembic migrations, applied programmatically: on start, by `stackwright db upgrade`, and in tests.
+
+Several processes may start at once on one database, so upgrades run under a lock: a Postgres
+advisory lock, or an exclusive file lock next to the SQLite file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from stackwright.core.db import Database
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_PG_LOCK_KEY = 0x5357_4D49  # "SWMI"
+
+
+def _alembic_config(connection: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revisions() -> set[str]:
+    """The revisions the code expects the database to be at."""
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(_alembic_config()).get_heads())
+
+
+def current_revisions(db: Database) -> set[str]:
+    """The revisions the database is at (empty for a new database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def is_current(db: Database) -> bool:
+    return current_revisions(db) == head_revisions()
+
+
+@contextmanager
+def migration_lock(db: Database) -> Iterator[Connection]:
+    """A connection holding the cross-process migration lock."""
+    if db.is_sqlite:
+        lock_path = Path(db.url.removeprefix("sqlite:///") + ".migrate.lock")
+        with open(lock_path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                with db.engine.connect() as conn:
+                    yield conn
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
+        conn.commit()
+        try:
+            yield conn
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
+            conn.commit()
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (default: head)."""
+    from alembic import command
+
+    with migration_lock(db) as conn:
+        command.upgrade(_alembic_config(conn), revision)
+        conn.commit()
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Revert migrations down to ``revision`` (``base`` empties the schema)."""
+    from alembic import command
+
+    with migration_lock(db) as conn:
+        command.downgrade(_alembic_config(conn), revision)
+        conn.commit()

@@ -1,0 +1,13 @@
+"""Imports every layer's tables so Alembic and tests see the whole schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+
+def target_metadata() -> MetaData:
+    from stackwright.auth import models as _auth  # noqa: F401
+    from stackwright.core import meta as _meta  # noqa: F401
+    from stackwright.core.db import Base
+
+    return Base.metadata

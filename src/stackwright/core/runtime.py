@@ -1,0 +1,42 @@
+"""Opening the store for a process: check the data dir, reach the database, apply migrations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from stackwright.core import migrate
+from stackwright.core.config import Settings
+from stackwright.core.db import Database
+from stackwright.core.errors import ConfigError
+
+
+def ensure_home(settings: Settings) -> Path:
+    """Create the data dir if needed and prove it is writable, or say how to fix it."""
+    home = settings.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / f".write-check-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"The data dir {home} is not writable ({exc.strerror or exc}).",
+            hint="Set STACKWRIGHT_HOME to a folder you can write, or fix its permissions.",
+        ) from None
+    return home
+
+
+def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Database:
+    """A Database that is reachable and at the current schema (migrated if allowed)."""
+    ensure_home(settings)
+    db = Database(settings)
+    db.check_connection()
+    if migrate_now if migrate_now is not None else settings.migrate_on_start:
+        migrate.upgrade(db)
+    elif not migrate.is_current(db):
+        raise ConfigError(
+            "The database schema is not current.",
+            hint="Run `stackwright db upgrade` (or set STACKWRIGHT_MIGRATE_ON_START=true).",
+        )
+    return db

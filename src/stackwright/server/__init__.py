@@ -1,0 +1,1 @@
+"""Frontend and interfaces: the app factory that mounts every layer's router."""

@@ -1,0 +1,53 @@
+"""The app factory: builds one FastAPI app from settings and mounts every layer's router."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from stackwright import __version__
+from stackwright.core.config import Settings
+from stackwright.core.db import Database
+from stackwright.server.errors import install_error_handlers
+from stackwright.server.middleware import RequestMiddleware
+
+DESCRIPTION = (
+    "The AI engineering stack for LLM applications. Authenticate with `Authorization: Bearer sw-...`; "
+    "every /api/v1 call is scoped to the key's project. Errors have one shape: "
+    '`{"error": {"code", "message", "details"}}`.'
+)
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Build the app. Nothing connects here: the database is opened by the first request or by `prepare`."""
+    from stackwright.auth.api import router as auth_router
+    from stackwright.server.health import router as health_router
+
+    settings = settings or Settings()
+    db = db or Database(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="Stackwright",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(auth_router)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> dict:
+        return {"name": "stackwright", "version": __version__, "docs": "/docs", "health": "/healthz"}
+
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

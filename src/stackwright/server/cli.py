@@ -1,0 +1,70 @@
+"""`stackwright serve` and `stackwright init`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from stackwright.cli import common
+
+
+def _announce(result: object) -> None:
+    """Print first-start credentials once, to stderr."""
+    if result is None:
+        return
+    lines = ["Stackwright first start: created the admin user, the default project and its admin key."]
+    lines.append(f"  admin email:    {result.admin_email}")
+    if result.admin_password:
+        lines.append(f"  admin password: {result.admin_password}")
+    lines.append(f"  project:        {result.project}")
+    if result.api_key:
+        lines.append(f"  API key:        {result.api_key}")
+    if result.credentials_file:
+        lines.append(f"  These are shown once and saved (mode 0600) in {result.credentials_file}")
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
+
+
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option(None, help="Address to bind (default STACKWRIGHT_HOST, 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default STACKWRIGHT_PORT, 8600)."),
+) -> None:
+    """Run the server: API, OpenAI-compatible gateway, web UI. Migrates and bootstraps on first start."""
+    import uvicorn
+
+    from stackwright.core.logs import configure_logging
+    from stackwright.server.app import create_app
+    from stackwright.server.startup import prepare
+
+    settings = common.settings(ctx, host=host, port=port)
+    configure_logging(settings.log_level, settings.log_format)
+    db, result = prepare(settings)
+    _announce(result)
+    app = create_app(settings, db)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def init(ctx: typer.Context) -> None:
+    """Create the data dir and database, apply migrations and run the first-start bootstrap, then exit."""
+    from stackwright.server.startup import prepare
+
+    settings = common.settings(ctx)
+    _, result = prepare(settings)
+    if result is None:
+        typer.echo(f"Already initialised: {settings.home.resolve()}")
+    _announce(result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(init)

@@ -1,0 +1,104 @@
+"""ASGI middleware: request ids, the body size limit, and one structured log line per request."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from stackwright.core.errors import PayloadTooLarge
+
+log = logging.getLogger("stackwright.http")
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RequestMiddleware:
+    """Gives each request an id (honouring a sane incoming X-Request-ID), caps body size, logs the outcome."""
+
+    def __init__(self, app: Any, max_body_bytes: int):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        state = {"status": 500, "sent_start": False, "too_large": False, "received": 0}
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if state["too_large"]:
+                return  # the app's own reply to a truncated body is replaced by our 413
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                state["sent_start"] = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        async def limited_receive() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.max_body_bytes:
+                    state["too_large"] = True
+                    raise PayloadTooLarge(self._too_large_message())
+            return message
+
+        declared = _header(scope, b"content-length")
+        try:
+            if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+                state["too_large"] = True
+            else:
+                await self.app(scope, limited_receive, send_with_id)
+        except PayloadTooLarge:
+            pass
+        finally:
+            if state["too_large"] and not state["sent_start"]:
+                state["status"] = 413
+                await self._send_413(send, request_id)
+            elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+            log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                state["status"],
+                extra={"request_id": request_id, "status": state["status"], "duration_ms": elapsed_ms},
+            )
+
+    def _too_large_message(self) -> str:
+        return (
+            f"The request body is larger than the limit of {self.max_body_bytes} bytes. "
+            "Send a smaller body (split it into batches) or raise STACKWRIGHT_MAX_BODY_BYTES."
+        )
+
+    async def _send_413(self, send: Any, request_id: str) -> None:
+        body = orjson.dumps(PayloadTooLarge(self._too_large_message()).to_dict())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

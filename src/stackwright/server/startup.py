@@ -1,0 +1,19 @@
+"""Everything a server process does before it accepts requests."""
+
+from __future__ import annotations
+
+from stackwright.auth.bootstrap import BootstrapResult, bootstrap
+from stackwright.core import migrate
+from stackwright.core.config import Settings
+from stackwright.core.db import Database
+from stackwright.core.runtime import open_database
+
+
+def prepare(settings: Settings) -> tuple[Database, BootstrapResult | None]:
+    """Check the data dir, reach the database, migrate, and run the first-start bootstrap once.
+
+    The bootstrap runs under the migration lock, so replicas starting together create one admin, not several.
+    """
+    db = open_database(settings)
+    with migrate.migration_lock(db):
+        return db, bootstrap(db, settings)
