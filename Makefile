@@ -1,0 +1,28 @@
+# The two commands of the README. Both set themselves up from nothing.
+VENV ?= .venv
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: the server with its API and gateway on http://127.0.0.1:8600 (SQLite in ./.stackwright)
+run: $(STAMP)
+	$(VENV)/bin/stackwright serve
+
+## test: the whole suite, SQLite and Postgres (started by scripts/postgres.sh), end to end
+test: $(STAMP)
+	VENV=$(VENV) scripts/test.sh
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/cli_startup.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

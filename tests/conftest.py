@@ -1,0 +1,126 @@
+"""Fixtures shared by the whole suite. Database tests run on SQLite and on Postgres.
+
+Postgres comes from scripts/postgres.sh (run by `make test`), which exports STACKWRIGHT_TEST_POSTGRES_URL.
+Without it the Postgres variants are skipped locally, and fail under CI=true: they must never skip there.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stackwright.core.config import Settings
+from stackwright.core.db import Database
+
+PG_URL_ENV = "STACKWRIGHT_TEST_POSTGRES_URL"
+TEST_API_KEY = "sw-test-admin-key-0123456789abcdef"
+TEST_ADMIN_EMAIL = "admin@example.com"
+TEST_ADMIN_PASSWORD = "correct horse battery"
+
+for _name in [n for n in os.environ if n.startswith("STACKWRIGHT_") and n != PG_URL_ENV]:
+    os.environ.pop(_name)  # a developer's own settings must not leak into tests
+
+
+def postgres_admin_url() -> str:
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{PG_URL_ENV} is not set under CI=true: run the suite with `make test`.")
+        pytest.skip(f"Postgres tests need {PG_URL_ENV} (run `make test`, which starts Postgres).")
+    return url
+
+
+def _pg_execute(admin_url: str, sql: str) -> None:
+    import psycopg
+
+    conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture
+def new_postgres_db() -> Iterator[str]:
+    """A fresh, empty Postgres database; dropped afterwards."""
+    admin_url = postgres_admin_url()
+    name = f"sw_test_{uuid.uuid4().hex[:12]}"
+    _pg_execute(admin_url, f"CREATE DATABASE {name}")
+    yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    _pg_execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty database of the parametrized backend."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'home' / 'stackwright.db'}"
+    return request.getfixturevalue("new_postgres_db")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        init_api_key=TEST_API_KEY,
+        init_admin_email=TEST_ADMIN_EMAIL,
+        init_admin_password=TEST_ADMIN_PASSWORD,
+        log_format="text",
+    )
+
+
+@pytest.fixture
+def prepared(settings: Settings) -> Iterator[Database]:
+    """Data dir made, schema migrated, first-start bootstrap done."""
+    from stackwright.server.startup import prepare
+
+    db, _ = prepare(settings)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, prepared: Database):
+    from stackwright.server.app import create_app
+
+    return create_app(settings, prepared)
+
+
+@pytest.fixture
+def anon(app) -> Iterator[httpx.Client]:
+    """An httpx client driving the app in process, without credentials."""
+    from stackwright.sdk.transport import InProcessTransport
+
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://stackwright.test") as client:
+        yield client
+
+
+@pytest.fixture
+def api(app) -> Iterator[httpx.Client]:
+    """An httpx client driving the app in process with the bootstrapped admin key."""
+    from stackwright.sdk.transport import InProcessTransport
+
+    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://stackwright.test", headers=headers) as client:
+        yield client
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    """The response is the one error shape with this status (and code); returns the error object."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["message"], body
+    if code:
+        assert body["error"]["code"] == code, body
+    return body["error"]
