@@ -10,20 +10,26 @@ from fastapi import Depends, Request
 from stackwright.auth.actors import Actor
 from stackwright.auth.keys import authenticate, touch_key
 from stackwright.core.clock import utcnow
-from stackwright.core.deps import SessionDep, get_db, get_settings
+from stackwright.core.deps import get_db, get_settings
 from stackwright.core.errors import Forbidden
 
 log = logging.getLogger("stackwright.auth")
 
 
-def get_caller(request: Request, session: SessionDep) -> Actor:
-    """The API key's project and scopes; 401 if the key is missing, wrong, revoked or expired."""
-    key, project = authenticate(session, request.headers.get("authorization"))
+def get_caller(request: Request) -> Actor:
+    """The API key's project and scopes; 401 if the key is missing, wrong, revoked or expired.
+
+    The key is checked in its own short read session, before the request's session starts, so that
+    recording the key's last use never waits on the request's own write lock (SQLite).
+    """
+    db = get_db(request)
+    with db.read() as session:
+        key, project = authenticate(session, request.headers.get("authorization"))
     settings = get_settings(request)
     last = key.last_used_at
     if last is None or (utcnow() - last).total_seconds() >= settings.api_key_touch_interval_s:
         try:
-            with get_db(request).write() as writer:
+            with db.write() as writer:
                 touch_key(writer, key.id, settings.api_key_touch_interval_s)
         except Exception:  # last-used time is best effort; never fail the request for it
             log.warning("could not record key use", exc_info=True)

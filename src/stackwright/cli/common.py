@@ -50,10 +50,11 @@ def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | Non
 
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # never cut ids short with "…": they are used in commands
     for row in rows:
         table.add_row(*["" if row.get(c) is None else str(jsonable(row.get(c))) for c in columns])
-    Console().print(table)
+    # Piped output (grep, less, files) gets full-width rows instead of rich's 80-column default.
+    Console(width=None if sys.stdout.isatty() else 1000).print(table)
 
 
 def emit(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title: str | None = None) -> None:

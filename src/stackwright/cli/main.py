@@ -6,10 +6,32 @@ import sys
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 from stackwright import __version__
 
+
+def exit_code(exc: Exception) -> int:
+    """2 for bad settings or an unreachable database (nothing was tried), 1 for a refused command."""
+    return 2 if getattr(exc, "code", None) in ("config_error", "database_unavailable") else 1
+
+
+class _StackwrightGroup(TyperGroup):
+    """Turns a StackwrightError from any command into `error: ...` on stderr and a non-zero exit code,
+    inside the command itself, so the behaviour is the same from the console script and from CliRunner."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        from stackwright.core.errors import StackwrightError
+
+        try:
+            return super().invoke(ctx)
+        except StackwrightError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(exit_code(exc)) from None
+
+
 app = typer.Typer(
+    cls=_StackwrightGroup,
     name="stackwright",
     help="Stackwright: the AI engineering stack for LLM applications, in one process.",
     no_args_is_help=True,
@@ -56,7 +78,7 @@ def main() -> None:
         app()
     except StackwrightError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
-        sys.exit(2 if exc.code in ("config_error", "database_unavailable") else 1)
+        sys.exit(exit_code(exc))
 
 
 if __name__ == "__main__":

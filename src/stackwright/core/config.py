@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,7 +85,13 @@ class Settings(BaseSettings):
                     f"Config file {path} does not exist.",
                     hint="Fix STACKWRIGHT_CONFIG_FILE (or --config) or create the file.",
                 )
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            try:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    f"Config file {path} could not be read: {exc}.",
+                    hint="Fix the file's TOML syntax (settings are lower-case names, e.g. port = 8600).",
+                ) from None
         return tuple(sources)
 
     @field_validator("database_url")
@@ -117,7 +124,7 @@ class Settings(BaseSettings):
     @field_validator("init_admin_password")
     @classmethod
     def _check_password(cls, value: str | None) -> str | None:
-        if value is not None and len(value) < 8:
+        if value and len(value) < 8:  # empty means unset, like the other init_* settings
             raise ValueError("must be at least 8 characters")
         return value or None
 

@@ -111,12 +111,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reading; rolled back at the end."""
+        """A session for reading; closing it ends the transaction and leaves loaded objects usable."""
         with sessionmaker(self.engine, expire_on_commit=False)() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -140,10 +137,12 @@ class Database:
                 conn.execute(text("SELECT 1"))
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise DatabaseUnavailable(
-                f"Cannot reach the database at {redact_url(self.url)}: {reason}.",
-                hint="Check STACKWRIGHT_DATABASE_URL and that the database server is running and accepts connections.",
-            ) from None
+            hint = (
+                "Check STACKWRIGHT_DATABASE_URL and that the SQLite file's folder exists and is writable."
+                if self.is_sqlite
+                else "Check STACKWRIGHT_DATABASE_URL and that the database server is running and accepts connections."
+            )
+            raise DatabaseUnavailable(f"Cannot reach the database at {redact_url(self.url)}: {reason}.", hint=hint) from None
 
     def dispose(self) -> None:
         if self._engine is not None:

@@ -28,8 +28,7 @@ def get_session(request: Request) -> Iterator[Session]:
     try:
         yield session
     finally:
-        session.rollback()
-        session.close()
+        session.close()  # uncommitted work is rolled back; loaded objects stay readable
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

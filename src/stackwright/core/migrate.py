@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from stackwright.core.db import Database
+from stackwright.core.errors import InvalidInput
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _PG_LOCK_KEY = 0x5357_4D49  # "SWMI"
@@ -72,11 +73,25 @@ def migration_lock(db: Database) -> Iterator[Connection]:
             conn.commit()
 
 
+@contextmanager
+def _revision_errors(revision: str) -> Iterator[None]:
+    """Alembic's errors for a bad target revision, as an InvalidInput the CLI can print."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        raise InvalidInput(
+            f"Cannot migrate to revision {revision!r}: {exc}.",
+            hint=f"Use 'head', 'base' or a known revision ({', '.join(sorted(head_revisions()))} is the head).",
+        ) from None
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (default: head)."""
     from alembic import command
 
-    with migration_lock(db) as conn:
+    with migration_lock(db) as conn, _revision_errors(revision):
         command.upgrade(_alembic_config(conn), revision)
         conn.commit()
 
@@ -85,6 +100,6 @@ def downgrade(db: Database, revision: str) -> None:
     """Revert migrations down to ``revision`` (``base`` empties the schema)."""
     from alembic import command
 
-    with migration_lock(db) as conn:
+    with migration_lock(db) as conn, _revision_errors(revision):
         command.downgrade(_alembic_config(conn), revision)
         conn.commit()

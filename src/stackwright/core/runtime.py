@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from stackwright.core import migrate
@@ -16,9 +17,10 @@ def ensure_home(settings: Settings) -> Path:
     home = settings.home
     try:
         home.mkdir(parents=True, exist_ok=True)
-        probe = home / f".write-check-{os.getpid()}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=home)  # unique: threads share a pid
+        os.write(fd, b"ok")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         raise ConfigError(
             f"The data dir {home} is not writable ({exc.strerror or exc}).",

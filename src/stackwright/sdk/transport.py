@@ -12,10 +12,11 @@ import httpx
 
 
 class InProcessTransport(httpx.BaseTransport):
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, *, raise_app_exceptions: bool = True):
+        """``raise_app_exceptions=False`` returns the app's 500 answer for an unhandled error, as a real server does."""
         from anyio.from_thread import start_blocking_portal
 
-        self._asgi = httpx.ASGITransport(app=app)
+        self._asgi = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         self._portal_cm = start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
 

@@ -26,6 +26,25 @@ def _announce(result: object) -> None:
     sys.stderr.flush()
 
 
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail before migrating and bootstrapping if the address cannot be bound (port in use, unknown host)."""
+    import socket
+
+    from stackwright.core.errors import ConfigError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(address)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot listen on {host}:{port} ({exc.strerror or exc}).",
+            hint="Another process may be using the port: stop it, or set STACKWRIGHT_PORT (or --port) to a free one; "
+            "STACKWRIGHT_HOST (or --host) must be an address of this machine.",
+        ) from None
+
+
 def serve(
     ctx: typer.Context,
     host: str = typer.Option(None, help="Address to bind (default STACKWRIGHT_HOST, 127.0.0.1)."),
@@ -40,6 +59,7 @@ def serve(
 
     settings = common.settings(ctx, host=host, port=port)
     configure_logging(settings.log_level, settings.log_format)
+    _check_can_listen(settings.host, settings.port)
     db, result = prepare(settings)
     _announce(result)
     app = create_app(settings, db)
@@ -59,7 +79,7 @@ def init(ctx: typer.Context) -> None:
     from stackwright.server.startup import prepare
 
     settings = common.settings(ctx)
-    _, result = prepare(settings)
+    _, result = prepare(settings, migrate_now=True)  # init always migrates, whatever STACKWRIGHT_MIGRATE_ON_START says
     if result is None:
         typer.echo(f"Already initialised: {settings.home.resolve()}")
     _announce(result)

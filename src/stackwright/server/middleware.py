@@ -78,7 +78,14 @@ class RequestMiddleware:
                 scope["method"],
                 scope["path"],
                 state["status"],
-                extra={"request_id": request_id, "status": state["status"], "duration_ms": elapsed_ms},
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": state["status"],
+                    "duration_ms": elapsed_ms,
+                    "project_id": scope["state"].get("project_id"),
+                },
             )
 
     def _too_large_message(self) -> str:

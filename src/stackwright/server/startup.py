@@ -9,11 +9,11 @@ from stackwright.core.db import Database
 from stackwright.core.runtime import open_database
 
 
-def prepare(settings: Settings) -> tuple[Database, BootstrapResult | None]:
+def prepare(settings: Settings, *, migrate_now: bool | None = None) -> tuple[Database, BootstrapResult | None]:
     """Check the data dir, reach the database, migrate, and run the first-start bootstrap once.
 
     The bootstrap runs under the migration lock, so replicas starting together create one admin, not several.
     """
-    db = open_database(settings)
+    db = open_database(settings, migrate_now=migrate_now)
     with migrate.migration_lock(db):
         return db, bootstrap(db, settings)

@@ -1,0 +1,143 @@
+"""Migrations on SQLite and Postgres: empty -> head, round trip, models == migrations, concurrent upgrades."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from stackwright.core import migrate
+from stackwright.core.config import Settings
+from stackwright.core.db import Database
+from stackwright.core.errors import ConfigError, InvalidInput
+from stackwright.core.models_registry import target_metadata
+from stackwright.core.runtime import open_database
+from tests.e2e.serverproc import clean_env, run
+
+TABLES = {"instance_meta", "projects", "users", "memberships", "api_keys", "audit_log"}
+
+
+def _db(tmp_path: Path, url: str) -> Database:
+    settings = Settings(home=tmp_path / "home", database_url=url)
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return Database(settings)
+
+
+@pytest.fixture
+def db(tmp_path, database_url):
+    database = _db(tmp_path, database_url)
+    yield database
+    database.dispose()
+
+
+def _tables(db: Database) -> set[str]:
+    with db.engine.connect() as conn:
+        return set(inspect(conn).get_table_names()) - {"alembic_version"}
+
+
+def test_empty_to_head(db):
+    assert migrate.current_revisions(db) == set() and not migrate.is_current(db)
+    assert _tables(db) == set()
+    migrate.upgrade(db)
+    assert migrate.current_revisions(db) == migrate.head_revisions() and migrate.is_current(db)
+    assert _tables(db) == TABLES
+    migrate.upgrade(db)  # a second upgrade is a no-op
+    assert migrate.is_current(db)
+
+
+def test_round_trip(db):
+    migrate.upgrade(db)
+    migrate.downgrade(db, "base")
+    assert migrate.current_revisions(db) == set() and _tables(db) == set()
+    migrate.upgrade(db)
+    assert migrate.is_current(db) and _tables(db) == TABLES
+    with db.engine.connect() as conn:  # the indexes came back too
+        indexes = {ix["name"] for ix in inspect(conn).get_indexes("audit_log")}
+    assert "ix_audit_log_project_id_id" in indexes
+
+
+def test_models_match_migrations(db):
+    migrate.upgrade(db)
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        differences = compare_metadata(context, target_metadata())
+    assert differences == []
+
+
+def test_unknown_revision_is_invalid_input(db):
+    with pytest.raises(InvalidInput, match="'nope'"):
+        migrate.upgrade(db, "nope")
+    assert migrate.current_revisions(db) == set()
+
+
+def test_open_database_without_migrate_on_start(tmp_path, database_url):
+    settings = Settings(home=tmp_path / "home", database_url=database_url, migrate_on_start=False)
+    with pytest.raises(ConfigError, match="stackwright db upgrade"):
+        open_database(settings)
+    db = open_database(settings, migrate_now=True)
+    try:
+        assert migrate.is_current(db)
+        assert open_database(settings).url == db.url  # now current: opens without migrating
+    finally:
+        db.dispose()
+
+
+def _upgrade_in_threads(tmp_path: Path, url: str, count: int) -> list[BaseException]:
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        database = _db(tmp_path, url)  # one engine per thread, like one per process
+        try:
+            barrier.wait()
+            migrate.upgrade(database)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            database.dispose()
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "an upgrade never finished"
+    return errors
+
+
+def test_concurrent_upgrades_from_threads(tmp_path, database_url):
+    assert _upgrade_in_threads(tmp_path, database_url, 4) == []
+    db = _db(tmp_path, database_url)
+    try:
+        assert migrate.is_current(db) and _tables(db) == TABLES
+    finally:
+        db.dispose()
+
+
+def test_concurrent_upgrades_from_processes_on_postgres(tmp_path, new_postgres_db):
+    import subprocess
+
+    from tests.e2e.serverproc import executable
+
+    env = clean_env(home=tmp_path / "home", database_url=new_postgres_db)
+    procs = [
+        subprocess.Popen([executable(), "db", "upgrade"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    current = run(["db", "current", "--json"], env)
+    assert '"up_to_date": true' in current.stdout
+
+
+def test_sqlite_file_in_a_missing_folder_says_what_to_fix(tmp_path):
+    from stackwright.core.errors import DatabaseUnavailable
+
+    settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    with pytest.raises(DatabaseUnavailable) as info:
+        open_database(settings)
+    assert "SQLite file's folder exists" in info.value.message and str(tmp_path / "missing") in info.value.message

@@ -1,0 +1,93 @@
+"""Plugin registries: the built-in `local` executor through its entry point, runtime registration, errors."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from importlib.metadata import EntryPoint
+
+import pytest
+
+from stackwright.core import plugins
+from stackwright.core.errors import NotFound
+from stackwright.core.executors import LocalExecutor
+
+
+def test_local_executor_comes_from_its_entry_point():
+    assert plugins.executors.get("local") is LocalExecutor
+    assert "local" in plugins.executors.names()
+    assert plugins.executors.describe()["local"] == "entry point stackwright.core.executors:LocalExecutor"
+
+
+def test_local_executor_works():
+    factory = plugins.executors.get("local")
+    with factory(max_workers=3) as executor:
+        assert executor.max_workers == 3
+        assert executor.submit(pow, 2, 10).result(timeout=30) == 1024
+        assert list(executor.map(lambda x: x * x, range(20))) == [x * x for x in range(20)]  # input order kept
+        names = set(executor.map(lambda _: threading.current_thread().name, range(6)))
+        assert all(n.startswith("stackwright-local") for n in names)
+    with pytest.raises(RuntimeError):
+        executor.submit(pow, 2, 2)  # shut down on leaving the block
+    assert LocalExecutor().max_workers >= 1
+
+
+def test_every_registry_is_listed():
+    kinds = [r.kind for r in plugins.all_registries()]
+    assert kinds == ["providers", "embedders", "vector_stores", "scorers", "guardrail_checks", "executors"]
+    assert all(r.group == f"stackwright.{r.kind}" for r in plugins.all_registries())
+
+
+def test_runtime_registration():
+    class Inline:
+        name = "inline"
+
+    try:
+        plugins.executors.register("inline-test", Inline)
+        assert plugins.executors.get("inline-test") is Inline
+        assert plugins.executors.describe()["inline-test"] == "runtime"
+        plugins.executors.register("inline-test", Inline)  # the same object again is fine
+        with pytest.raises(ValueError, match="already registered"):
+            plugins.executors.register("inline-test", object())
+        other = object()
+        plugins.executors.register("inline-test", other, replace=True)
+        assert plugins.executors.get("inline-test") is other
+        assert plugins.executors.get("local") is LocalExecutor  # the built-in is still there
+    finally:
+        plugins.executors.unregister("inline-test")
+    assert "inline-test" not in plugins.executors.names()
+
+
+def test_unknown_name_lists_what_is_registered():
+    with pytest.raises(NotFound) as info:
+        plugins.executors.get("ray-not-installed")
+    assert info.value.status == 404
+    assert "'ray-not-installed'" in info.value.message and "Registered: local" in info.value.message
+    empty = plugins.Registry("nothing_here", "A registry nobody provides.")
+    with pytest.raises(NotFound, match="Registered: none"):
+        empty.get("x")
+
+
+def test_a_broken_entry_point_does_not_break_the_others(monkeypatch, caplog):
+    group = "stackwright.executors"
+    fake = [
+        EntryPoint(name="broken", value="stackwright_no_such_module:Thing", group=group),
+        EntryPoint(name="local", value="stackwright.core.executors:LocalExecutor", group=group),
+        EntryPoint(name="raises", value="stackwright.core.plugins:does_not_exist", group=group),
+    ]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [ep for ep in fake if ep.group == group])
+    registry = plugins.Registry("executors", "Fresh registry for this test.")
+    with caplog.at_level(logging.ERROR, logger="stackwright.plugins"):
+        assert registry.get("local") is LocalExecutor
+    assert registry.names() == ["local"]
+    assert "broken" in caplog.text and "raises" in caplog.text
+    with pytest.raises(NotFound, match="Registered: local"):
+        registry.get("broken")
+
+
+def test_runtime_registration_wins_over_an_entry_point(monkeypatch):
+    registry = plugins.Registry("executors", "Fresh registry for this test.")
+    sentinel = object()
+    registry.register("local", sentinel)
+    assert registry.get("local") is sentinel
+    assert registry.describe() == {"local": "runtime"}
