@@ -82,3 +82,14 @@ def test_unreachable_database_exits_2_with_the_redacted_url(cli):
     for args in (["projects", "list"], ["db", "current"], ["init"]):
         message = cli.fails(*args, code=2, needle="Cannot reach the database", env={"STACKWRIGHT_DATABASE_URL": url})
         assert "hunter22" not in message and "postgres:***@127.0.0.1" in message
+
+
+def test_users_create_without_a_password_needs_to_say_so(cli_ready):
+    """Off a terminal, a missing password is an error unless --no-password says it is meant."""
+    cli = cli_ready
+    cli.fails("users", "create", "nopass@example.com", needle="--no-password")
+    assert cli.count(User, User.email == "nopass@example.com") == 0
+    created = cli.json("users", "create", "nopass@example.com", "--no-password")
+    assert created["email"] == "nopass@example.com"
+    with cli.db.read() as session:
+        assert session.get(User, created["id"]).password_hash is None

@@ -73,6 +73,7 @@ def users_create(
     ctx: typer.Context,
     email: str = typer.Argument(..., help="The user's email."),
     password: str = typer.Option(None, help="At least 8 characters; prompted for if omitted on a terminal."),
+    no_password: bool = typer.Option(False, "--no-password", help="Create without a password (API keys only)."),
     admin: bool = typer.Option(False, "--admin", help="Make an instance admin (may create projects)."),
     project: str = typer.Option(None, help="Add to this project (name or id)."),
     role: str = typer.Option("member", help=ROLE_HELP),
@@ -84,7 +85,11 @@ def users_create(
     from stackwright.auth import service
     from stackwright.auth.actors import cli_actor
 
-    if password is None and sys.stdin.isatty():
+    from stackwright.core.errors import InvalidInput
+
+    if password is None and not no_password:
+        if not sys.stdin.isatty():
+            raise InvalidInput("No password given.", hint="Pass --password, or --no-password for a user without one.")
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     actor = cli_actor()
     with common.database(ctx).write() as session:

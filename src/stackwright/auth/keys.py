@@ -81,7 +81,7 @@ def find_key(session: Session, ref: str, project_id: str | None = None) -> ApiKe
     """A key by id or by prefix; with ``project_id``, keys of other projects are not found."""
     key = session.get(ApiKey, ref) or session.scalar(select(ApiKey).where(ApiKey.prefix == key_prefix(ref)))
     if key is None or (project_id is not None and key.project_id != project_id):
-        raise NotFound(f"No API key {ref!r} in this project.", hint="List keys with GET /api/v1/keys.")
+        raise NotFound(f"No API key {ref!r} in this project.", hint="List keys with `stackwright keys list --project NAME` or GET /api/v1/keys.")
     return key
 
 
