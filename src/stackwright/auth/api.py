@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -23,6 +22,7 @@ from stackwright.auth.schemas import (
     ProjectOut,
     UserCreate,
     UserUpdate,
+    UTCTime,
 )
 from stackwright.core.deps import SessionDep
 from stackwright.core.errors import Conflict, Forbidden, NotFound
@@ -70,6 +70,8 @@ def create_project(body: ProjectCreate, caller: AdminCaller, session: SessionDep
             hint="Use a key created for an admin user, or `stackwright projects create` on the server.",
         )
     project = service.create_project(session, caller, body.name, body.description)
+    # The creating key's project records it too, so its admins can see what their key made.
+    audit.record(session, caller, "project.create", "project", project.id, project_id=caller.project_id, after=audit.snapshot(project))
     service.add_member(session, caller, project.id, user.id, "owner")
     key, raw = keys.create_key(session, caller, project.id, "first admin key", ["admin"], user_id=user.id)
     session.commit()
@@ -157,7 +159,7 @@ def list_audit(
     action: str | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
-    since: datetime | None = None,
+    since: UTCTime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[AuditOut]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -58,10 +59,14 @@ def encode_cursor(entry_id: int) -> str:
     return f"a{entry_id}"
 
 
+_CURSOR = re.compile(r"a[0-9]{1,19}")  # ASCII digits only (str.isdigit accepts '²'), and within a BIGINT
+_MAX_ID = 2**63 - 1
+
+
 def decode_cursor(cursor: str | None) -> int | None:
     if not cursor:
         return None
-    if not cursor.startswith("a") or not cursor[1:].isdigit():
+    if not _CURSOR.fullmatch(cursor) or int(cursor[1:]) > _MAX_ID:
         raise InvalidInput(f"Cursor {cursor!r} is not valid.", hint="Pass the next_cursor value from the last page.")
     return int(cursor[1:])
 

@@ -108,6 +108,8 @@ def authenticate(session: Session, authorization: str | None) -> tuple[ApiKey, P
         raise Unauthenticated("The Authorization header is not of the form `Bearer sw-...`.", hint=_HOW_TO_GET_A_KEY)
     if not raw.startswith("sw-"):
         raise Unauthenticated("That is not a Stackwright API key (they start with sw-).", hint=_HOW_TO_GET_A_KEY)
+    if not API_KEY_PATTERN.match(raw):  # every issued key matches; others (e.g. with NUL) never reach the database
+        raise Unauthenticated("The API key is not valid.", hint=_HOW_TO_GET_A_KEY)
     row = session.execute(
         select(ApiKey, Project).join(Project, Project.id == ApiKey.project_id).where(ApiKey.prefix == key_prefix(raw))
     ).first()

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["owner", "admin", "member", "viewer"]
 Scope = Literal["read", "write", "admin"]
 
 
+def _to_utc(value: datetime) -> datetime:
+    """Aware UTC (naive is read as UTC); a time that leaves the datetime range in UTC is a 422, not a 500."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+UTCTime = Annotated[datetime, AfterValidator(_to_utc)]
+
+
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # Postgres cannot store NUL in text (SQLite can): refuse it on both, by field name.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return value
 
 
 class Output(BaseModel):
@@ -53,7 +72,7 @@ class MemberOut(BaseModel):
 class KeyCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(default_factory=lambda: ["read", "write"], min_length=1)
-    expires_at: datetime | None = None
+    expires_at: UTCTime | None = None
 
 
 class KeyOut(Output):

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from stackwright.auth import audit
 from stackwright.auth.actors import Actor
+from stackwright.auth.keys import list_keys, revoke_key
 from stackwright.auth.models import ROLES, Membership, Project, User
 from stackwright.auth.security import hash_password
 from stackwright.core.clock import new_id, utcnow
@@ -157,6 +158,9 @@ def remove_member(session: Session, actor: Actor, project_id: str, user_id: str)
     session.delete(member)
     session.flush()
     audit.record(session, actor, "member.remove", "user", user_id, project_id=project_id, before=before)
+    for key in list_keys(session, project_id, include_revoked=False):
+        if key.user_id == user_id:  # a removed member's keys stop working with them
+            revoke_key(session, actor, key)
 
 
 def list_members(session: Session, project_id: str) -> list[tuple[User, Membership]]:

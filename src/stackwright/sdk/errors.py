@@ -109,7 +109,7 @@ def from_response(response: httpx.Response) -> StackwrightAPIError:
         code, details = f"http_{response.status_code}", body
     request_id = response.headers.get("x-request-id")
     if request_id is None and isinstance(details, dict):
-        request_id = details.get("request_id")  # 500s from the server's last-resort handler carry it only here
+        request_id = details.get("request_id")  # a fallback when a proxy in between dropped the header
     return error_class(response.status_code)(
         message, status=response.status_code, code=code, details=details, request_id=request_id, response=response
     )

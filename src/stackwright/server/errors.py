@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from stackwright.core.errors import Conflict, DatabaseUnavailable, StackwrightError
+from stackwright.core.errors import Conflict, DatabaseUnavailable, InvalidInput, StackwrightError
 from stackwright.server.responses import JSONBody
 
 log = logging.getLogger("stackwright.server")
@@ -83,6 +83,13 @@ async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONBody:
         message = f"No route {request.method} {request.url.path}. The API is documented at /docs."
     elif exc.status_code == 405:
         message = f"{request.url.path} does not accept {request.method}. See /docs."
+    elif exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI turns a body that is not UTF-8 into a bare 400 "error parsing the body": say what is wrong.
+        code = "malformed_json"
+        message = (
+            f"The request body is not valid JSON (it is not UTF-8 text: {exc.__cause__.reason}). "
+            "Send a JSON object with Content-Type: application/json."
+        )
     elif isinstance(exc.detail, str) and exc.detail:
         message = exc.detail
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
@@ -101,7 +108,18 @@ async def _on_integrity(request: Request, exc: IntegrityError) -> JSONBody:
     return error_response(err.status, err.code, err.message)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONBody:
+async def _on_data(request: Request, exc: DataError) -> JSONBody:
+    # e.g. a NUL character in a path or query value (Postgres refuses it in text), a number out of range.
+    err = InvalidInput(
+        "A value in the request cannot be stored or compared by the database "
+        "(for example it contains a NUL character or a number is out of range); nothing was changed.",
+        hint="Fix the value and retry.",
+    )
+    return error_response(err.status, err.code, err.message, {"request_id": _request_id(request)})
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONBody:
+    """The last-resort 500. Also called by RequestMiddleware, so the answer carries X-Request-ID."""
     request_id = _request_id(request)
     log.exception("unhandled error", extra={"request_id": request_id})
     return error_response(
@@ -122,4 +140,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(OperationalError, _on_operational)
     app.add_exception_handler(IntegrityError, _on_integrity)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(DataError, _on_data)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -68,6 +68,18 @@ class RequestMiddleware:
                 await self.app(scope, limited_receive, send_with_id)
         except PayloadTooLarge:
             pass
+        except Exception as exc:
+            # Starlette hands unhandled errors to ServerErrorMiddleware, outside this middleware: its 500 would
+            # lack X-Request-ID and the error would escape to the server. Answer here instead, once.
+            if state["sent_start"]:
+                raise  # the response has begun: nothing can be sent; let the server drop the connection
+            if not state["too_large"]:  # (a 413 is sent below)
+                from starlette.requests import Request
+
+                from stackwright.server.errors import on_unexpected
+
+                response = await on_unexpected(Request(scope), exc)
+                await response(scope, receive, send_with_id)
         finally:
             if state["too_large"] and not state["sent_start"]:
                 state["status"] = 413
