@@ -18,7 +18,8 @@ from stackwright.core.models_registry import target_metadata
 from stackwright.core.runtime import open_database
 from tests.e2e.serverproc import clean_env, run
 
-TABLES = {"instance_meta", "projects", "users", "memberships", "api_keys", "audit_log"}
+AUTH_TABLES = {"instance_meta", "projects", "users", "memberships", "api_keys", "audit_log"}
+TABLES = AUTH_TABLES | {"spans", "traces", "scores", "trace_settings"}
 
 
 def _db(tmp_path: Path, url: str) -> Database:
@@ -47,6 +48,15 @@ def test_empty_to_head(db):
     assert _tables(db) == TABLES
     migrate.upgrade(db)  # a second upgrade is a no-op
     assert migrate.is_current(db)
+
+
+def test_step_by_step_upgrade_and_downgrade(db):
+    migrate.upgrade(db, "0001")
+    assert _tables(db) == AUTH_TABLES
+    migrate.upgrade(db)
+    assert _tables(db) == TABLES and migrate.is_current(db)
+    migrate.downgrade(db, "0001")
+    assert _tables(db) == AUTH_TABLES and migrate.current_revisions(db) == {"0001"}
 
 
 def test_round_trip(db):

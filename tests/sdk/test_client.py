@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import stackwright
+from stackwright.core.migrate import head_revisions
 from stackwright.sdk import AuthenticationError, Client, NotFoundError, Page
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_API_KEY
 
@@ -18,7 +19,7 @@ def test_top_level_exports_are_the_sdk():
 
 def test_health_ready_and_me(client):
     assert client.health()["status"] == "ok"
-    assert client.ready() == {"status": "ok", "database": "reachable", "migrations": ["0001"]}
+    assert client.ready() == {"status": "ok", "database": "reachable", "migrations": sorted(head_revisions())}
     me = client.me()
     assert me["project"]["name"] == "default"
     assert me["user_email"] == TEST_ADMIN_EMAIL

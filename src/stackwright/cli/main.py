@@ -58,6 +58,7 @@ def _mount() -> None:
     from stackwright.auth.cli import audit_app, keys_app, projects_app, users_app
     from stackwright.core.cli import db_app, plugins_app
     from stackwright.server.cli import register as register_server
+    from stackwright.tracing.cli import traces_app
 
     register_server(app)
     app.add_typer(db_app, name="db")
@@ -66,6 +67,7 @@ def _mount() -> None:
     app.add_typer(keys_app, name="keys")
     app.add_typer(audit_app, name="audit")
     app.add_typer(plugins_app, name="plugins")
+    app.add_typer(traces_app, name="traces")
 
 
 _mount()

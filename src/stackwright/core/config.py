@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     api_key_touch_interval_s: int = Field(
         default=60, ge=0, description="Minimum seconds between writes of an API key's last-used time."
     )
+    ingest_queue_max_spans: int = Field(
+        default=200_000, ge=1000, description="Spans waiting to be written before ingest answers 429 (backpressure)."
+    )
+    max_attribute_chars: int = Field(
+        default=32_768, ge=256, description="Longer span attribute values, inputs and outputs are truncated with a marker."
+    )
+    retention_check_interval_s: int = Field(
+        default=3600, ge=1, description="How often the server purges traces older than each project's retention."
+    )
     init_admin_email: str | None = Field(
         default=None, description="First start only: the admin user's email (generated if unset)."
     )

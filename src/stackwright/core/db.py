@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
@@ -93,6 +95,10 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
 class Database:
     """Owns the engine and hands out read and write sessions."""
 
@@ -109,8 +115,9 @@ class Database:
         return self._engine
 
     def _create_engine(self) -> Engine:
+        json_options = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
         if self.is_sqlite:
-            engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
+            engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options)
             _tune_sqlite(engine, self.settings.sqlite_busy_timeout_ms)
             return engine
         return create_engine(
@@ -119,6 +126,7 @@ class Database:
             max_overflow=self.settings.db_pool_size,
             pool_pre_ping=True,
             connect_args={"connect_timeout": 5, "application_name": "stackwright"},
+            **json_options,
         )
 
     @property

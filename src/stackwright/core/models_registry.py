@@ -9,5 +9,6 @@ def target_metadata() -> MetaData:
     from stackwright.auth import models as _auth  # noqa: F401
     from stackwright.core import meta as _meta  # noqa: F401
     from stackwright.core.db import Base
+    from stackwright.tracing import models as _tracing  # noqa: F401
 
     return Base.metadata

@@ -24,13 +24,20 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     """Build the app. Nothing connects here: the database is opened by the first request or by `prepare`."""
     from stackwright.auth.api import router as auth_router
     from stackwright.server.health import router as health_router
+    from stackwright.monitoring.metrics import router as metrics_router
+    from stackwright.tracing.admin_api import router as trace_admin_router
+    from stackwright.tracing.api import router as trace_router
+    from stackwright.tracing.ingest import router as ingest_router
+    from stackwright.tracing.writer import SpanWriter
 
     settings = settings or Settings()
     db = db or Database(settings)
+    span_writer = SpanWriter(db, settings.ingest_queue_max_spans)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await span_writer.close()
         db.dispose()
 
     app = FastAPI(
@@ -41,9 +48,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.span_writer = span_writer
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)
+    app.include_router(ingest_router)
+    app.include_router(trace_admin_router)  # before trace_router: /traces/stats is not a trace id
+    app.include_router(trace_router)
+    app.include_router(metrics_router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:

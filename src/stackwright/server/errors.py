@@ -71,6 +71,8 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONB
 
 async def _on_stackwright(request: Request, exc: StackwrightError) -> JSONBody:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 429:
+        headers = {"Retry-After": str((exc.details or {}).get("retry_after_s", 1))}
     if exc.status >= 500:
         log.error("request failed: %s", exc.message, extra={"request_id": _request_id(request)})
     return error_response(exc.status, exc.code, exc.message, exc.details, headers)

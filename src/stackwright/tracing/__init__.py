@@ -1,0 +1,1 @@
+"""Observability and tracing: OTLP ingest, the span store, trace queries, scores, retention."""

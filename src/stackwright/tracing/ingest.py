@@ -1,0 +1,63 @@
+"""`POST /v1/traces`: OTLP/HTTP trace ingest (protobuf or JSON, gzip or not), scoped to the key's project."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from stackwright.auth.actors import Actor
+from stackwright.auth.deps import require
+from stackwright.core.db import Database
+from stackwright.tracing import otlp
+from stackwright.tracing.mapping import to_row
+from stackwright.tracing.models import TraceSettings
+from stackwright.tracing.pricing import Pricer
+
+router = APIRouter(tags=["tracing"])
+_PRICER_TTL_S = 30.0
+_pricers: dict[tuple[int, str], tuple[float, Pricer]] = {}
+
+
+def project_pricer(db: Database, project_id: str) -> Pricer:
+    """The project's price overrides on top of the catalog, re-read at most every 30 s."""
+    key = (id(db), project_id)
+    cached = _pricers.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    with db.read() as session:
+        settings = session.get(TraceSettings, project_id)
+        pricer = Pricer(dict(settings.prices or {}) if settings else {})
+    _pricers[key] = (time.monotonic() + _PRICER_TTL_S, pricer)
+    return pricer
+
+
+def forget_pricer(db: Database, project_id: str) -> None:
+    _pricers.pop((id(db), project_id), None)
+
+
+def _rows(body: bytes, content_type: str | None, project_id: str, max_chars: int, pricer: Pricer) -> list[dict[str, Any]]:
+    spans = otlp.decode(body, content_type)
+    return [to_row(span, i, project_id, max_chars, pricer) for i, span in enumerate(spans)]
+
+
+@router.post(
+    "/v1/traces",
+    summary="OTLP/HTTP trace export (protobuf or JSON); answers after the spans are committed",
+    responses={429: {"description": "Ingest queue full; retry after Retry-After"}},
+)
+async def export_traces(request: Request, caller: Annotated[Actor, Depends(require("write"))]) -> Response:
+    app_state = request.app.state
+    settings, db = app_state.settings, app_state.db
+    content_type = request.headers.get("content-type")
+    body = otlp.decompress(await request.body(), request.headers.get("content-encoding"), settings.max_body_bytes)
+    pricer = await run_in_threadpool(project_pricer, db, caller.project_id)
+    rows = await run_in_threadpool(_rows, body, content_type, caller.project_id, settings.max_attribute_chars, pricer)
+    await app_state.span_writer.submit(rows)
+    if (content_type or "").startswith(otlp.PROTOBUF):
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+        return Response(ExportTraceServiceResponse().SerializeToString(), media_type=otlp.PROTOBUF)
+    return Response(b"{}", media_type=otlp.JSON)

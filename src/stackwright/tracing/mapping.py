@@ -1,0 +1,211 @@
+"""Map decoded OTLP spans to rows: OpenInference, OpenLLMetry and GenAI semantic conventions, plus
+Stackwright's own attributes, become first-class columns; everything is also kept as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from stackwright.core.errors import InvalidInput
+
+TRUNCATION_MARKER = "…[truncated {n} chars]"
+
+_GENAI_OPERATION_KIND = {
+    "chat": "llm",
+    "text_completion": "llm",
+    "generate_content": "llm",
+    "embeddings": "embedding",
+    "execute_tool": "tool",
+    "invoke_agent": "agent",
+    "create_agent": "agent",
+}
+_TRACELOOP_KIND = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool"}
+_KIND_ALIASES = {"retriever": "retrieval"}
+
+
+def _first(attrs: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+
+
+def truncate(value: str | None, limit: int) -> str | None:
+    if value is None or len(value) <= limit:
+        return value
+    return value[:limit] + TRUNCATION_MARKER.format(n=len(value) - limit)
+
+
+def _indexed(attrs: dict[str, Any], prefix: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Collect ``prefix.{i}.field`` attributes into a list of dicts, in index order."""
+    items: dict[int, dict[str, Any]] = {}
+    start = len(prefix) + 1
+    for key, value in attrs.items():
+        if not key.startswith(prefix + "."):
+            continue
+        index, _, field = key[start:].partition(".")
+        if index.isdigit() and field in fields:
+            items.setdefault(int(index), {})[field.rsplit(".", 1)[-1]] = value
+    return [items[i] for i in sorted(items)]
+
+
+def _messages(attrs: dict[str, Any], oi_prefix: str, genai_key: str, legacy_prefix: str) -> str | None:
+    found = _indexed(attrs, oi_prefix, ("message.role", "message.content"))
+    if not found:
+        raw = attrs.get(genai_key)
+        if raw:
+            return _text(raw)
+        found = _indexed(attrs, legacy_prefix, ("role", "content"))
+    return _text(found) if found else None
+
+
+def _kind(attrs: dict[str, Any]) -> str:
+    kind = _first(attrs, "openinference.span.kind", "stackwright.span.kind")
+    if kind:
+        kind = str(kind).lower()
+        return _KIND_ALIASES.get(kind, kind)
+    operation = attrs.get("gen_ai.operation.name")
+    if operation:
+        return _GENAI_OPERATION_KIND.get(str(operation), "llm")
+    if attrs.get("llm.request.type"):
+        return "llm"
+    return _TRACELOOP_KIND.get(str(attrs.get("traceloop.span.kind", "")), "unknown")
+
+
+def _documents(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
+    docs = _indexed(attrs, "retrieval.documents", ("document.id", "document.score", "document.content", "document.metadata"))
+    return docs or None
+
+
+def _status(span: dict[str, Any]) -> str:
+    if span["status_code"] == 2 or any(e["name"] == "exception" for e in span["events"]):
+        return "error"
+    return "ok" if span["status_code"] == 1 else "unset"
+
+
+def _status_message(span: dict[str, Any]) -> str | None:
+    if span["status_message"]:
+        return span["status_message"]
+    for event in span["events"]:
+        if event["name"] == "exception":
+            attrs = event["attributes"]
+            return _text(_first(attrs, "exception.message", "exception.type"))
+    return None
+
+
+def _check_ids(span: dict[str, Any], index: int) -> None:
+    trace_id, span_id = span["trace_id"], span["span_id"]
+    if len(trace_id) != 32 or trace_id == "0" * 32:
+        raise InvalidInput(f"Span {index} ({span['name']!r}) has no valid trace id.", hint="Every span needs a 16-byte trace id.")
+    if len(span_id) != 16 or span_id == "0" * 16:
+        raise InvalidInput(f"Span {index} ({span['name']!r}) has no valid span id.", hint="Every span needs an 8-byte span id.")
+
+
+def _truncate_attrs(attrs: dict[str, Any], limit: int) -> dict[str, Any]:
+    return {k: truncate(v, limit) if isinstance(v, str) else v for k, v in attrs.items()}
+
+
+PriceFn = Callable[[str | None, str | None, int | None, int | None], float | None]
+
+
+def to_row(span: dict[str, Any], index: int, project_id: str, max_chars: int, price: PriceFn) -> dict[str, Any]:
+    """One decoded span as a ``spans`` row."""
+    _check_ids(span, index)
+    attrs, resource = span["attributes"], span["resource"]
+    start_ns, end_ns = int(span["start_ns"]), int(span["end_ns"])
+    if end_ns < start_ns:
+        end_ns = start_ns
+    model = _first(attrs, "llm.model_name", "gen_ai.response.model", "gen_ai.request.model", "llm.request.model")
+    provider = _first(attrs, "llm.provider", "gen_ai.provider.name", "llm.system", "gen_ai.system")
+    input_tokens = _int(
+        _first(attrs, "llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens")
+    )
+    output_tokens = _int(
+        _first(
+            attrs,
+            "llm.token_count.completion",
+            "gen_ai.usage.output_tokens",
+            "gen_ai.usage.completion_tokens",
+            "llm.usage.completion_tokens",
+        )
+    )
+    total_tokens = _int(_first(attrs, "llm.token_count.total", "llm.usage.total_tokens", "gen_ai.usage.total_tokens"))
+    if total_tokens is None and (input_tokens is not None or output_tokens is not None):
+        total_tokens = (input_tokens or 0) + (output_tokens or 0)
+    cost = _float(_first(attrs, "stackwright.cost", "llm.cost.total", "gen_ai.usage.cost"))
+    if cost is None and model and (input_tokens or output_tokens):
+        cost = price(str(model), provider and str(provider), input_tokens, output_tokens)
+    input_text = _first(attrs, "input.value", "traceloop.entity.input") or _messages(
+        attrs, "llm.input_messages", "gen_ai.input.messages", "gen_ai.prompt"
+    )
+    output_text = _first(attrs, "output.value", "traceloop.entity.output") or _messages(
+        attrs, "llm.output_messages", "gen_ai.output.messages", "gen_ai.completion"
+    )
+    return {
+        "project_id": project_id,
+        "trace_id": span["trace_id"],
+        "span_id": span["span_id"],
+        "parent_span_id": span["parent_span_id"],
+        "name": truncate(span["name"], 500) or "(unnamed)",
+        "kind": _kind(attrs)[:32],
+        "status": _status(span),
+        "status_message": truncate(_status_message(span), max_chars),
+        "start_ns": start_ns,
+        "end_ns": end_ns,
+        "duration_ms": (end_ns - start_ns) / 1e6,
+        "service_name": _short(resource.get("service.name"), 200),
+        "model": _short(model, 200),
+        "provider": _short(provider, 64),
+        "prompt_name": _short(_first(attrs, "stackwright.prompt.name", "llm.prompt_template.name"), 200),
+        "prompt_version": _short(_first(attrs, "stackwright.prompt.version", "llm.prompt_template.version"), 64),
+        "route": _short(attrs.get("stackwright.route"), 200),
+        "environment": _short(
+            _first(attrs, "stackwright.environment")
+            or _first(resource, "deployment.environment.name", "deployment.environment"),
+            64,
+        ),
+        "release_arm": _short(attrs.get("stackwright.release.arm"), 64),
+        "user_id": _short(_first(attrs, "user.id", "enduser.id", "traceloop.association.properties.user_id"), 256),
+        "session_id": _short(
+            _first(attrs, "session.id", "gen_ai.conversation.id", "traceloop.association.properties.session_id"), 256
+        ),
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": total_tokens,
+        "cost": cost,
+        "input": truncate(_text(input_text), max_chars),
+        "output": truncate(_text(output_text), max_chars),
+        "documents": _documents(attrs),
+        "attributes": _truncate_attrs(attrs, max_chars),
+        "events": [{**e, "attributes": _truncate_attrs(e["attributes"], max_chars)} for e in span["events"]] or None,
+        "resource": resource or None,
+    }
+
+
+def _short(value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    return str(value)[:limit]

@@ -1,0 +1,117 @@
+"""Write spans in bulk: re-sent spans are skipped (unique trace and span id per project), and the
+per-trace summary row is upserted from the spans that were really inserted, in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, func
+from sqlalchemy.engine import Connection
+
+from stackwright.tracing.models import Span, Trace
+
+PREVIEW_CHARS = 2000
+_SPANS = Span.__table__
+_TRACES = Trace.__table__
+_ROOT_PREFERRED = (
+    "service_name", "model", "prompt_name", "prompt_version", "route", "environment", "release_arm", "user_id", "session_id",
+)  # fmt: skip
+_SUMS = ("span_count", "error_count", "input_tokens", "output_tokens", "total_tokens", "cost")
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _least(conn: Connection, a: Any, b: Any) -> Any:
+    return func.least(a, b) if conn.dialect.name == "postgresql" else func.min(a, b)
+
+
+def _greatest(conn: Connection, a: Any, b: Any) -> Any:
+    return func.greatest(a, b) if conn.dialect.name == "postgresql" else func.max(a, b)
+
+
+def _summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One partial trace row per trace id from a batch of new spans."""
+    traces: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: r["start_ns"]):
+        summary = traces.get(row["trace_id"])
+        is_root = row["parent_span_id"] is None
+        if summary is None:
+            summary = traces[row["trace_id"]] = {
+                "project_id": row["project_id"],
+                "trace_id": row["trace_id"],
+                "root_span_id": None,
+                "name": row["name"],
+                "start_ns": row["start_ns"],
+                "end_ns": row["end_ns"],
+                "input": None,
+                "output": None,
+                **{name: None for name in _ROOT_PREFERRED},
+                **{name: 0 for name in _SUMS},
+            }
+        summary["start_ns"] = min(summary["start_ns"], row["start_ns"])
+        summary["end_ns"] = max(summary["end_ns"], row["end_ns"])
+        summary["span_count"] += 1
+        summary["error_count"] += row["status"] == "error"
+        for name in ("input_tokens", "output_tokens", "total_tokens", "cost"):
+            summary[name] += row[name] or 0
+        if is_root:
+            summary["root_span_id"] = row["span_id"]
+            summary["name"] = row["name"]
+            summary["input"] = (row["input"] or "")[:PREVIEW_CHARS] or None
+            summary["output"] = (row["output"] or "")[:PREVIEW_CHARS] or None
+        for name in _ROOT_PREFERRED:
+            if row[name] is not None and (summary[name] is None or is_root):
+                summary[name] = row[name]
+    for summary in traces.values():
+        summary["duration_ms"] = (summary["end_ns"] - summary["start_ns"]) / 1e6
+        summary["status"] = "error" if summary["error_count"] else "ok"
+    return list(traces.values())
+
+
+def _upsert_traces(conn: Connection, summaries: list[dict[str, Any]]) -> None:
+    stmt = _insert(conn, _TRACES)
+    new, old = stmt.excluded, _TRACES.c
+    has_root = new.root_span_id.isnot(None)
+    start = _least(conn, old.start_ns, new.start_ns)
+    end = _greatest(conn, old.end_ns, new.end_ns)
+    updates: dict[str, Any] = {
+        "start_ns": start,
+        "end_ns": end,
+        "duration_ms": (end - start) / 1e6,
+        "root_span_id": func.coalesce(new.root_span_id, old.root_span_id),
+        "name": case((has_root, new.name), else_=old.name),
+        "status": case(((old.error_count + new.error_count) > 0, "error"), else_="ok"),
+        "input": case((has_root, new.input), else_=old.input),
+        "output": case((has_root, new.output), else_=old.output),
+    }
+    for name in _SUMS:
+        updates[name] = old[name] + new[name]
+    for name in _ROOT_PREFERRED:
+        updates[name] = case((has_root, func.coalesce(new[name], old[name])), else_=func.coalesce(old[name], new[name]))
+    conn.execute(stmt.on_conflict_do_update(index_elements=["project_id", "trace_id"], set_=updates), summaries)
+
+
+def write_spans(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert the spans that are new, update their traces; returns how many spans were new."""
+    if not rows:
+        return 0
+    unique = {(r["project_id"], r["trace_id"], r["span_id"]): r for r in rows}
+    if len(unique) != len(rows):  # the same span twice in one batch counts once
+        rows = list(unique.values())
+    stmt = (
+        _insert(conn, _SPANS)
+        .on_conflict_do_nothing(index_elements=["project_id", "trace_id", "span_id"])
+        .returning(_SPANS.c.project_id, _SPANS.c.trace_id, _SPANS.c.span_id)
+    )
+    inserted = {tuple(r) for r in conn.execute(stmt, rows)}
+    if len(inserted) != len(rows):
+        rows = [r for r in rows if (r["project_id"], r["trace_id"], r["span_id"]) in inserted]
+    if rows:
+        _upsert_traces(conn, _summaries(rows))
+    return len(rows)
