@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to. Loopback unless you change it.")
     port: int = Field(default=8600, ge=1, le=65535, description="Port `serve` listens on.")
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Server processes sharing the port; more use more cores (one database)."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
     log_format: Literal["auto", "json", "text"] = Field(
         default="auto", description="`json` (one object per line), `text`, or `auto` (text on a terminal, else json)."

@@ -24,19 +24,25 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     """Build the app. Nothing connects here: the database is opened by the first request or by `prepare`."""
     from stackwright.auth.api import router as auth_router
     from stackwright.server.health import router as health_router
+    from stackwright.monitoring.metrics import Metrics
     from stackwright.monitoring.metrics import router as metrics_router
     from stackwright.tracing.admin_api import router as trace_admin_router
     from stackwright.tracing.api import router as trace_router
     from stackwright.tracing.ingest import router as ingest_router
+    from stackwright.tracing.retention import RetentionTask
     from stackwright.tracing.writer import SpanWriter
 
     settings = settings or Settings()
     db = db or Database(settings)
-    span_writer = SpanWriter(db, settings.ingest_queue_max_spans)
+    metrics = Metrics()  # per app, never the global registry
+    span_writer = SpanWriter(db, settings.ingest_queue_max_spans, metrics=metrics)
+    retention = RetentionTask(db, settings.retention_check_interval_s)  # `await retention.run_once()` purges now
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        retention.start()
         yield
+        await retention.stop()
         await span_writer.close()
         db.dispose()
 
@@ -49,6 +55,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.span_writer = span_writer
+    app.state.retention = retention
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)
@@ -63,3 +71,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+SETTINGS_ENV = "STACKWRIGHT_WORKER_SETTINGS"
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `serve` with several workers: each process rebuilds the app from the parent's settings."""
+    import os
+
+    from stackwright.core.logs import configure_logging
+
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

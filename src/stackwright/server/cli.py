@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -54,7 +55,7 @@ def serve(
     import uvicorn
 
     from stackwright.core.logs import configure_logging
-    from stackwright.server.app import create_app
+    from stackwright.server.app import SETTINGS_ENV, create_app
     from stackwright.server.startup import prepare
 
     settings = common.settings(ctx, host=host, port=port)
@@ -62,16 +63,20 @@ def serve(
     _check_can_listen(settings.host, settings.port)
     db, result = prepare(settings)
     _announce(result)
-    app = create_app(settings, db)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, db), **options)
+        return
+    db.dispose()  # each worker process opens its own connections
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    uvicorn.run("stackwright.server.app:app_from_environment", factory=True, workers=settings.workers, **options)
 
 
 def init(ctx: typer.Context) -> None:

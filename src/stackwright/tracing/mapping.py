@@ -3,6 +3,7 @@ Stackwright's own attributes, become first-class columns; everything is also kep
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -33,18 +34,25 @@ def _first(attrs: dict[str, Any], *keys: str) -> Any:
     return None
 
 
+_MAX_INT32 = 2**31 - 1
+_MAX_NS = 2**63 - 1
+
+
 def _int(value: Any) -> int | None:
+    """A token count, or None when it is not a count the columns can hold (negative, over 32 bits, not a number)."""
     try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
+        number = int(value) if value is not None else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is None or 0 <= number <= _MAX_INT32 else None
 
 
 def _float(value: Any) -> float | None:
     try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
+        number = float(value) if value is not None else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is None or math.isfinite(number) else None
 
 
 def _text(value: Any) -> str | None:
@@ -124,11 +132,66 @@ def _check_ids(span: dict[str, Any], index: int) -> None:
         raise InvalidInput(f"Span {index} ({span['name']!r}) has no valid span id.", hint="Every span needs an 8-byte span id.")
 
 
+def _check_times(span: dict[str, Any], index: int) -> tuple[int, int]:
+    start_ns, end_ns = int(span["start_ns"]), int(span["end_ns"])
+    if not (0 <= start_ns <= _MAX_NS and 0 <= end_ns <= _MAX_NS):
+        raise InvalidInput(
+            f"Span {index} ({span['name']!r}) has a start or end time outside the 64-bit range.",
+            hint="Times are Unix nanoseconds.",
+        )
+    return start_ns, max(start_ns, end_ns)
+
+
 def _truncate_attrs(attrs: dict[str, Any], limit: int) -> dict[str, Any]:
     return {k: truncate(v, limit) if isinstance(v, str) else v for k, v in attrs.items()}
 
 
 PriceFn = Callable[[str | None, str | None, int | None, int | None], float | None]
+
+
+# Column <- attribute keys, best first. One pass over a span's attributes fills them all.
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "model": ("llm.model_name", "gen_ai.response.model", "gen_ai.request.model", "llm.request.model"),
+    "provider": ("llm.provider", "gen_ai.provider.name", "llm.system", "gen_ai.system"),
+    "input_tokens": ("llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens"),
+    "output_tokens": (
+        "llm.token_count.completion", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens",
+    ),
+    "total_tokens": ("llm.token_count.total", "llm.usage.total_tokens", "gen_ai.usage.total_tokens"),
+    "cost": ("stackwright.cost", "llm.cost.total", "gen_ai.usage.cost"),
+    "input": ("input.value", "traceloop.entity.input"),
+    "output": ("output.value", "traceloop.entity.output"),
+    "prompt_name": ("stackwright.prompt.name", "llm.prompt_template.name"),
+    "prompt_version": ("stackwright.prompt.version", "llm.prompt_template.version"),
+    "route": ("stackwright.route",),
+    "environment": ("stackwright.environment",),
+    "release_arm": ("stackwright.release.arm",),
+    "user_id": ("user.id", "enduser.id", "traceloop.association.properties.user_id"),
+    "session_id": ("session.id", "gen_ai.conversation.id", "traceloop.association.properties.session_id"),
+}  # fmt: skip
+_KEY_FIELD = {key: (field, rank) for field, keys in _FIELDS.items() for rank, key in enumerate(keys)}
+_LIMITS = {"model": 200, "provider": 64, "prompt_name": 200, "prompt_version": 64, "route": 200, "environment": 64,
+           "release_arm": 64, "user_id": 256, "session_id": 256}  # fmt: skip
+_INDEXED_PREFIXES = ("llm.input_messages.", "llm.output_messages.", "gen_ai.prompt.", "gen_ai.completion.", "retrieval.documents.")
+
+
+def _scan(attrs: dict[str, Any], max_chars: int) -> tuple[dict[str, Any], bool, bool]:
+    """The mapped fields, whether indexed families (messages, documents) occur, whether a value is too long."""
+    found: dict[str, tuple[int, Any]] = {}
+    indexed = too_long = False
+    for key, value in attrs.items():
+        hit = _KEY_FIELD.get(key)
+        if hit is not None:
+            if value is not None and value != "":
+                field, rank = hit
+                current = found.get(field)
+                if current is None or rank < current[0]:
+                    found[field] = (rank, value)
+        elif not indexed and key.startswith(_INDEXED_PREFIXES):
+            indexed = True
+        if type(value) is str and len(value) > max_chars:
+            too_long = True
+    return {field: value for field, (_, value) in found.items()}, indexed, too_long
 
 
 def to_row(span: dict[str, Any], index: int, project_id: str, max_chars: int, price: PriceFn) -> dict[str, Any]:
@@ -138,33 +201,24 @@ def to_row(span: dict[str, Any], index: int, project_id: str, max_chars: int, pr
     start_ns, end_ns = int(span["start_ns"]), int(span["end_ns"])
     if end_ns < start_ns:
         end_ns = start_ns
-    model = _first(attrs, "llm.model_name", "gen_ai.response.model", "gen_ai.request.model", "llm.request.model")
-    provider = _first(attrs, "llm.provider", "gen_ai.provider.name", "llm.system", "gen_ai.system")
-    input_tokens = _int(
-        _first(attrs, "llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens")
-    )
-    output_tokens = _int(
-        _first(
-            attrs,
-            "llm.token_count.completion",
-            "gen_ai.usage.output_tokens",
-            "gen_ai.usage.completion_tokens",
-            "llm.usage.completion_tokens",
-        )
-    )
-    total_tokens = _int(_first(attrs, "llm.token_count.total", "llm.usage.total_tokens", "gen_ai.usage.total_tokens"))
+    fields, indexed, too_long = _scan(attrs, max_chars)
+    model, provider = fields.get("model"), fields.get("provider")
+    input_tokens, output_tokens = _int(fields.get("input_tokens")), _int(fields.get("output_tokens"))
+    total_tokens = _int(fields.get("total_tokens"))
     if total_tokens is None and (input_tokens is not None or output_tokens is not None):
         total_tokens = (input_tokens or 0) + (output_tokens or 0)
-    cost = _float(_first(attrs, "stackwright.cost", "llm.cost.total", "gen_ai.usage.cost"))
+    cost = _float(fields.get("cost"))
     if cost is None and model and (input_tokens or output_tokens):
         cost = price(str(model), provider and str(provider), input_tokens, output_tokens)
-    input_text = _first(attrs, "input.value", "traceloop.entity.input") or _messages(
-        attrs, "llm.input_messages", "gen_ai.input.messages", "gen_ai.prompt"
-    )
-    output_text = _first(attrs, "output.value", "traceloop.entity.output") or _messages(
-        attrs, "llm.output_messages", "gen_ai.output.messages", "gen_ai.completion"
-    )
-    return {
+    input_text, output_text = fields.get("input"), fields.get("output")
+    if input_text is None and (indexed or "gen_ai.input.messages" in attrs):
+        input_text = _messages(attrs, "llm.input_messages", "gen_ai.input.messages", "gen_ai.prompt")
+    if output_text is None and (indexed or "gen_ai.output.messages" in attrs):
+        output_text = _messages(attrs, "llm.output_messages", "gen_ai.output.messages", "gen_ai.completion")
+    if "environment" not in fields:
+        fields["environment"] = _first(resource, "deployment.environment.name", "deployment.environment")
+    events = span["events"]
+    row = {
         "project_id": project_id,
         "trace_id": span["trace_id"],
         "span_id": span["span_id"],
@@ -172,37 +226,25 @@ def to_row(span: dict[str, Any], index: int, project_id: str, max_chars: int, pr
         "name": truncate(span["name"], 500) or "(unnamed)",
         "kind": _kind(attrs)[:32],
         "status": _status(span),
-        "status_message": truncate(_status_message(span), max_chars),
+        "status_message": truncate(_status_message(span), max_chars) if events or span["status_message"] else None,
         "start_ns": start_ns,
         "end_ns": end_ns,
         "duration_ms": (end_ns - start_ns) / 1e6,
         "service_name": _short(resource.get("service.name"), 200),
-        "model": _short(model, 200),
-        "provider": _short(provider, 64),
-        "prompt_name": _short(_first(attrs, "stackwright.prompt.name", "llm.prompt_template.name"), 200),
-        "prompt_version": _short(_first(attrs, "stackwright.prompt.version", "llm.prompt_template.version"), 64),
-        "route": _short(attrs.get("stackwright.route"), 200),
-        "environment": _short(
-            _first(attrs, "stackwright.environment")
-            or _first(resource, "deployment.environment.name", "deployment.environment"),
-            64,
-        ),
-        "release_arm": _short(attrs.get("stackwright.release.arm"), 64),
-        "user_id": _short(_first(attrs, "user.id", "enduser.id", "traceloop.association.properties.user_id"), 256),
-        "session_id": _short(
-            _first(attrs, "session.id", "gen_ai.conversation.id", "traceloop.association.properties.session_id"), 256
-        ),
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "total_tokens": total_tokens,
         "cost": cost,
         "input": truncate(_text(input_text), max_chars),
         "output": truncate(_text(output_text), max_chars),
-        "documents": _documents(attrs),
-        "attributes": _truncate_attrs(attrs, max_chars),
-        "events": [{**e, "attributes": _truncate_attrs(e["attributes"], max_chars)} for e in span["events"]] or None,
+        "documents": _documents(attrs) if indexed else None,
+        "attributes": _truncate_attrs(attrs, max_chars) if too_long else attrs,
+        "events": [{**e, "attributes": _truncate_attrs(e["attributes"], max_chars)} for e in events] or None,
         "resource": resource or None,
     }
+    for name, limit in _LIMITS.items():
+        row[name] = _short(fields.get(name), limit)
+    return row
 
 
 def _short(value: Any, limit: int) -> str | None:
