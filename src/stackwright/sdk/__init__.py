@@ -1,32 +1,35 @@
-"""The Python SDK: ``Client`` (sync) and ``AsyncClient``, and the typed errors they raise."""
+"""The Python SDK: ``Client`` (sync) and ``AsyncClient``, the typed errors they raise, and tracing
+(``stackwright.sdk.observe``). Names load lazily so that tracing alone does not import the HTTP client."""
 
-from stackwright.sdk.base import Page
-from stackwright.sdk.client import AsyncClient, Client
-from stackwright.sdk.errors import (
-    APIConnectionError,
-    AuthenticationError,
-    ConflictError,
-    InvalidRequestError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServerError,
-    StackwrightAPIError,
-)
+from __future__ import annotations
 
-__all__ = [
-    "APIConnectionError",
-    "AsyncClient",
-    "AuthenticationError",
-    "Client",
-    "ConflictError",
-    "InvalidRequestError",
-    "NotFoundError",
-    "Page",
-    "PayloadTooLargeError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "ServerError",
-    "StackwrightAPIError",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Page": "stackwright.sdk.base",
+    "AsyncClient": "stackwright.sdk.client",
+    "Client": "stackwright.sdk.client",
+    **{
+        name: "stackwright.sdk.errors"
+        for name in (
+            "APIConnectionError",
+            "AuthenticationError",
+            "ConflictError",
+            "InvalidRequestError",
+            "NotFoundError",
+            "PayloadTooLargeError",
+            "PermissionDeniedError",
+            "RateLimitError",
+            "ServerError",
+            "StackwrightAPIError",
+        )
+    },
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'stackwright.sdk' has no attribute {name!r}")

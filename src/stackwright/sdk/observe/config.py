@@ -106,7 +106,11 @@ def configure_tracing(
                 )
             processor = BatchProcessor(
                 exporter,
-                resource={"service.name": config.service_name, **config.resource_attributes},
+                resource={
+                    "service.name": config.service_name,
+                    **({"deployment.environment.name": environment} if environment else {}),
+                    **config.resource_attributes,
+                },
                 span_defaults={"stackwright.environment": environment} if environment else {},
                 max_queue_size=int(max_queue_size),
                 max_batch_size=int(max_batch_size),

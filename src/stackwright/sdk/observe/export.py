@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from stackwright.sdk.observe.state import internal_error, warn_limited
+from stackwright.sdk.observe.state import STATE, internal_error, warn_limited
 
 
 class SpanExporter(Protocol):
@@ -76,7 +76,6 @@ class BatchProcessor:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._close_exporter = True
-        os.register_at_fork(after_in_child=self._after_fork)
 
     # -- the traced code's side: must stay cheap and never block ------------------------------------------
     def on_end(self, span: Any) -> None:
@@ -157,7 +156,7 @@ class BatchProcessor:
         return waiter.wait(timeout)
 
     def shutdown(self, close_exporter: bool = True) -> None:
-        """Stop taking spans' export thread after it drained the queue; does not wait."""
+        """Let the export thread drain the queue, close the exporter and stop; does not wait."""
         with self._lock:
             self._closing = True
             self._close_exporter = close_exporter
@@ -174,3 +173,12 @@ class BatchProcessor:
                 close()
             except Exception:
                 internal_error("closing the span exporter")
+
+
+def _after_fork_in_child() -> None:
+    processor = STATE.processor
+    if processor is not None:
+        processor._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
