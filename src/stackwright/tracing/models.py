@@ -20,6 +20,7 @@ class Span(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "trace_id", "span_id"),
         Index("ix_spans_project_start", "project_id", "start_ns"),
+        Index("ix_spans_project_trace_start", "project_id", "trace_id", "start_ns"),
         Index("ix_spans_project_user", "project_id", "user_id"),
     )
 
@@ -60,14 +61,15 @@ class Span(Base):
 class Trace(Base):
     __tablename__ = "traces"
     __table_args__ = (
-        Index("ix_traces_project_start", "project_id", "start_ns"),
+        Index("ix_traces_project_start", "project_id", "start_ns", "trace_id"),
         Index("ix_traces_project_model", "project_id", "model", "start_ns"),
         Index("ix_traces_project_route", "project_id", "route", "start_ns"),
         Index("ix_traces_project_prompt", "project_id", "prompt_name", "prompt_version", "start_ns"),
         Index("ix_traces_project_session", "project_id", "session_id", "start_ns"),
         Index("ix_traces_project_user", "project_id", "user_id", "start_ns"),
-        Index("ix_traces_project_duration", "project_id", "duration_ms"),
-        Index("ix_traces_project_cost", "project_id", "cost"),
+        Index("ix_traces_project_duration", "project_id", "duration_ms", "trace_id"),
+        Index("ix_traces_project_cost", "project_id", "cost", "trace_id"),
+        Index("ix_traces_project_status", "project_id", "status", "start_ns"),
     )
 
     project_id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -278,9 +278,8 @@ def get_trace(session: Session, project_id: str, trace_id: str, *, max_spans: in
     query = (
         select(*columns)
         .where(Span.project_id == project_id, Span.trace_id == trace["trace_id"])
-        # "+ 0": order after finding the trace's rows by (project, trace) instead of letting SQLite walk the
-        # project's whole (project, start) index for the order and filter every span of every trace.
-        .order_by(Span.start_ns + 0, Span.span_id)
+        # served by ix_spans_project_trace_start: the trace's own rows, already in time order
+        .order_by(Span.start_ns, Span.span_id)
         .limit(max_spans + 1)
     )
     rows = session.execute(query).all()
