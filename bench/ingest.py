@@ -7,7 +7,8 @@
    of the trace-list query and of opening one trace.
 Baseline in the same run: raw sqlite3 `executemany` of the same 100,000 rows into an indexed table
 (no HTTP, no parsing, no mapping), so the ratio shows what the whole path costs over bare storage.
-Usage: .venv/bin/python bench/ingest.py [--spans 100000] [--total 1000000] [--postgres-url URL | --no-postgres]
+The server runs with `--workers` processes (default 2, one per core of the reference machine).
+Usage: .venv/bin/python bench/ingest.py [--spans 100000] [--total 1000000] [--workers 2] [--postgres-url URL | --no-postgres]
 """
 
 from __future__ import annotations
@@ -99,13 +100,14 @@ def _encode(spans: list[Span]) -> bytes:
 
 
 class Server:
-    def __init__(self, database_url: str | None):
+    def __init__(self, database_url: str | None, workers: int = 1):
         self.home = tempfile.mkdtemp(prefix="sw-bench-")
         with socket_port() as port:
             self.port = port
         env = {k: v for k, v in os.environ.items() if not k.startswith("STACKWRIGHT_")}
         env.update({"STACKWRIGHT_HOME": self.home, "STACKWRIGHT_PORT": str(self.port), "STACKWRIGHT_INIT_API_KEY": KEY,
                     "STACKWRIGHT_LOG_LEVEL": "warning"})  # fmt: skip
+        env["STACKWRIGHT_WORKERS"] = str(workers)
         if database_url:
             env["STACKWRIGHT_DATABASE_URL"] = database_url
         self.proc = subprocess.Popen([STACKWRIGHT, "serve"], env=env, stderr=open(Path(self.home) / "server.log", "w"))
@@ -211,12 +213,13 @@ def raw_sqlite_baseline(n_spans: int) -> float:
     return n_spans / elapsed
 
 
-def run_backend(label: str, database_url: str | None, spans: int, total: int, baseline: float) -> None:
+def run_backend(label: str, database_url: str | None, spans: int, total: int, baseline: float, workers: int) -> None:
     payloads = make_payloads(spans, seed=1)
-    server = Server(database_url)
+    server = Server(database_url, workers)
+    label = f"{label}/{workers}w"
     try:
         rate = ingest_rate(server, payloads, spans // SPANS_PER_TRACE)
-        print(f"{label:9} ingest {spans:>9,} spans: {rate:10,.0f} spans/s persisted   target >= 20,000 on SQLite"
+        print(f"{label:12} ingest {spans:>9,} spans: {rate:10,.0f} spans/s persisted   target >= 20,000 on SQLite"
               f"   raw sqlite3 baseline {baseline:,.0f}/s  ratio {rate / baseline:.2f}")  # fmt: skip
         stored = spans
         seed = 2
@@ -226,7 +229,7 @@ def run_backend(label: str, database_url: str | None, spans: int, total: int, ba
             stored += chunk
             seed += 1
         list_ms, open_ms = query_latency(server)
-        print(f"{label:9} with {stored:>9,} spans stored: trace list p50 {list_ms:6.1f} ms, open one trace p50 {open_ms:6.1f} ms"
+        print(f"{label:12} with {stored:>9,} spans stored: trace list p50 {list_ms:6.1f} ms, open one trace p50 {open_ms:6.1f} ms"
               "   target <= 50 ms each")  # fmt: skip
     finally:
         server.stop()
@@ -245,10 +248,11 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=None, help="an empty Postgres database (default: start one)")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--full-size", action="store_true", help="also store --total spans on Postgres")
+    parser.add_argument("--workers", type=int, default=2, help="server processes (STACKWRIGHT_WORKERS)")
     args = parser.parse_args()
 
     baseline = raw_sqlite_baseline(args.spans)
-    run_backend("sqlite", None, args.spans, args.total, baseline)
+    run_backend("sqlite", None, args.spans, args.total, baseline, args.workers)
     if args.no_postgres:
         return
     pg_env = None
@@ -256,7 +260,7 @@ def main() -> None:
     if url is None:
         url, pg_env = start_postgres()
     try:
-        run_backend("postgres", url, args.spans, args.total if args.full_size else args.spans, baseline)
+        run_backend("postgres", url, args.spans, args.total if args.full_size else args.spans, baseline, args.workers)
     finally:
         if pg_env is not None:
             subprocess.run([str(ROOT / "scripts/postgres.sh"), "stop"], env=pg_env, check=False)

@@ -24,6 +24,20 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
+def _observe(scope: dict[str, Any], status: int, elapsed_s: float) -> None:
+    """Count the request in the app's metrics, labelled by route template (bounded), never by raw path."""
+    app = scope.get("app")
+    if app is None or not hasattr(app, "state"):
+        return
+    from stackwright.monitoring.metrics import UNMATCHED, metrics_for
+
+    route = getattr(scope.get("route"), "path", None) or UNMATCHED
+    try:
+        metrics_for(app).observe_request(scope["method"], route, status, elapsed_s)
+    except Exception:  # metrics never fail a request
+        log.warning("could not record request metrics", exc_info=True)
+
+
 class RequestMiddleware:
     """Gives each request an id (honouring a sane incoming X-Request-ID), caps body size, logs the outcome."""
 
@@ -84,7 +98,9 @@ class RequestMiddleware:
             if state["too_large"] and not state["sent_start"]:
                 state["status"] = 413
                 await self._send_413(send, request_id)
-            elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+            elapsed_s = time.perf_counter() - started
+            _observe(scope, state["status"], elapsed_s)
+            elapsed_ms = round(elapsed_s * 1000, 2)
             log.info(
                 "%s %s %s",
                 scope["method"],

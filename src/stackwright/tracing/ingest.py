@@ -11,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from stackwright.auth.actors import Actor
 from stackwright.auth.deps import require
 from stackwright.core.db import Database
+from stackwright.core.errors import StackwrightError
+from stackwright.monitoring.metrics import metrics_for
 from stackwright.tracing import otlp
 from stackwright.tracing.mapping import to_row
 from stackwright.tracing.models import TraceSettings
@@ -52,10 +54,14 @@ async def export_traces(request: Request, caller: Annotated[Actor, Depends(requi
     app_state = request.app.state
     settings, db = app_state.settings, app_state.db
     content_type = request.headers.get("content-type")
-    body = otlp.decompress(await request.body(), request.headers.get("content-encoding"), settings.max_body_bytes)
-    pricer = await run_in_threadpool(project_pricer, db, caller.project_id)
-    rows = await run_in_threadpool(_rows, body, content_type, caller.project_id, settings.max_attribute_chars, pricer)
-    await app_state.span_writer.submit(rows)
+    try:
+        body = otlp.decompress(await request.body(), request.headers.get("content-encoding"), settings.max_body_bytes)
+        pricer = await run_in_threadpool(project_pricer, db, caller.project_id)
+        rows = await run_in_threadpool(_rows, body, content_type, caller.project_id, settings.max_attribute_chars, pricer)
+        await app_state.span_writer.submit(rows)
+    except StackwrightError as exc:
+        metrics_for(request.app).requests_rejected.labels(exc.code).inc()
+        raise
     if (content_type or "").startswith(otlp.PROTOBUF):
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 

@@ -197,11 +197,13 @@ def _scan(attrs: dict[str, Any], max_chars: int) -> tuple[dict[str, Any], bool, 
 def to_row(span: dict[str, Any], index: int, project_id: str, max_chars: int, price: PriceFn) -> dict[str, Any]:
     """One decoded span as a ``spans`` row."""
     _check_ids(span, index)
+    start_ns, end_ns = _check_times(span, index)
     attrs, resource = span["attributes"], span["resource"]
-    start_ns, end_ns = int(span["start_ns"]), int(span["end_ns"])
-    if end_ns < start_ns:
-        end_ns = start_ns
     fields, indexed, too_long = _scan(attrs, max_chars)
+    stored_attrs = _truncate_attrs(attrs, max_chars) if too_long else attrs
+    parent_span_id = span["parent_span_id"]
+    if parent_span_id and not parent_span_id.strip("0"):  # an all-zero parent id means "no parent"
+        parent_span_id = None
     model, provider = fields.get("model"), fields.get("provider")
     input_tokens, output_tokens = _int(fields.get("input_tokens")), _int(fields.get("output_tokens"))
     total_tokens = _int(fields.get("total_tokens"))
@@ -222,8 +224,8 @@ def to_row(span: dict[str, Any], index: int, project_id: str, max_chars: int, pr
         "project_id": project_id,
         "trace_id": span["trace_id"],
         "span_id": span["span_id"],
-        "parent_span_id": span["parent_span_id"],
-        "name": truncate(span["name"], 500) or "(unnamed)",
+        "parent_span_id": parent_span_id,
+        "name": truncate(span["name"], 480) or "(unnamed)",  # with the marker it fits the 512-char column
         "kind": _kind(attrs)[:32],
         "status": _status(span),
         "status_message": truncate(_status_message(span), max_chars) if events or span["status_message"] else None,
@@ -237,8 +239,8 @@ def to_row(span: dict[str, Any], index: int, project_id: str, max_chars: int, pr
         "cost": cost,
         "input": truncate(_text(input_text), max_chars),
         "output": truncate(_text(output_text), max_chars),
-        "documents": _documents(attrs) if indexed else None,
-        "attributes": _truncate_attrs(attrs, max_chars) if too_long else attrs,
+        "documents": _documents(stored_attrs) if indexed else None,
+        "attributes": stored_attrs,
         "events": [{**e, "attributes": _truncate_attrs(e["attributes"], max_chars)} for e in events] or None,
         "resource": resource or None,
     }

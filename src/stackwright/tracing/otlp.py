@@ -29,16 +29,22 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
         return body
     if encoding != "gzip":
         raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported.", hint="Send gzip or no encoding.")
-    try:
-        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out = decoder.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise InvalidInput(f"The gzip body cannot be decompressed ({exc}).", hint="Send valid gzip data.") from None
-    if len(out) > limit:
-        raise PayloadTooLarge(
-            f"The decompressed body is larger than {limit} bytes.", hint="Export smaller batches (max_export_batch_size)."
-        )
-    return out
+    out, data = b"", body
+    while True:  # a gzip stream may hold several members; a truncated one is an error, not a shorter body
+        try:
+            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out += decoder.decompress(data, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise InvalidInput(f"The gzip body cannot be decompressed ({exc}).", hint="Send valid gzip data.") from None
+        if len(out) > limit:
+            raise PayloadTooLarge(
+                f"The decompressed body is larger than {limit} bytes.", hint="Export smaller batches (max_export_batch_size)."
+            )
+        if not decoder.eof:
+            raise InvalidInput("The gzip body is truncated (the stream ends early).", hint="Send complete gzip data.")
+        data = decoder.unused_data
+        if not data:
+            return out
 
 
 def decode(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
@@ -118,6 +124,8 @@ def _decode_protobuf(body: bytes) -> list[dict[str, Any]]:
 
 # -- JSON -----------------------------------------------------------------------------------------
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_HEX = frozenset("0123456789abcdefABCDEF")
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 
 
@@ -127,7 +135,10 @@ def _any_value_json(value: Any) -> Any:
     if "stringValue" in value:
         return value["stringValue"]
     if "intValue" in value:
-        return int(value["intValue"])
+        number = int(value["intValue"])
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise ValueError(f"intValue {number} is outside the 64-bit range")
+        return number
     if "doubleValue" in value:
         return float(value["doubleValue"])
     if "boolValue" in value:
@@ -152,9 +163,8 @@ def _hex_id(value: Any, size: int, what: str, required: bool = True) -> str | No
         if required:
             raise ValueError(f"{what} is missing")
         return None
-    if not isinstance(value, str) or len(value) != size * 2:
+    if not isinstance(value, str) or len(value) != size * 2 or not _HEX.issuperset(value):
         raise ValueError(f"{what} must be {size * 2} hex characters")
-    int(value, 16)
     return value.lower()
 
 

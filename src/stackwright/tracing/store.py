@@ -72,7 +72,7 @@ def _summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for summary in traces.values():
         summary["duration_ms"] = (summary["end_ns"] - summary["start_ns"]) / 1e6
         summary["status"] = "error" if summary["error_count"] else "ok"
-    return list(traces.values())
+    return sorted(traces.values(), key=lambda t: t["trace_id"])  # one lock order for concurrent replicas
 
 
 def _upsert_traces(conn: Connection, summaries: list[dict[str, Any]]) -> None:

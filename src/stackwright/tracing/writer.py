@@ -1,14 +1,16 @@
-"""Group commit: concurrent ingest requests are written in one transaction by one writer task.
+"""Group commit: concurrent ingest requests are written in one transaction by one writer thread.
 
 A request is answered only after the transaction holding its spans has committed, so an
 acknowledged span survives a kill -9. The queue is bounded by span count: when it is full the
-request gets 429 with Retry-After instead of being dropped or queued without limit.
+request gets 429 with Retry-After instead of being dropped or queued without limit. The writer is a
+thread, not a task, so requests from any event loop (uvicorn's, or an in-process client's) share it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,98 +30,148 @@ class IngestBusy(StackwrightError):
 class _Batch:
     rows: list[dict[str, Any]]
     future: asyncio.Future = field(repr=False)
+    loop: asyncio.AbstractEventLoop = field(repr=False)
+
+    def resolve(self, result: int | BaseException) -> None:
+        def settle() -> None:
+            if self.future.done():
+                return
+            if isinstance(result, BaseException):
+                self.future.set_exception(result)
+            else:
+                self.future.set_result(result)
+
+        try:
+            self.loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the caller's loop is gone; nobody is waiting
+            pass
 
 
 class SpanWriter:
     """One per app. ``submit`` waits until the rows are committed and returns how many were new."""
 
-    def __init__(self, db: Database, max_queued_spans: int, max_batch_spans: int = 20_000):
+    def __init__(self, db: Database, max_queued_spans: int, max_batch_spans: int = 20_000, metrics: Any = None):
         self.db = db
+        self.metrics = metrics  # a stackwright.monitoring.metrics.Metrics, or None
+        if metrics is not None:
+            metrics.queue_depth.set_function(lambda: self.queued_spans)
         self.max_queued_spans = max_queued_spans
         self.max_batch_spans = max_batch_spans
         self.queued_spans = 0
         self.stats = {"accepted": 0, "written": 0, "duplicates": 0, "rejected_busy": 0, "batches": 0, "failed": 0}
         self._pending: list[_Batch] = []
-        self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
+        self._lock = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
 
     async def submit(self, rows: list[dict[str, Any]]) -> int:
         if not rows:
             return 0
-        if self.queued_spans + len(rows) > self.max_queued_spans and self.queued_spans > 0:
-            self.stats["rejected_busy"] += len(rows)
-            raise IngestBusy(
-                f"The ingest queue is full ({self.queued_spans} spans waiting to be written).",
-                hint="Retry after the Retry-After delay; exporters do this on their own.",
-                details={"retry_after_s": 1},
-            )
-        self._ensure_started()
-        batch = _Batch(rows, asyncio.get_running_loop().create_future())
-        self._pending.append(batch)
-        self.queued_spans += len(rows)
-        self.stats["accepted"] += len(rows)
-        self._wakeup.set()
+        loop = asyncio.get_running_loop()
+        batch = _Batch(rows, loop.create_future(), loop)
+        with self._lock:
+            if self.queued_spans + len(rows) > self.max_queued_spans and self.queued_spans > 0:
+                self.stats["rejected_busy"] += len(rows)
+                if self.metrics is not None:
+                    self.metrics.spans_rejected.labels("busy").inc(len(rows))
+                raise IngestBusy(
+                    f"The ingest queue is full ({self.queued_spans} spans waiting to be written).",
+                    hint="Retry after the Retry-After delay; exporters do this on their own.",
+                    details={"retry_after_s": 1},
+                )
+            self._ensure_started()
+            self._pending.append(batch)
+            self.queued_spans += len(rows)
+            self.stats["accepted"] += len(rows)
+            self._lock.notify()
+        if self.metrics is not None:
+            self.metrics.spans_accepted.inc(len(rows))
         return await batch.future
 
     def _ensure_started(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._wakeup = asyncio.Event()
-            self._task = loop.create_task(self._run(), name="stackwright-span-writer")
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="stackwright-span-writer", daemon=True)
+            self._thread.start()
 
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                group, size = [], 0
-                while self._pending and (not group or size + len(self._pending[0].rows) <= self.max_batch_spans):
-                    batch = self._pending.pop(0)
-                    group.append(batch)
-                    size += len(batch.rows)
-                results = await asyncio.to_thread(self._write_group, [b.rows for b in group])
-                self.queued_spans -= size
-                for batch, result in zip(group, results, strict=True):
-                    if batch.future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        batch.future.set_exception(result)
-                    else:
-                        batch.future.set_result(result)
+    def _next_group(self) -> list[_Batch] | None:
+        with self._lock:
+            while not self._pending and not self._stopping:
+                self._lock.wait()
+            if not self._pending:
+                return None
+            group, size = [], 0
+            while self._pending and (not group or size + len(self._pending[0].rows) <= self.max_batch_spans):
+                batch = self._pending.pop(0)
+                group.append(batch)
+                size += len(batch.rows)
+            return group
+
+    def _run(self) -> None:
+        while (group := self._next_group()) is not None:
+            try:
+                results = self._write_group([b.rows for b in group])
+            except BaseException as exc:  # never let the writer die with requests waiting
+                log.exception("span writer failed")
+                results = [_as_error(exc)] * len(group)
+            with self._lock:
+                self.queued_spans -= sum(len(b.rows) for b in group)
+            for batch, result in zip(group, results, strict=True):
+                batch.resolve(result)
 
     def _write_group(self, groups: list[list[dict[str, Any]]]) -> list[int | BaseException]:
         """All requests in one transaction; if that fails, each on its own so one bad request fails alone."""
         self.stats["batches"] += 1
+        written_rows: list[dict[str, Any]] = []
         try:
             with self.db.write() as session:
                 conn = session.connection()
-                results: list[int | BaseException] = [write_spans(conn, rows) for rows in groups]
-        except Exception:
+                results: list[int | BaseException] = [write_spans(conn, rows, written_rows) for rows in groups]
+        except Exception as exc:
             if len(groups) == 1:
                 log.exception("span batch failed")
                 self.stats["failed"] += len(groups[0])
-                return [_as_error()]
+                if self.metrics is not None:
+                    self.metrics.spans_rejected.labels("failed").inc(len(groups[0]))
+                return [_as_error(exc)]
             return [self._write_group([rows])[0] for rows in groups]
         for rows, written in zip(groups, results, strict=True):
             self.stats["written"] += written
             self.stats["duplicates"] += len(rows) - written
+        if self.metrics is not None:
+            self.metrics.batches.inc()
+            self.metrics.spans_written.inc(len(written_rows))
+            self.metrics.spans_duplicate.inc(sum(len(rows) for rows in groups) - len(written_rows))
+            self.metrics.observe_written(written_rows)
         return results
 
     async def close(self, timeout_s: float = 10.0) -> None:
-        """Write what is queued (up to ``timeout_s``), then stop the writer task."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while self.queued_spans > 0 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        """Write what is queued (waiting up to ``timeout_s``), then stop the writer thread."""
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        thread = self._thread
+        if thread is not None:
+            await asyncio.to_thread(thread.join, timeout_s)
+        self._thread = None
 
 
-def _as_error() -> BaseException:
-    from stackwright.core.errors import Unavailable
+def _as_error(exc: BaseException) -> BaseException:
+    """A value the database refuses is the sender's to fix (400: exporters do not retry it forever);
+    anything else may pass (503: retry)."""
+    from sqlalchemy.exc import DataError, StatementError
 
+    from stackwright.core.errors import InvalidInput, Unavailable
+
+    if isinstance(exc, DataError) or (isinstance(exc, StatementError) and isinstance(exc.orig, ValueError | OverflowError)):
+        return InvalidInput(
+            "A value in the spans cannot be stored (for example a NUL character or a number out of range); "
+            "nothing of this request was kept.",
+            hint="Fix the span attributes and send again.",
+        )
+    if isinstance(exc, ValueError | OverflowError | TypeError):
+        return InvalidInput(
+            f"A value in the spans cannot be stored ({exc}); nothing of this request was kept.",
+            hint="Fix the span attributes and send again.",
+        )
     return Unavailable("The spans could not be stored; nothing of this request was kept.", hint="Retry the export.")
