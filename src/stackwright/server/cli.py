@@ -57,6 +57,7 @@ def serve(
     from stackwright.core.logs import configure_logging
     from stackwright.server.app import SETTINGS_ENV, create_app
     from stackwright.server.startup import prepare
+    from stackwright.server.workers import run_workers
 
     settings = common.settings(ctx, host=host, port=port)
     configure_logging(settings.log_level, settings.log_format)
@@ -76,7 +77,7 @@ def serve(
         return
     db.dispose()  # each worker process opens its own connections
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
-    uvicorn.run("stackwright.server.app:app_from_environment", factory=True, workers=settings.workers, **options)
+    run_workers("stackwright.server.app:app_from_environment", settings.workers, **options)
 
 
 def init(ctx: typer.Context) -> None:
