@@ -140,7 +140,7 @@ class socket_port:
         self.sock.close()
 
 
-def send_all(server: Server, payloads: list[bytes], concurrency: int = 4) -> None:
+def send_all(server: Server, payloads: list[bytes], concurrency: int = 8) -> None:
     headers = {"Content-Type": "application/x-protobuf"}
 
     def post(body: bytes) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -100,6 +103,34 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+class WriterLock:
+    """An exclusive lock across threads and processes (flock on a file), re-entrant within a thread."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self._local = threading.RLock()
+        self._fd: int | None = None
+        self._depth = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        if self.path is None:
+            yield
+            return
+        with self._local:
+            if self._depth == 0:
+                if self._fd is None:
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 class Database:
     """Owns the engine and hands out read and write sessions."""
 
@@ -108,6 +139,7 @@ class Database:
         self.url = settings.db_url
         self.is_sqlite = settings.is_sqlite
         self._engine: Engine | None = None
+        self._write_lock = WriterLock(self.url.removeprefix("sqlite:///") + ".write.lock" if self.is_sqlite else None)
 
     @property
     def engine(self) -> Engine:
@@ -142,8 +174,12 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A session for changes: committed if the block succeeds, rolled back (no partial rows) if not."""
-        with sessionmaker(self._writer, expire_on_commit=False)() as session:
+        """A session for changes: committed if the block succeeds, rolled back (no partial rows) if not.
+
+        On SQLite, writers of every process on the file queue on one file lock first: a waiting writer
+        wakes the moment the lock is free, instead of sleeping in SQLite's busy-handler back-off.
+        """
+        with self._write_lock.hold(), sessionmaker(self._writer, expire_on_commit=False)() as session:
             try:
                 yield session
                 session.commit()

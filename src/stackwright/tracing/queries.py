@@ -278,8 +278,9 @@ def get_trace(session: Session, project_id: str, trace_id: str, *, max_spans: in
     query = (
         select(*columns)
         .where(Span.project_id == project_id, Span.trace_id == trace["trace_id"])
-        # served by ix_spans_project_trace_start: the trace's own rows, already in time order
-        .order_by(Span.start_ns, Span.span_id)
+        # "+ 0": find the trace's rows by the unique (project, trace, span) index and sort them, instead of
+        # letting SQLite walk the project's whole (project, start) index for the order.
+        .order_by(Span.start_ns + 0, Span.span_id)
         .limit(max_spans + 1)
     )
     rows = session.execute(query).all()
