@@ -245,7 +245,8 @@ def to_row(span: dict[str, Any], index: int, project_id: str, max_chars: int, pr
         "resource": resource or None,
     }
     for name, limit in _LIMITS.items():
-        row[name] = _short(fields.get(name), limit)
+        value = fields.get(name)
+        row[name] = None if value is None else str(value)[:limit]
     return row
 
 

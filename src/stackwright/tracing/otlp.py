@@ -82,7 +82,17 @@ def _any_value(value: Any) -> Any:
 
 
 def _attrs_pb(items: Any) -> dict[str, Any]:
-    return {kv.key: _any_value(kv.value) for kv in items}
+    out: dict[str, Any] = {}
+    for kv in items:  # the common scalar cases inline: this runs for every attribute of every span
+        value = kv.value
+        which = value.WhichOneof("value")
+        if which == "string_value":
+            out[kv.key] = value.string_value
+        elif which == "int_value":
+            out[kv.key] = value.int_value
+        else:
+            out[kv.key] = _any_value(value)
+    return out
 
 
 def _decode_protobuf(body: bytes) -> list[dict[str, Any]]:

@@ -100,6 +100,7 @@ def _upsert_traces(conn: Connection, summaries: list[dict[str, Any]]) -> None:
 
 _SPAN_COLUMNS = [c.name for c in _SPANS.columns if c.name != "id"]
 _JSON_COLUMNS = {"documents", "attributes", "events", "resource"}
+_JSON_POSITIONS = [i for i, c in enumerate(_SPAN_COLUMNS) if c in _JSON_COLUMNS]
 _SQLITE_INSERT = (
     f"INSERT INTO spans ({', '.join(_SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(_SPAN_COLUMNS))}) "
     "ON CONFLICT (project_id, trace_id, span_id) DO NOTHING"
@@ -127,14 +128,14 @@ def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[st
     existing = _existing(conn, rows)
     if existing:
         rows = [r for r in rows if (r["project_id"], r["trace_id"], r["span_id"]) not in existing]
-    dumps = orjson.dumps
-    params = [
-        tuple(
-            (dumps(row[c]).decode() if row[c] is not None else None) if c in _JSON_COLUMNS else row[c]
-            for c in _SPAN_COLUMNS
-        )
-        for row in rows
-    ]
+    dumps, columns = orjson.dumps, _SPAN_COLUMNS
+    params = []
+    for row in rows:
+        values = [row[c] for c in columns]
+        for i in _JSON_POSITIONS:
+            if values[i] is not None:
+                values[i] = dumps(values[i]).decode()
+        params.append(tuple(values))
     if params:
         conn.exec_driver_sql(_SQLITE_INSERT, params)
     return rows
