@@ -20,7 +20,6 @@ class Span(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "trace_id", "span_id"),
         Index("ix_spans_project_start", "project_id", "start_ns"),
-        Index("ix_spans_project_user", "project_id", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)

@@ -2,7 +2,8 @@
 
 Spans get no (trace, start) index: random trace ids make every such index cost a random B-tree
 insert per span (it halved ingest speed); a trace's spans are found by the unique (project, trace,
-span) index and ordered after.
+span) index and ordered after. The (project, user) span index goes for the same reason: it served only
+privacy deletes, rare admin requests that can afford a scan of the project's spans.
 
 Revision ID: 0003
 Revises: 0002
@@ -24,6 +25,7 @@ _REPLACED = {
 
 
 def upgrade() -> None:
+    op.drop_index("ix_spans_project_user", table_name="spans")
     op.create_index("ix_traces_project_status", "traces", ["project_id", "status", "start_ns"])
     for name, (_, columns) in _REPLACED.items():
         op.drop_index(name, table_name="traces")
@@ -35,3 +37,4 @@ def downgrade() -> None:
         op.drop_index(name, table_name="traces")
         op.create_index(name, "traces", columns)
     op.drop_index("ix_traces_project_status", table_name="traces")
+    op.create_index("ix_spans_project_user", "spans", ["project_id", "user_id"])
