@@ -63,6 +63,25 @@ def _instrumented_app(tracer) -> None:
         root.set_status(Status(StatusCode.OK))
 
 
+def _read_back_through_the_api(api) -> None:
+    """The same spans as the query API shows them: list, tree, span bodies, with the mapped columns."""
+    listed = api.get("/api/v1/traces", params={"session_id": "sess-1"}).json()["data"]
+    assert len(listed) == 2
+    for trace in listed:
+        assert (trace["name"], trace["span_count"], trace["status"], trace["model"]) == ("answer_question", 7, "error", "gpt-4o-mini")
+        assert (trace["user_id"], trace["service_name"], trace["input_tokens"], trace["output_tokens"]) == ("user-1", "support-bot", 1040, 508)
+    assert api.get("/api/v1/traces", params={"model": "gpt-4o-mini", "status": "error"}).json()["data"]
+    detail = api.get(f"/api/v1/traces/{listed[0]['trace_id']}").json()
+    by_name = {span["name"]: span for span in detail["spans"]}
+    assert by_name["answer_question"]["depth"] == 0 and by_name["retrieve"]["depth"] >= 1
+    assert by_name["lookup_order"]["status"] == "error"
+    llm = api.get(f"/api/v1/traces/{listed[0]['trace_id']}/spans/{by_name['ChatCompletion']['span_id']}").json()
+    assert (llm["kind"], llm["model"], llm["provider"], llm["input_tokens"], llm["output_tokens"]) == ("llm", "gpt-4o-mini", "openai", 1000, 500)
+    assert "How do refunds work?" in llm["input"] and llm["attributes"]["llm.model_name"] == "gpt-4o-mini"
+    retriever = api.get(f"/api/v1/traces/{listed[0]['trace_id']}/spans/{by_name['retrieve']['span_id']}").json()
+    assert [doc["id"] for doc in retriever["documents"]] == ["kb-12", "kb-40"]
+
+
 def test_the_real_otlp_exporter_against_the_real_server(tmp_path, database_url):
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -93,6 +112,8 @@ def test_the_real_otlp_exporter_against_the_real_server(tmp_path, database_url):
         for provider in providers:
             provider.shutdown()
         assert results and all(r == SpanExportResult.SUCCESS for r in results), (results, server.stderr)
+        with server.client(TEST_API_KEY) as api:
+            _read_back_through_the_api(api)
         assert server.interrupt() == 0
 
     db = _database(tmp_path, database_url)
