@@ -23,6 +23,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/cli_startup.py
+	$(VENV)/bin/python bench/sdk_overhead.py
+	VENV=$(VENV) $(VENV)/bin/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
