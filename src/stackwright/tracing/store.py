@@ -75,7 +75,7 @@ def _summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(traces.values(), key=lambda t: t["trace_id"])  # one lock order for concurrent replicas
 
 
-def _upsert_traces(conn: Connection, summaries: list[dict[str, Any]]) -> None:
+def _upsert_statement(conn: Connection) -> Any:
     stmt = _insert(conn, _TRACES)
     new, old = stmt.excluded, _TRACES.c
     has_root = new.root_span_id.isnot(None)
@@ -95,7 +95,22 @@ def _upsert_traces(conn: Connection, summaries: list[dict[str, Any]]) -> None:
         updates[name] = old[name] + new[name]
     for name in _ROOT_PREFERRED:
         updates[name] = case((has_root, func.coalesce(new[name], old[name])), else_=func.coalesce(old[name], new[name]))
-    conn.execute(stmt.on_conflict_do_update(index_elements=["project_id", "trace_id"], set_=updates), summaries)
+    return stmt.on_conflict_do_update(index_elements=["project_id", "trace_id"], set_=updates)
+
+
+_sqlite_upsert: tuple[str, list[str]] | None = None
+
+
+def _upsert_traces(conn: Connection, summaries: list[dict[str, Any]]) -> None:
+    global _sqlite_upsert
+    if conn.dialect.name != "sqlite":
+        conn.execute(_upsert_statement(conn), summaries)
+        return
+    if _sqlite_upsert is None:  # the same statement, compiled once to plain SQL with positional parameters
+        compiled = _upsert_statement(conn).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        _sqlite_upsert = (str(compiled), list(compiled.positiontup))
+    sql, order = _sqlite_upsert
+    conn.exec_driver_sql(sql, [tuple(summary[name] for name in order) for summary in summaries])
 
 
 _SPAN_COLUMNS = [c.name for c in _SPANS.columns if c.name != "id"]
