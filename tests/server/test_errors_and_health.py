@@ -154,3 +154,13 @@ def test_openapi_lists_the_api_routes(anon):
 def test_docs_page_is_served(anon):
     response = anon.get("/docs")
     assert response.status_code == 200 and "openapi.json" in response.text
+
+
+def test_docs_page_works_offline(anon):
+    """The Swagger UI page loads its script and style from this server, never from a CDN."""
+    page = anon.get("/docs").text
+    assert "cdn" not in page.lower() and "http://" not in page and "https://" not in page
+    for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+        assert asset in page
+        response = anon.get(asset)
+        assert response.status_code == 200 and len(response.content) > 1000

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from stackwright import __version__
 from stackwright.core.config import Settings
 from stackwright.core.db import Database
+from stackwright.server.docs import mount_docs
 from stackwright.server.errors import install_error_handlers
 from stackwright.server.middleware import RequestMiddleware
 
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.retention = retention
     app.state.metrics = metrics
     install_error_handlers(app)
+    mount_docs(app)
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(ingest_router)
