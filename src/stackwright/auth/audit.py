@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy.orm import Session
 from stackwright.auth.actors import Actor
 from stackwright.auth.models import AuditEntry
 from stackwright.core.clock import as_utc, utcnow
-from stackwright.core.errors import InvalidInput
+from stackwright.core.cursors import decode_id_cursor, encode_id_cursor
 
 _SECRET_FIELDS = {"password_hash", "key_hash", "_sa_instance_state"}
 
@@ -55,22 +54,6 @@ def record(
     )
 
 
-def encode_cursor(entry_id: int) -> str:
-    return f"a{entry_id}"
-
-
-_CURSOR = re.compile(r"a[0-9]{1,19}")  # ASCII digits only (str.isdigit accepts '²'), and within a BIGINT
-_MAX_ID = 2**63 - 1
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    if not _CURSOR.fullmatch(cursor) or int(cursor[1:]) > _MAX_ID:
-        raise InvalidInput(f"Cursor {cursor!r} is not valid.", hint="Pass the next_cursor value from the last page.")
-    return int(cursor[1:])
-
-
 def list_entries(
     session: Session,
     project_id: str | None,
@@ -95,9 +78,9 @@ def list_entries(
         query = query.where(AuditEntry.object_id == object_id)
     if since:
         query = query.where(AuditEntry.created_at >= as_utc(since))
-    before_id = decode_cursor(cursor)
+    before_id = decode_id_cursor("a", cursor)
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
     rows = list(session.scalars(query))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = encode_id_cursor("a", rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor

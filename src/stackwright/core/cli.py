@@ -21,14 +21,9 @@ def db_upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="
 
 
 def _open(ctx: typer.Context):
-    from stackwright.core.db import Database
-    from stackwright.core.runtime import ensure_home
+    from stackwright.core.runtime import connect
 
-    settings = common.settings(ctx)
-    ensure_home(settings)
-    db = Database(settings)
-    db.check_connection()
-    return db
+    return connect(common.settings(ctx))
 
 
 @db_app.command("downgrade")

@@ -139,6 +139,7 @@ class Database:
         self.url = settings.db_url
         self.is_sqlite = settings.is_sqlite
         self._engine: Engine | None = None
+        self._factories: tuple[sessionmaker, sessionmaker] | None = None
         self._write_lock = WriterLock(self.url.removeprefix("sqlite:///") + ".write.lock" if self.is_sqlite else None)
 
     @property
@@ -162,6 +163,15 @@ class Database:
             **json_options,
         )
 
+    def _sessions(self, *, write: bool) -> sessionmaker:
+        """The session factory for reads or writes, made once (this runs on every request)."""
+        if self._factories is None:
+            self._factories = (
+                sessionmaker(self.engine, expire_on_commit=False),
+                sessionmaker(self._writer, expire_on_commit=False),
+            )
+        return self._factories[1 if write else 0]
+
     @property
     def _writer(self) -> Engine:
         return self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
@@ -169,7 +179,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading; closing it ends the transaction and leaves loaded objects usable."""
-        with sessionmaker(self.engine, expire_on_commit=False)() as session:
+        with self._sessions(write=False)() as session:
             yield session
 
     @contextmanager
@@ -179,7 +189,7 @@ class Database:
         On SQLite, writers of every process on the file queue on one file lock first: a waiting writer
         wakes the moment the lock is free, instead of sleeping in SQLite's busy-handler back-off.
         """
-        with self._write_lock.hold(), sessionmaker(self._writer, expire_on_commit=False)() as session:
+        with self._write_lock.hold(), self._sessions(write=True)() as session:
             try:
                 yield session
                 session.commit()
@@ -189,7 +199,7 @@ class Database:
 
     def session(self, *, write: bool) -> Session:
         """A bare session (the caller commits); used by the request dependency."""
-        return sessionmaker(self._writer if write else self.engine, expire_on_commit=False)()
+        return self._sessions(write=write)()
 
     def check_connection(self) -> None:
         """Raise DatabaseUnavailable with a fix-it message if the database cannot be reached."""
@@ -209,3 +219,4 @@ class Database:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+            self._factories = None

@@ -29,11 +29,17 @@ def ensure_home(settings: Settings) -> Path:
     return home
 
 
-def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Database:
-    """A Database that is reachable and at the current schema (migrated if allowed)."""
+def connect(settings: Settings) -> Database:
+    """A Database that is reachable, whatever its schema (for `stackwright db ...`)."""
     ensure_home(settings)
     db = Database(settings)
     db.check_connection()
+    return db
+
+
+def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Database:
+    """A Database that is reachable and at the current schema (migrated if allowed)."""
+    db = connect(settings)
     if migrate_now if migrate_now is not None else settings.migrate_on_start:
         migrate.upgrade(db)
     elif not migrate.is_current(db):

@@ -7,6 +7,7 @@ with ``httpx.AsyncClient``, and both turn the response into a result or a typed 
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,7 +64,7 @@ def compact(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items() if v is not None}
 
 
-class BaseClient:
+class BaseClient(ABC):
     """Configuration and the request/response halves of a call; subclasses only move bytes."""
 
     def __init__(self, base_url: str | None, api_key: str | None, timeout: float | None):
@@ -122,5 +123,6 @@ class BaseClient:
         """GET /api/v1/me: the calling key, its project and user."""
         return self._run(Call("GET", "/api/v1/me"))
 
+    @abstractmethod
     def _run(self, call: Call) -> Any:
-        raise NotImplementedError
+        """Send ``call``: Client returns its result, AsyncClient an awaitable of it."""

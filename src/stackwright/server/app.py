@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.tracing.admin_api import router as trace_admin_router
     from stackwright.tracing.api import router as trace_router
     from stackwright.tracing.ingest import router as ingest_router
+    from stackwright.tracing.pricing import ProjectPricers
     from stackwright.tracing.retention import RetentionTask
     from stackwright.tracing.writer import SpanWriter
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.span_writer = span_writer
+    app.state.pricers = ProjectPricers(db)
     app.state.retention = retention
     app.state.metrics = metrics
     install_error_handlers(app)

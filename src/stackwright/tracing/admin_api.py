@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from stackwright.auth.deps import AdminCaller, ReadCaller, WriteCaller
-from stackwright.core.deps import DbDep, SessionDep
+from stackwright.core.deps import SessionDep
 from stackwright.core.schemas import Page
 from stackwright.tracing import retention, scores, stats
 from stackwright.tracing.admin_schemas import (
@@ -103,9 +103,7 @@ def get_trace_settings(caller: AdminCaller, session: SessionDep) -> TraceSetting
 
 
 @router.put("/traces/settings", response_model=TraceSettingsOut, summary="Set retention and price overrides (fields sent are replaced)")
-def put_trace_settings(body: TraceSettingsIn, caller: AdminCaller, session: SessionDep, db: DbDep) -> TraceSettingsOut:
-    from stackwright.tracing.ingest import forget_pricer
-
+def put_trace_settings(body: TraceSettingsIn, caller: AdminCaller, session: SessionDep, request: Request) -> TraceSettingsOut:
     changes = {}
     if "retention_days" in body.model_fields_set:
         changes["retention_days"] = body.retention_days
@@ -113,6 +111,6 @@ def put_trace_settings(body: TraceSettingsIn, caller: AdminCaller, session: Sess
         changes["prices"] = {model: price.model_dump() for model, price in (body.prices or {}).items()}
     result = retention.update_settings(session, caller, caller.project_id or "", **changes)
     session.commit()
-    forget_pricer(db, caller.project_id or "")
+    request.app.state.pricers.forget(caller.project_id or "")
     return TraceSettingsOut.model_validate(result)
 

@@ -121,9 +121,6 @@ def settings_command(
         with db.write() as session:
             target = _project(session, project)
             result = retention.update_settings(session, cli_actor(), target.id, retention_days=retention_days)
-        from stackwright.tracing.ingest import forget_pricer
-
-        forget_pricer(db, target.id)
     if as_json:
         common.print_json({"project": target.name, **result})
         return

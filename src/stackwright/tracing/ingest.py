@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -10,34 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from stackwright.auth.actors import Actor
 from stackwright.auth.deps import require
-from stackwright.core.db import Database
 from stackwright.core.errors import StackwrightError
 from stackwright.monitoring.metrics import metrics_for
 from stackwright.tracing import otlp
 from stackwright.tracing.mapping import to_row
-from stackwright.tracing.models import TraceSettings
 from stackwright.tracing.pricing import Pricer
 
 router = APIRouter(tags=["tracing"])
-_PRICER_TTL_S = 30.0
-_pricers: dict[tuple[int, str], tuple[float, Pricer]] = {}
-
-
-def project_pricer(db: Database, project_id: str) -> Pricer:
-    """The project's price overrides on top of the catalog, re-read at most every 30 s."""
-    key = (id(db), project_id)
-    cached = _pricers.get(key)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
-    with db.read() as session:
-        settings = session.get(TraceSettings, project_id)
-        pricer = Pricer(dict(settings.prices or {}) if settings else {})
-    _pricers[key] = (time.monotonic() + _PRICER_TTL_S, pricer)
-    return pricer
-
-
-def forget_pricer(db: Database, project_id: str) -> None:
-    _pricers.pop((id(db), project_id), None)
 
 
 def _rows(body: bytes, content_type: str | None, project_id: str, max_chars: int, pricer: Pricer) -> list[dict[str, Any]]:
@@ -52,11 +30,11 @@ def _rows(body: bytes, content_type: str | None, project_id: str, max_chars: int
 )
 async def export_traces(request: Request, caller: Annotated[Actor, Depends(require("write"))]) -> Response:
     app_state = request.app.state
-    settings, db = app_state.settings, app_state.db
+    settings = app_state.settings
     content_type = request.headers.get("content-type")
     try:
         body = otlp.decompress(await request.body(), request.headers.get("content-encoding"), settings.max_body_bytes)
-        pricer = await run_in_threadpool(project_pricer, db, caller.project_id)
+        pricer = await run_in_threadpool(app_state.pricers.get, caller.project_id)
         rows = await run_in_threadpool(_rows, body, content_type, caller.project_id, settings.max_attribute_chars, pricer)
         await app_state.span_writer.submit(rows)
     except StackwrightError as exc:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -45,3 +46,31 @@ class Pricer:
         if rates is None:
             return None
         return (input_tokens or 0) * rates[0] + (output_tokens or 0) * rates[1]
+
+
+class ProjectPricers:
+    """Each project's Pricer for one app, re-read from ``trace_settings`` at most every ``ttl_s``.
+
+    A change through this app's API is seen at once (``forget``); one made elsewhere (another replica,
+    the CLI) within ``ttl_s``.
+    """
+
+    def __init__(self, db: Any, ttl_s: float = 30.0):
+        self.db = db
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, Pricer]] = {}
+
+    def get(self, project_id: str) -> Pricer:
+        from stackwright.tracing.models import TraceSettings
+
+        cached = self._cache.get(project_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        with self.db.read() as session:
+            settings = session.get(TraceSettings, project_id)
+            pricer = Pricer(dict(settings.prices or {}) if settings else {})
+        self._cache[project_id] = (time.monotonic() + self.ttl_s, pricer)
+        return pricer
+
+    def forget(self, project_id: str) -> None:
+        self._cache.pop(project_id, None)

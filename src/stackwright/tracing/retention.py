@@ -86,7 +86,7 @@ def update_settings(
 ) -> dict[str, Any]:
     """Change what is given (``retention_days`` None = keep forever; ``prices`` replaces the map), audited.
 
-    The caller should call ``stackwright.tracing.ingest.forget_pricer`` after the commit.
+    An API caller should then drop the app's cached prices (``app.state.pricers.forget``).
     """
     row = session.get(TraceSettings, project_id)
     before = settings_view(row)

@@ -5,7 +5,6 @@ Creating a score is not audited (it can be as frequent as traces themselves); de
 
 from __future__ import annotations
 
-import re
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,12 +12,11 @@ from sqlalchemy.orm import Session
 from stackwright.auth import audit
 from stackwright.auth.actors import Actor
 from stackwright.core.clock import utcnow
-from stackwright.core.errors import InvalidInput, NotFound
+from stackwright.core.cursors import MAX_ID, decode_id_cursor, encode_id_cursor
+from stackwright.core.errors import NotFound
 from stackwright.tracing.admin_schemas import ScoreCreate
 from stackwright.tracing.models import Score, Span, Trace
 
-_CURSOR = re.compile(r"s[0-9]{1,19}")
-_MAX_ID = 2**63 - 1
 
 
 def create_score(session: Session, actor: Actor, project_id: str, body: ScoreCreate) -> Score:
@@ -53,14 +51,6 @@ def create_score(session: Session, actor: Actor, project_id: str, body: ScoreCre
     return score
 
 
-def _decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    if not _CURSOR.fullmatch(cursor) or int(cursor[1:]) > _MAX_ID:
-        raise InvalidInput(f"Cursor {cursor!r} is not valid.", hint="Pass the next_cursor value from the last page.")
-    return int(cursor[1:])
-
-
 def list_scores(
     session: Session,
     project_id: str,
@@ -79,16 +69,16 @@ def list_scores(
         query = query.where(Score.name == name)
     if source:
         query = query.where(Score.source == source)
-    before = _decode_cursor(cursor)
+    before = decode_id_cursor("s", cursor)
     if before is not None:
         query = query.where(Score.id < before)
     rows = list(session.scalars(query))
-    next_cursor = f"s{rows[limit - 1].id}" if len(rows) > limit else None
+    next_cursor = encode_id_cursor("s", rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
 def find_score(session: Session, project_id: str, score_id: int) -> Score:
-    score = session.get(Score, score_id) if 0 < score_id <= _MAX_ID else None
+    score = session.get(Score, score_id) if 0 < score_id <= MAX_ID else None
     if score is None or score.project_id != project_id:
         raise NotFound(f"No score {score_id}.", hint="List scores with GET /api/v1/scores.")
     return score

@@ -58,7 +58,6 @@ class SpanWriter:
         self.max_queued_spans = max_queued_spans
         self.max_batch_spans = max_batch_spans
         self.queued_spans = 0
-        self.stats = {"accepted": 0, "written": 0, "duplicates": 0, "rejected_busy": 0, "batches": 0, "failed": 0}
         self._pending: list[_Batch] = []
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -71,7 +70,6 @@ class SpanWriter:
         batch = _Batch(rows, loop.create_future(), loop)
         with self._lock:
             if self.queued_spans + len(rows) > self.max_queued_spans and self.queued_spans > 0:
-                self.stats["rejected_busy"] += len(rows)
                 if self.metrics is not None:
                     self.metrics.spans_rejected.labels("busy").inc(len(rows))
                 raise IngestBusy(
@@ -82,7 +80,6 @@ class SpanWriter:
             self._ensure_started()
             self._pending.append(batch)
             self.queued_spans += len(rows)
-            self.stats["accepted"] += len(rows)
             self._lock.notify()
         if self.metrics is not None:
             self.metrics.spans_accepted.inc(len(rows))
@@ -121,7 +118,6 @@ class SpanWriter:
 
     def _write_group(self, groups: list[list[dict[str, Any]]]) -> list[int | BaseException]:
         """All requests in one transaction; if that fails, each on its own so one bad request fails alone."""
-        self.stats["batches"] += 1
         written_rows: list[dict[str, Any]] = []
         try:
             with self.db.write() as session:
@@ -130,14 +126,10 @@ class SpanWriter:
         except Exception as exc:
             if len(groups) == 1:
                 log.exception("span batch failed")
-                self.stats["failed"] += len(groups[0])
                 if self.metrics is not None:
                     self.metrics.spans_rejected.labels("failed").inc(len(groups[0]))
                 return [_as_error(exc)]
             return [self._write_group([rows])[0] for rows in groups]
-        for rows, written in zip(groups, results, strict=True):
-            self.stats["written"] += written
-            self.stats["duplicates"] += len(rows) - written
         if self.metrics is not None:
             self.metrics.batches.inc()
             self.metrics.spans_written.inc(len(written_rows))
