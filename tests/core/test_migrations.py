@@ -19,7 +19,8 @@ from stackwright.core.runtime import open_database
 from tests.e2e.serverproc import clean_env, run
 
 AUTH_TABLES = {"instance_meta", "projects", "users", "memberships", "api_keys", "audit_log"}
-TABLES = AUTH_TABLES | {"spans", "traces", "scores", "trace_settings"}
+GATEWAY_TABLES = {"gateway_configs", "gateway_secrets", "gateway_cache", "gateway_limits", "gateway_counters"}
+TABLES = AUTH_TABLES | {"spans", "traces", "scores", "trace_settings"} | GATEWAY_TABLES
 
 
 def _db(tmp_path: Path, url: str) -> Database:

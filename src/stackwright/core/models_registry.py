@@ -9,6 +9,8 @@ def target_metadata() -> MetaData:
     from stackwright.auth import models as _auth  # noqa: F401
     from stackwright.core import meta as _meta  # noqa: F401
     from stackwright.core.db import Base
+    from stackwright.gateway import limit_models as _gateway_limits  # noqa: F401
+    from stackwright.gateway import models as _gateway  # noqa: F401
     from stackwright.tracing import models as _tracing  # noqa: F401
 
     return Base.metadata

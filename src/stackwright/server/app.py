@@ -24,6 +24,7 @@ DESCRIPTION = (
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the app. Nothing connects here: the database is opened by the first request or by `prepare`."""
     from stackwright.auth.api import router as auth_router
+    from stackwright.gateway.limits_api import router as limits_router
     from stackwright.server.health import router as health_router
     from stackwright.monitoring.metrics import Metrics
     from stackwright.monitoring.metrics import router as metrics_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(trace_admin_router)  # before trace_router: /traces/stats is not a trace id
     app.include_router(trace_router)
     app.include_router(metrics_router)
+    app.include_router(limits_router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:
