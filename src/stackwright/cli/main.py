@@ -57,6 +57,7 @@ def version() -> None:
 def _mount() -> None:
     from stackwright.auth.cli import audit_app, keys_app, projects_app, users_app
     from stackwright.core.cli import db_app, plugins_app
+    from stackwright.gateway.cli import gateway_app
     from stackwright.server.cli import register as register_server
     from stackwright.tracing.cli import traces_app
 
@@ -68,6 +69,7 @@ def _mount() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(plugins_app, name="plugins")
     app.add_typer(traces_app, name="traces")
+    app.add_typer(gateway_app, name="gateway")
 
 
 _mount()

@@ -66,6 +66,21 @@ class Settings(BaseSettings):
     retention_check_interval_s: int = Field(
         default=3600, ge=1, description="How often the server purges traces older than each project's retention."
     )
+    secret_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="Key that encrypts provider secrets at rest (Fernet). Default: generated once into the data dir's "
+        "secret.key. Replicas sharing one Postgres must all be given the same value.",
+    )
+    gateway_key_cache_s: float = Field(
+        default=5.0, ge=0, le=300, description="How long the gateway trusts a checked API key before checking it again."
+    )
+    gateway_config_refresh_s: float = Field(
+        default=2.0, ge=0, le=300, description="How soon a gateway config applied on another replica is picked up."
+    )
+    gateway_cache_memory_entries: int = Field(
+        default=10_000, ge=0, description="Cached gateway responses also kept in memory per process (the rest stay in the database)."
+    )
     init_admin_email: str | None = Field(
         default=None, description="First start only: the admin user's email (generated if unset)."
     )

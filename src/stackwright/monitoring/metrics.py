@@ -66,6 +66,25 @@ class Metrics:
             ["model", "direction"], registry=registry,
         )  # fmt: skip
         self.cost = Counter("stackwright_llm_cost_usd", "Cost in USD of written spans by model.", ["model"], registry=registry)
+        self.gateway_requests = Counter(
+            "stackwright_gateway_requests", "Gateway calls by model asked for and outcome (ok or an error code).",
+            ["model", "outcome"], registry=registry,
+        )  # fmt: skip
+        self.gateway_duration = Histogram(
+            "stackwright_gateway_duration_seconds", "Gateway call latency by model asked for, in seconds.", ["model"],
+            registry=registry,
+        )  # fmt: skip
+        self.gateway_ttft = Histogram(
+            "stackwright_gateway_time_to_first_token_seconds", "Time to the first streamed chunk by model.", ["model"],
+            registry=registry,
+        )  # fmt: skip
+        self.gateway_cache = Counter(
+            "stackwright_gateway_cache", "Gateway cache lookups: hit, miss (skip = not cacheable).", ["result"], registry=registry
+        )
+        self.gateway_attempt_failures = Counter(
+            "stackwright_gateway_attempt_failures", "Failed upstream attempts by deployment and kind (timeout, server...).",
+            ["deployment", "kind"], registry=registry,
+        )  # fmt: skip
         self._models: set[str] = set()
         self._lock = threading.Lock()
 
@@ -83,6 +102,19 @@ class Metrics:
                 self._models.add(model)
                 return model
         return "other"
+
+    def observe_gateway(self, call: Any) -> None:
+        """One finished gateway call (a stackwright.gateway.spans.CallRecord)."""
+        model = self._model_label(call.asked_model)
+        outcome = "ok" if call.error is None else (call.error_code or "error")
+        self.gateway_requests.labels(model, outcome).inc()
+        self.gateway_duration.labels(model).observe((call.end_ns - call.start_ns) / 1e9)
+        if call.ttft_ms is not None:
+            self.gateway_ttft.labels(model).observe(call.ttft_ms / 1000)
+        self.gateway_cache.labels(call.cache).inc()
+        for attempt in call.attempts:
+            if attempt.error_kind:
+                self.gateway_attempt_failures.labels(self._model_label(attempt.deployment), attempt.error_kind).inc()
 
     def observe_written(self, rows: Iterable[dict[str, Any]]) -> None:
         """Tokens and cost of spans that were really inserted, summed per model before touching the counters."""

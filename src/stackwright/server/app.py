@@ -24,7 +24,10 @@ DESCRIPTION = (
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the app. Nothing connects here: the database is opened by the first request or by `prepare`."""
     from stackwright.auth.api import router as auth_router
+    from stackwright.gateway.admin_api import router as gateway_admin_router
+    from stackwright.gateway.api import router as gateway_router
     from stackwright.gateway.limits_api import router as limits_router
+    from stackwright.gateway.proxy import Gateway
     from stackwright.server.health import router as health_router
     from stackwright.monitoring.metrics import Metrics
     from stackwright.monitoring.metrics import router as metrics_router
@@ -40,12 +43,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     metrics = Metrics()  # per app, never the global registry
     span_writer = SpanWriter(db, settings.ingest_queue_max_spans, metrics=metrics)
     retention = RetentionTask(db, settings.retention_check_interval_s)  # `await retention.run_once()` purges now
+    pricers = ProjectPricers(db)
+    gateway = Gateway(settings, db, span_writer, pricers, metrics, limits=None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         retention.start()
         yield
         await retention.stop()
+        await gateway.aclose()
         await span_writer.close()
         db.dispose()
 
@@ -60,7 +66,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.span_writer = span_writer
-    app.state.pricers = ProjectPricers(db)
+    app.state.pricers = pricers
+    app.state.gateway = gateway
     app.state.retention = retention
     app.state.metrics = metrics
     install_error_handlers(app)
@@ -72,6 +79,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(trace_router)
     app.include_router(metrics_router)
     app.include_router(limits_router)
+    app.include_router(gateway_admin_router)
+    app.include_router(gateway_router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:
