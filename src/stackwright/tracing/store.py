@@ -3,6 +3,9 @@ per-trace summary row is upserted from the spans that were really inserted, in t
 
 from __future__ import annotations
 
+import sqlite3
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -98,7 +101,48 @@ def _upsert_statement(conn: Connection) -> Any:
     return stmt.on_conflict_do_update(index_elements=["project_id", "trace_id"], set_=updates)
 
 
-_sqlite_upsert: tuple[str, list[str]] | None = None
+class _MultiRow:
+    """One SQLite statement inserting many rows: ``head VALUES (?, ...), (?, ...) tail``.
+
+    ``executemany`` steps once per row and the sqlite3 module releases the GIL around every step; with
+    request threads decoding in the same process, each step then waits up to the switch interval (5 ms)
+    to get the GIL back. A few statements of up to ``MAX_ROWS`` rows release it a few times per batch.
+    Row counts are powers of two so that each distinct statement text is prepared once per connection
+    (sqlite3's statement cache) instead of parsing a many-row statement on every batch.
+    """
+
+    MAX_ROWS = 256
+
+    def __init__(self, head: str, columns: int, tail: str = ""):
+        self.head, self.tail, self.columns = head, tail, columns
+        self.group = f"({', '.join('?' * columns)})"
+        self._sql: dict[int, str] = {}
+
+    def sql(self, rows: int) -> str:
+        text = self._sql.get(rows)
+        if text is None:
+            text = self._sql[rows] = f"{self.head} VALUES {', '.join([self.group] * rows)} {self.tail}"
+        return text
+
+    def execute(self, conn: Connection, params: list[tuple[Any, ...]]) -> None:
+        largest = min(self.MAX_ROWS, _variable_limit(conn) // self.columns)
+        start, total = 0, len(params)
+        while start < total:
+            size = min(largest, 1 << ((total - start).bit_length() - 1))  # the largest power of two that fits
+            chunk = params[start : start + size]
+            conn.exec_driver_sql(self.sql(size), tuple(chain.from_iterable(chunk)))
+            start += size
+
+
+def _variable_limit(conn: Connection) -> int:
+    """How many ``?`` parameters one statement may hold (999 on old SQLite builds, 32766 since 3.32)."""
+    try:
+        return conn.connection.dbapi_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except (AttributeError, sqlite3.Error):
+        return 999
+
+
+_sqlite_upsert: tuple[_MultiRow, list[str]] | None = None
 
 
 def _upsert_traces(conn: Connection, summaries: list[dict[str, Any]]) -> None:
@@ -108,18 +152,23 @@ def _upsert_traces(conn: Connection, summaries: list[dict[str, Any]]) -> None:
         return
     if _sqlite_upsert is None:  # the same statement, compiled once to plain SQL with positional parameters
         compiled = _upsert_statement(conn).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
-        _sqlite_upsert = (str(compiled), list(compiled.positiontup))
-    sql, order = _sqlite_upsert
-    conn.exec_driver_sql(sql, [tuple(summary[name] for name in order) for summary in summaries])
+        order = list(compiled.positiontup)
+        head, values, tail = str(compiled).partition(f" VALUES ({', '.join('?' * len(order))}) ")
+        if not values or "?" in tail:
+            raise RuntimeError(f"unexpected upsert statement: {compiled}")
+        _sqlite_upsert = (_MultiRow(head, len(order), tail), order)
+    statement, order = _sqlite_upsert
+    statement.execute(conn, [tuple(summary[name] for name in order) for summary in summaries])
 
 
-_SPAN_COLUMNS = [c.name for c in _SPANS.columns if c.name != "id"]
-_JSON_COLUMNS = {"documents", "attributes", "events", "resource"}
-_JSON_POSITIONS = [i for i, c in enumerate(_SPAN_COLUMNS) if c in _JSON_COLUMNS]
-_SQLITE_INSERT = (
-    f"INSERT INTO spans ({', '.join(_SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(_SPAN_COLUMNS))}) "
-    "ON CONFLICT (project_id, trace_id, span_id) DO NOTHING"
+_JSON_COLUMNS = ("documents", "attributes", "events", "resource")
+_PLAIN_COLUMNS = tuple(c.name for c in _SPANS.columns if c.name != "id" and c.name not in _JSON_COLUMNS)
+_SQLITE_INSERT = _MultiRow(
+    f"INSERT INTO spans ({', '.join(_PLAIN_COLUMNS + _JSON_COLUMNS)})",
+    len(_PLAIN_COLUMNS) + len(_JSON_COLUMNS),
+    "ON CONFLICT (project_id, trace_id, span_id) DO NOTHING",
 )
+_plain_values = itemgetter(*_PLAIN_COLUMNS)
 
 
 def _existing(conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
@@ -143,16 +192,19 @@ def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[st
     existing = _existing(conn, rows)
     if existing:
         rows = [r for r in rows if (r["project_id"], r["trace_id"], r["span_id"]) not in existing]
-    dumps, columns = orjson.dumps, _SPAN_COLUMNS
-    params = []
-    for row in rows:
-        values = [row[c] for c in columns]
-        for i in _JSON_POSITIONS:
-            if values[i] is not None:
-                values[i] = dumps(values[i]).decode()
-        params.append(tuple(values))
+    dumps = orjson.dumps
+    params = [
+        (
+            *_plain_values(row),
+            None if (documents := row["documents"]) is None else dumps(documents).decode(),
+            None if (attributes := row["attributes"]) is None else dumps(attributes).decode(),
+            None if (events := row["events"]) is None else dumps(events).decode(),
+            None if (resource := row["resource"]) is None else dumps(resource).decode(),
+        )
+        for row in rows
+    ]
     if params:
-        conn.exec_driver_sql(_SQLITE_INSERT, params)
+        _SQLITE_INSERT.execute(conn, params)
     return rows
 
 
