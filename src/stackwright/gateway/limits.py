@@ -1,0 +1,491 @@
+"""Budgets (USD per UTC day and month) and rate limits (requests and tokens per UTC minute) of API keys
+and models, enforced in process and shared through the database.
+
+One ``Enforcer`` per app (``app.state.limits``). ``await admit(project_id, key_id, model)`` before a
+model call returns a ``Ticket`` or raises ``LimitExceeded`` (429); ``await settle(ticket, cost_usd,
+tokens)`` after it, also when it failed (with what it cost, usually 0).
+
+How the counters stay correct across processes without a database round-trip per request: each
+capped counter's row in ``gateway_counters`` says what is ``used`` and what is ``leased``. Far from
+the cap, a process leases a share of the remaining allowance with a conditional UPDATE and admits
+requests from it in memory; usage goes back to the row in batches every ``flush_interval_s``. Near
+the cap (little allowance left for the recent per-request usage), the process gives its lease back
+and admits each request with a conditional UPDATE of the row itself (``used + leased < cap``), and
+writes each settled request through at once. Leases and in-flight reservations count against the
+cap, so processes together can never admit more than the cap allows; costs are known only after a
+call, so with sequential traffic a budget is overshot by at most the last admitted request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from stackwright.core.db import Database
+from stackwright.gateway.limits_errors import LimitExceeded, limit_exceeded
+from stackwright.gateway.limits_local import (
+    DB,
+    Counter,
+    CounterKey,
+    Hold,
+    Ticket,
+    observe_row,
+    return_held,
+    set_cap,
+    settle_hold,
+    take_local,
+    undo_local,
+)
+from stackwright.gateway.limits_spec import COUNTERS, PERIODS, LimitSpec, period_bounds, to_nano
+from stackwright.gateway.limits_store import Refused
+
+__all__ = ["Enforcer", "LimitExceeded", "LimitSpec", "Ticket", "replace_model_limits"]
+
+log = logging.getLogger("stackwright.gateway.limits")
+
+_GRANT_ROUNDS = 3  # lease attempts per admission before falling back to an exact reservation
+_SWEEP_INTERVAL_S = 10.0
+_PURGE_INTERVAL_S = 600.0
+
+
+def replace_model_limits(session: Any, project_id: str, specs: dict[str, Any]) -> None:
+    """Make the project's model limits exactly ``specs`` ({model name: LimitSpec-like}), in the caller's
+    transaction (see limits_service)."""
+    from stackwright.gateway.limits_service import replace_model_limits as replace
+
+    replace(session, project_id, specs)
+
+
+@dataclass
+class _ProjectLimits:
+    loaded_at: float  # monotonic
+    caps: dict[tuple[str, str], dict[tuple[str, str], int]]  # (scope, subject) -> {(metric, period): cap}
+    names: dict[tuple[str, str], str]
+
+
+_NO_CAPS: dict[tuple[str, str], int] = {}
+
+
+class Enforcer:
+    """Admits and settles gateway requests against budgets and rate limits; see the module docstring.
+
+    ``clock`` gives wall time in unix seconds (UTC periods); tests inject one. A background thread
+    flushes usage, refills leases, returns idle ones and refreshes cached limits; it starts with the
+    first admission (or ``start()``). Call ``close()`` / ``await aclose()`` on shutdown.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], float] = time.time,
+        flush_interval_s: float = 0.2,
+        limits_ttl_s: float = 5.0,
+        idle_return_s: float = 1.0,
+        max_wait_s: float = 2.0,
+    ):
+        self.db = db
+        self.clock = clock
+        self.flush_interval_s = flush_interval_s
+        self.limits_ttl_s = limits_ttl_s
+        self.idle_return_s = idle_return_s
+        self.max_wait_s = max_wait_s  # how long a refused request waits for other processes' leases to come back
+        self._lock = threading.Lock()  # guards the state below; held for microseconds, never across I/O
+        self._flush_lock = threading.Lock()  # one flush at a time, so deltas are never applied twice
+        self._counters: dict[CounterKey, Counter] = {}
+        self._estimates: dict[tuple[str, str, str, str], int] = {}  # recent per-request usd/tokens per subject
+        self._limits: dict[str, _ProjectLimits] = {}
+        self._generations: dict[str, int] = {}
+        self._dirty: set[CounterKey] = set()
+        self._holding: set[CounterKey] = set()
+        self._refills: set[CounterKey] = set()
+        self._refresh: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._next_sweep = 0.0
+        self._next_purge = 0.0
+
+    # -- the request path ------------------------------------------------------------------------
+
+    async def admit(self, project_id: str, key_id: str | None, model: str) -> Ticket:
+        """Reserve one request against the key's and the model's limits; LimitExceeded (429) if one is reached."""
+        self.start()
+        limits = await self._project_limits(project_id)
+        started = time.monotonic()
+        rounds = 0
+        while True:
+            now = self.clock()
+            plan = self._plan(project_id, key_id, model, limits, now, allow_grants=rounds < _GRANT_ROUNDS)
+            if isinstance(plan, Ticket):
+                return plan
+            grants, exact, ticket = plan
+            if grants:
+                rounds += 1
+                await asyncio.to_thread(self._grant, grants, now)
+                continue
+            try:
+                await self._reserve_in_thread(exact, now, ticket)
+                return ticket
+            except Refused as refused:
+                cap = next(item[2] for item in exact if item[0] == refused.key)
+                if refused.used < cap and refused.leased > 0 and time.monotonic() - started < self.max_wait_s:
+                    # Allowance is leased by other processes or reserved by requests in flight: they give
+                    # idle leases back within about idle_return_s; wait for that rather than refuse early.
+                    await asyncio.sleep(min(0.1, self.flush_interval_s))
+                    limits = await self._project_limits(project_id)
+                    continue
+                name = limits.names.get((refused.key[1], refused.key[2]))
+                raise limit_exceeded(refused.key, cap, refused.used, refused.leased, now, name) from None
+
+    async def settle(self, ticket: Ticket | None, cost_usd: float | None, tokens: int | None) -> None:
+        """Charge what the request actually cost (0 for a failed call that cost nothing). Idempotent.
+        Near a cap the usage is written to the database before this returns, so the next request, in
+        any process, sees it: call it before the response's last byte goes out."""
+        urgent = self._settle_local(ticket, cost_usd, tokens)
+        if urgent:
+            try:
+                await asyncio.to_thread(self.flush, urgent)
+            except Exception:  # the deltas stay queued; the background flush retries them
+                log.warning("could not write settled usage through to the database; retrying in the background", exc_info=True)
+
+    def _settle_local(self, ticket: Ticket | None, cost_usd: float | None, tokens: int | None) -> list[CounterKey]:
+        """Charge the ticket in memory; returns the counters to write through now."""
+        if ticket is None or ticket.settled:
+            return []
+        ticket.settled = True
+        usd = to_nano(cost_usd) if isinstance(cost_usd, (int, float)) and math.isfinite(cost_usd) and cost_usd > 0 else 0
+        tokens = int(tokens) if isinstance(tokens, (int, float)) and math.isfinite(tokens) and tokens > 0 else 0
+        urgent: list[CounterKey] = []
+        with self._lock:
+            for hold in ticket.holds:
+                metric = hold.key[3]
+                if metric == "requests":
+                    continue
+                actual = usd if metric == "usd" else tokens
+                if settle_hold(self._counter(hold.key, hold.end), hold, actual):
+                    urgent.append(hold.key)
+                self._dirty.add(hold.key)
+                if hold.key[4] == "minute":
+                    self._learn(hold.key, actual)
+        return urgent
+
+    def forget(self, project_id: str) -> None:
+        """Drop the cached limits of a project (they changed): the next admission reads them again."""
+        with self._lock:
+            self._limits.pop(project_id, None)
+            self._generations[project_id] = self._generations.get(project_id, 0) + 1
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background thread (idempotent; admissions start it too)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name="stackwright-limits", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop the background thread, give every lease back and flush all usage."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        self._thread = None
+        with self._lock:
+            for key in list(self._holding):
+                counter = self._counters.get(key)
+                if counter is not None and counter.held:
+                    return_held(counter)
+                    self._dirty.add(key)
+            self._holding.clear()
+        try:
+            self.flush()
+        except Exception:
+            log.warning("could not flush gateway usage on shutdown", exc_info=True)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def flush(self, keys: Iterable[CounterKey] | None = None) -> None:
+        """Write pending usage (of ``keys``, or all) to the shared counters now."""
+        with self._flush_lock:
+            for _ in range(2):  # a second pass writes leases given back because a counter turned out near its cap
+                if not self._flush_once(keys):
+                    return
+
+    # -- planning (memory only, under the lock) --------------------------------------------------
+
+    def _plan(
+        self, project_id: str, key_id: str | None, model: str, limits: _ProjectLimits, now: float, allow_grants: bool
+    ) -> Ticket | tuple[list, list, Ticket | None]:
+        """A ticket admitted from memory, or the database work needed first: leases to take (grants),
+        or exact reservations (the ticket then holds the local part, to undo if the database refuses)."""
+        bounds = {period: period_bounds(period, now) for period in PERIODS}
+        subjects = (("key", key_id), ("model", model)) if key_id else (("model", model),)
+        mono = time.monotonic()
+        local: list[tuple[Counter, CounterKey, int]] = []
+        grants: list[tuple[CounterKey, int, int, int]] = []
+        exact: list[tuple[CounterKey, int, int, int, bool]] = []
+        with self._lock:
+            for scope, subject in subjects:
+                caps = limits.caps.get((scope, subject), _NO_CAPS)
+                for metric, period in COUNTERS:
+                    start, end = bounds[period]
+                    key = (project_id, scope, subject, metric, period, start)
+                    counter = self._counters.get(key)
+                    if counter is None:
+                        counter = self._counters[key] = Counter(end)
+                    cap = caps.get((metric, period))
+                    if counter.cap != cap and set_cap(counter, cap):
+                        self._dirty.add(key)
+                    amount = 1 if metric == "requests" else self._estimates.get((project_id, scope, subject, metric), 0)
+                    if cap is None:
+                        local.append((counter, key, amount))
+                        continue
+                    counter.touched = mono
+                    if not counter.exact and counter.held >= max(amount, 1):
+                        local.append((counter, key, amount))
+                    elif not counter.exact and allow_grants:
+                        grants.append((key, end, cap, amount))
+                    else:
+                        exact.append((key, end, cap, amount, metric == "requests"))
+            if grants:
+                return grants, [], None
+            ticket = Ticket(project_id, key_id, model)
+            for counter, key, amount in local:
+                ticket.holds.append(take_local(counter, key, amount))
+                self._dirty.add(key)
+                if counter.cap is not None and counter.held * 2 < counter.granted:
+                    self._refills.add(key)
+            for key, end, _cap, amount, _ in exact:
+                ticket.holds.append(Hold(key, end, DB, amount))
+        return ticket if not exact else ([], exact, ticket)
+
+    def _undo(self, ticket: Ticket | None) -> None:
+        if ticket is None:
+            return
+        with self._lock:
+            for hold in ticket.holds:
+                if hold.kind != DB:
+                    undo_local(self._counter(hold.key, hold.end), hold)
+
+    def _counter(self, key: CounterKey, end: int) -> Counter:
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = Counter(end)
+        return counter
+
+    def _estimate(self, key: CounterKey) -> int:
+        return 1 if key[3] == "requests" else self._estimates.get(key[:4], 0)  # type: ignore[arg-type]
+
+    def _learn(self, key: CounterKey, actual: int) -> None:
+        from stackwright.gateway.limits_local import next_estimate
+
+        self._estimates[key[:4]] = next_estimate(self._estimates.get(key[:4], 0), actual)  # type: ignore[index]
+
+    # -- database work (in worker threads, never under the lock) ---------------------------------
+
+    def _grant(self, grants: list[tuple[CounterKey, int, int, int]], now: float) -> None:
+        from stackwright.gateway import limits_store
+
+        results = []
+        with self.db.write() as session:
+            for key, end, cap, estimate in sorted(grants):
+                results.append((key, end, cap, *limits_store.grant(session, key, end, cap, estimate, int(now))))
+        with self._lock:
+            for key, end, cap, granted, used, leased in results:
+                counter = self._counter(key, end)
+                self._refills.discard(key)
+                if counter.cap != cap:  # the limit changed meanwhile: give this lease back
+                    counter.d_leased -= granted
+                    self._dirty.add(key)
+                    continue
+                counter.used, counter.leased = used, leased
+                if granted:
+                    counter.held += granted
+                    counter.granted = granted
+                    self._holding.add(key)
+                else:
+                    counter.exact = True
+                    if counter.held:
+                        return_held(counter)
+                        self._dirty.add(key)
+
+    async def _reserve_in_thread(self, items: list[tuple[CounterKey, int, int, int, bool]], now: float, ticket: Ticket) -> None:
+        """Exact reservation in a worker thread. On refusal or error the ticket's local holds are undone;
+        if the caller is cancelled meanwhile, a reservation that went through is released."""
+        future = asyncio.ensure_future(asyncio.to_thread(self._reserve, items, now))
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(lambda done: self._abandon(ticket, done))
+            raise
+        except BaseException:
+            self._undo(ticket)
+            raise
+
+    def _abandon(self, ticket: Ticket, done: asyncio.Future) -> None:
+        if done.cancelled() or done.exception() is not None:
+            self._undo(ticket)
+        else:
+            self._settle_local(ticket, 0, 0)  # written by the background flush
+
+    def _reserve(self, items: list[tuple[CounterKey, int, int, int, bool]], now: float) -> None:
+        from stackwright.gateway import limits_store
+
+        try:
+            with self.db.write() as session:
+                rows = limits_store.reserve(session, items, int(now))
+        except Refused as refused:
+            with self._lock:
+                counter = self._counters.get(refused.key)
+                if counter is not None:
+                    counter.used, counter.leased = refused.used, refused.leased
+                    if counter.held:  # our own lease must not be what keeps us waiting
+                        return_held(counter)
+                        self._dirty.add(refused.key)
+            if refused.key in self._dirty:
+                self.flush([refused.key])
+            raise
+        with self._lock:
+            for key, (used, leased) in rows.items():
+                counter = self._counters.get(key)
+                if counter is not None and observe_row(counter, used, leased, self._estimate(key)):
+                    self._dirty.add(key)
+
+    def _flush_once(self, keys: Iterable[CounterKey] | None) -> bool:
+        """One batched upsert of pending deltas. True if it gave leases back (flush again)."""
+        from stackwright.gateway import limits_store
+
+        with self._lock:
+            chosen = list(self._dirty) if keys is None else list(keys)
+            batch = []
+            for key in chosen:
+                self._dirty.discard(key)
+                counter = self._counters.get(key)
+                if counter is not None and (counter.d_used or counter.d_leased):
+                    batch.append((key, counter.end, counter.d_used, counter.d_leased))
+                    counter.d_used = counter.d_leased = 0
+        if not batch:
+            return False
+        try:
+            with self.db.write() as session:
+                rows = limits_store.add_deltas(session, batch, int(self.clock()))
+        except BaseException:
+            with self._lock:
+                for key, end, d_used, d_leased in batch:
+                    counter = self._counter(key, end)
+                    counter.d_used += d_used
+                    counter.d_leased += d_leased
+                    self._dirty.add(key)
+            raise
+        again = False
+        with self._lock:
+            for key, (used, leased) in rows.items():
+                counter = self._counters.get(key)
+                if counter is not None and observe_row(counter, used, leased, self._estimate(key)):
+                    self._dirty.add(key)
+                    again = True
+        return again
+
+    # -- cached limit definitions ----------------------------------------------------------------
+
+    async def _project_limits(self, project_id: str) -> _ProjectLimits:
+        entry = self._limits.get(project_id)
+        if entry is None:
+            return await asyncio.to_thread(self._load_limits, project_id)
+        if time.monotonic() - entry.loaded_at > self.limits_ttl_s:
+            with self._lock:
+                self._refresh.add(project_id)  # the background thread reloads; this request uses the cached copy
+        return entry
+
+    def _load_limits(self, project_id: str) -> _ProjectLimits:
+        from stackwright.gateway import limits_store
+
+        with self._lock:
+            generation = self._generations.get(project_id, 0)
+        with self.db.read() as session:
+            raw = limits_store.load_limits(session, project_id)
+        entry = _ProjectLimits(
+            loaded_at=time.monotonic(),
+            caps={subject: spec.caps() for subject, (spec, _name) in raw.items()},
+            names={subject: name for subject, (_spec, name) in raw.items()},
+        )
+        with self._lock:
+            if self._generations.get(project_id, 0) == generation:
+                self._limits[project_id] = entry
+        return entry
+
+    # -- the background thread -------------------------------------------------------------------
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.flush_interval_s):
+            try:
+                self._tick()
+            except Exception:
+                log.warning("gateway limits: background work failed; retrying", exc_info=True)
+
+    def _tick(self) -> None:
+        with self._lock:
+            projects, self._refresh = self._refresh, set()
+        for project_id in projects:
+            self._load_limits(project_id)
+        self._refill()
+        self._return_idle()
+        self.flush()
+        mono = time.monotonic()
+        if mono >= self._next_sweep:
+            self._next_sweep = mono + _SWEEP_INTERVAL_S
+            self._sweep()
+        if mono >= self._next_purge:
+            self._next_purge = mono + _PURGE_INTERVAL_S
+            self._purge()
+
+    def _refill(self) -> None:
+        with self._lock:
+            wanted, self._refills = self._refills, set()
+            grants = []
+            for key in wanted:
+                counter = self._counters.get(key)
+                if counter is not None and counter.cap is not None and not counter.exact and counter.held * 2 < counter.granted:
+                    grants.append((key, counter.end, counter.cap, self._estimate(key)))
+        if grants:
+            self._grant(grants, self.clock())
+
+    def _return_idle(self) -> None:
+        """Leases unused for idle_return_s go back, so other processes can use that allowance."""
+        mono = time.monotonic()
+        with self._lock:
+            for key in list(self._holding):
+                counter = self._counters.get(key)
+                if counter is None or counter.held <= 0:
+                    self._holding.discard(key)
+                elif mono - counter.touched > self.idle_return_s:
+                    return_held(counter)
+                    self._dirty.add(key)
+                    self._holding.discard(key)
+
+    def _sweep(self) -> None:
+        """Forget local counters of periods that ended (once nothing about them is pending)."""
+        now = self.clock()
+        with self._lock:
+            for key, counter in list(self._counters.items()):
+                if counter.end < now - 5 and key not in self._dirty and not (counter.held or counter.inflight):
+                    if not (counter.d_used or counter.d_leased):
+                        del self._counters[key]
+
+    def _purge(self) -> None:
+        from stackwright.gateway import limits_store
+
+        with self.db.write() as session:
+            limits_store.purge_counters(session, self.clock())
