@@ -55,10 +55,10 @@ class ProjectGateway:
 
 
 def builtin_models() -> dict[str, ServedModel]:
-    from stackwright.local.provider import BUILTIN_MODELS
+    from stackwright.local.catalog import builtin_models as local_models
 
     out = {}
-    for name, (kind, local_name) in BUILTIN_MODELS.items():
+    for name, (kind, local_name) in local_models().items():
         deployment = Deployment(id=f"{name}/0", provider="local", model=local_name, timeout_s=120.0)
         out[name] = ServedModel(name=name, kind=kind, deployments=[deployment], tags=[frozenset()], builtin=True)
     return out
