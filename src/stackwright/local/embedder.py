@@ -1,0 +1,170 @@
+"""WordLlama, loaded offline once per process: text embeddings and a local token counter.
+
+The wordllama wheel ships its weights (``l2_supercat``, 256 dimensions, trained as a matryoshka:
+the first 64 or 128 dimensions are embeddings too) and its tokenizer (Llama 2's BPE, through the
+``tokenizers`` library). ``WordLlama.load()`` looks for the tokenizer in the wrong folder and then
+downloads it, so we load with ``cache_dir`` set to the package folder and ``disable_download=True``:
+no network, ever.
+
+Embeddings are the mean of the token vectors (what WordLlama computes), unit length, float32.
+They are computed in batches of texts of similar length, long texts in pieces, so memory stays
+bounded whatever the input.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+FULL_DIMENSIONS = 256
+MATRYOSHKA_DIMENSIONS = (64, 128, 256)  # the sizes WordLlama was trained for; others work, less well
+_SEGMENT_TOKENS = 512  # a long text is summed in pieces of this many tokens
+_SEGMENTS_PER_BATCH = 64  # pieces gathered at once: at most 64 x 512 x 256 x 4 bytes = 32 MB
+
+_lock = threading.Lock()
+_model: WordLlamaModel | None = None
+
+
+@dataclass(frozen=True)
+class WordLlamaModel:
+    """The embedding table and tokenizer."""
+
+    vectors: Any  # numpy float32 (vocab + 1, 256); the extra last row is zeros, used for padding
+    tokenizer: Any  # tokenizers.Tokenizer, no padding, no truncation
+
+
+def _quiet_import_wordllama() -> Any:
+    """Import wordllama without keeping the root logging handler it installs at import."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        import wordllama
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+    return wordllama
+
+
+def _load() -> WordLlamaModel:
+    from pathlib import Path
+
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    wordllama = _quiet_import_wordllama()
+    package_dir = Path(wordllama.__file__).parent
+    inference = wordllama.WordLlama.load(cache_dir=package_dir, disable_download=True, dim=FULL_DIMENSIONS)
+    tokenizer = Tokenizer.from_str(inference.tokenizer.to_str())  # our own copy: WordLlama turns padding on
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    zero_row = np.zeros((1, inference.embedding.shape[1]), dtype=np.float32)
+    vectors = np.ascontiguousarray(np.vstack([inference.embedding, zero_row]), dtype=np.float32)
+    return WordLlamaModel(vectors=vectors, tokenizer=tokenizer)
+
+
+def load_model() -> WordLlamaModel:
+    """The process-wide WordLlama model, loaded on first use (about 0.3 s), thread-safe."""
+    global _model
+    model = _model
+    if model is None:
+        with _lock:
+            if _model is None:
+                _model = _load()
+            model = _model
+    return model
+
+
+def preload() -> None:
+    """Load the model now (e.g. in a background thread at server start) rather than on first request."""
+    load_model()
+
+
+def token_ids(texts: list[str]) -> list[list[int]]:
+    """Token ids of each text with WordLlama's tokenizer (no special tokens)."""
+    encodings = load_model().tokenizer.encode_batch(texts, add_special_tokens=False)
+    return [encoding.ids for encoding in encodings]
+
+
+def count_tokens(text: str) -> int:
+    """Tokens in ``text`` by the local tokenizer (Llama 2 BPE): what local models report as usage."""
+    if not text:
+        return 0
+    return len(load_model().tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def count_tokens_many(texts: list[str]) -> list[int]:
+    """``count_tokens`` for many texts in one call."""
+    return [len(ids) for ids in token_ids(texts)]
+
+
+def truncate_to_tokens(text: str, max_tokens: int) -> tuple[str, bool]:
+    """The longest prefix of ``text`` within ``max_tokens`` tokens, and whether anything was cut."""
+    encoding = load_model().tokenizer.encode(text, add_special_tokens=False)
+    if len(encoding.ids) <= max_tokens:
+        return text, False
+    if max_tokens <= 0:
+        return "", True
+    end = encoding.offsets[max_tokens - 1][1]
+    return text[:end].rstrip(), True
+
+
+def check_dimensions(dimensions: int | None) -> int:
+    """The output size for a requested ``dimensions`` (None: all 256); ValueError when out of range."""
+    if dimensions is None:
+        return FULL_DIMENSIONS
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= FULL_DIMENSIONS:
+        raise ValueError(f"dimensions must be an integer from 1 to {FULL_DIMENSIONS}, got {dimensions!r}.")
+    return dimensions
+
+
+def embed_token_ids(ids_per_text: list[list[int]], dimensions: int | None = None) -> np.ndarray:
+    """Unit-length mean-of-token-vector embeddings for texts tokenized by ``token_ids`` (empty: zeros)."""
+    import numpy as np
+
+    size = check_dimensions(dimensions)
+    vectors = load_model().vectors  # its last row is zeros: the padding id
+    pad_id = vectors.shape[0] - 1
+    sums = np.zeros((len(ids_per_text), FULL_DIMENSIONS), dtype=np.float32)
+    segments, owners = _segments(ids_per_text)
+    order = sorted(range(len(segments)), key=lambda i: len(segments[i]))  # similar lengths pad little
+    for start in range(0, len(order), _SEGMENTS_PER_BATCH):
+        batch = order[start : start + _SEGMENTS_PER_BATCH]
+        width = len(segments[batch[-1]])
+        padded = np.full((len(batch), width), pad_id, dtype=np.int64)
+        for row, index in enumerate(batch):
+            padded[row, : len(segments[index])] = segments[index]
+        np.add.at(sums, [owners[i] for i in batch], vectors[padded].sum(axis=1))
+    out = sums[:, :size]
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return np.ascontiguousarray(out)
+
+
+def _segments(ids_per_text: list[list[int]]) -> tuple[list[list[int]], list[int]]:
+    """Texts cut into pieces of at most _SEGMENT_TOKENS ids, and the text each piece belongs to."""
+    segments: list[list[int]] = []
+    owners: list[int] = []
+    for owner, ids in enumerate(ids_per_text):
+        for start in range(0, len(ids), _SEGMENT_TOKENS):
+            segments.append(ids[start : start + _SEGMENT_TOKENS])
+            owners.append(owner)
+    return segments, owners
+
+
+def embed(texts: list[str] | str, dimensions: int | None = None) -> np.ndarray:
+    """Embed texts: a float32 array (len(texts), dimensions or 256), rows of unit length.
+
+    ``dimensions`` below 256 keeps the first dimensions and renormalises (matryoshka truncation;
+    64 and 128 are the trained sizes). An empty text gets a zero row.
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    return embed_token_ids(token_ids(list(texts)), dimensions)
