@@ -17,6 +17,7 @@ from stackwright.core.errors import InvalidInput, StackwrightError
 from stackwright.gateway.catalog import ProjectGateway, ServedModel
 from stackwright.gateway.config import RetrySpec
 from stackwright.gateway.providers.base import (
+    AUTH,
     BAD_REQUEST,
     CONTEXT_LENGTH,
     MALFORMED,
@@ -157,11 +158,11 @@ class Router:
             queue.extend(model.fallbacks)
         return chain
 
-    def _candidates(self, project_id: str, model: ServedModel, tags: frozenset[str]) -> list[Deployment]:
+    def _candidates(self, project_id: str, model: ServedModel, tags: frozenset[str], ignore_health: bool = False) -> list[Deployment]:
         pairs = list(zip(model.deployments, model.tags, strict=True))
         if tags:
             pairs = [p for p in pairs if tags <= p[1]] or [p for p in pairs if "default" in p[1]]
-        return [d for d, _ in pairs if self.health.available(f"{project_id}:{d.id}")]
+        return [d for d, _ in pairs if ignore_health or self.health.available(f"{project_id}:{d.id}")]
 
     @staticmethod
     def _pick(candidates: list[Deployment], tried: set[str]) -> Deployment:
@@ -185,9 +186,12 @@ class Router:
         ``(first_chunk, iterator)``: a stream is committed to once its first chunk has arrived."""
         last: ProviderError | None = None
         skipped: list[str] = []
-        for model in self.chain(project, name, metadata or {}):
+        chain = self.chain(project, name, metadata or {})
+        for position, model in enumerate(chain):
             _check_kind(model, op)
             candidates = self._candidates(project.project_id, model, tags)
+            if not candidates and last is None and position == len(chain) - 1:
+                candidates = self._candidates(project.project_id, model, tags, ignore_health=True)  # last resort
             if not candidates:
                 skipped.append(model.name)
                 continue
@@ -201,7 +205,8 @@ class Router:
                     result = await self._invoke(op, deployment, body)
                 except ProviderError as exc:
                     attempt.finish(exc)
-                    self.health.failed(key, model, exc)
+                    if exc.retryable or exc.kind == AUTH:  # the client's own mistakes do not count against a deployment
+                        self.health.failed(key, model, exc)
                     last = exc
                     if not exc.falls_back:
                         raise GatewayFailure.from_provider(exc, attempts, exhausted=False) from None
