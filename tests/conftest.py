@@ -92,7 +92,9 @@ def prepared(settings: Settings) -> Iterator[Database]:
 def app(settings: Settings, prepared: Database):
     from stackwright.server.app import create_app
 
-    return create_app(settings, prepared)
+    app = create_app(settings, prepared)
+    yield app
+    app.state.limits.close()  # in-process tests never run the lifespan that would stop its thread
 
 
 @pytest.fixture

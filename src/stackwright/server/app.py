@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.auth.api import router as auth_router
     from stackwright.gateway.admin_api import router as gateway_admin_router
     from stackwright.gateway.api import router as gateway_router
+    from stackwright.gateway.limits import Enforcer
     from stackwright.gateway.limits_api import router as limits_router
     from stackwright.gateway.proxy import Gateway
     from stackwright.server.health import router as health_router
@@ -44,14 +45,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     span_writer = SpanWriter(db, settings.ingest_queue_max_spans, metrics=metrics)
     retention = RetentionTask(db, settings.retention_check_interval_s)  # `await retention.run_once()` purges now
     pricers = ProjectPricers(db)
-    gateway = Gateway(settings, db, span_writer, pricers, metrics, limits=None)
+    limits = Enforcer(db)
+    gateway = Gateway(settings, db, span_writer, pricers, metrics, limits=limits)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         retention.start()
+        preload_local_models()
         yield
         await retention.stop()
         await gateway.aclose()
+        await limits.aclose()
         await span_writer.close()
         db.dispose()
 
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.span_writer = span_writer
     app.state.pricers = pricers
     app.state.gateway = gateway
+    app.state.limits = limits
     app.state.retention = retention
     app.state.metrics = metrics
     install_error_handlers(app)
@@ -88,6 +93,24 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def preload_local_models(delay_s: float = 2.0) -> None:
+    """Load the embedded embedder in the background soon after start, so the first local request does
+    not pay for it (and start-up itself does not wait)."""
+    import threading
+
+    def load() -> None:
+        from stackwright.local.embedder import preload
+
+        try:
+            preload()
+        except Exception:  # the first request will load it, or report why it cannot
+            pass
+
+    timer = threading.Timer(delay_s, load)
+    timer.daemon = True
+    timer.start()
 
 
 SETTINGS_ENV = "STACKWRIGHT_WORKER_SETTINGS"
