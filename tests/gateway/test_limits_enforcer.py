@@ -225,7 +225,10 @@ def test_far_from_its_caps_a_request_runs_no_sql(ctx, clock):
         for _ in range(3):  # load limits, take leases, learn the usual cost
             call(limits, ctx, cost=0.01, tokens=100)
         statements = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
+
+        def listener(*args) -> None:
+            statements.append(args[2])
+
         event.listen(ctx.db.engine, "before_cursor_execute", listener)
         try:
             for _ in range(200):

@@ -10,7 +10,7 @@ from stackwright.cli import common
 
 projects_app = typer.Typer(help="Projects: create and list.", no_args_is_help=True)
 users_app = typer.Typer(help="Users: create and list; add them to projects with roles.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke; budgets and rate limits.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log of every change.", no_args_is_help=True)
 
 ROLE_HELP = "Role in the project: owner, admin, member or viewer."
@@ -213,6 +213,46 @@ def keys_revoke(
         common.print_json(_key_row(revoked))
     else:
         typer.echo(f"Revoked key {revoked.id} ({revoked.prefix}…).")
+
+
+KEY_REF_HELP = "Key id (key_...), the key's first 12 characters, or its name."
+
+
+@keys_app.command("budget")
+def keys_budget(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help=KEY_REF_HELP),
+    daily: str = typer.Option(None, "--daily", metavar="USD", help="Budget per UTC day in USD; 'none' removes it."),
+    monthly: str = typer.Option(None, "--monthly", metavar="USD", help="Budget per UTC month in USD; 'none' removes it."),
+    clear: bool = typer.Option(False, "--clear", help="Remove both budgets."),
+    project: str = typer.Option(None, help="Only a key of this project (name or id)."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Show or set a key's budgets (USD per UTC day and month) and its spend so far.
+
+    Over budget, the key's model calls answer 429 until the period resets. 0 blocks the key's calls.
+    """
+    from stackwright.gateway.limits_cli import limits_command, parse_changes
+
+    changes = parse_changes({"daily_usd": ("--daily", daily), "monthly_usd": ("--monthly", monthly)}, clear, whole=False)
+    limits_command(ctx, key, project, as_json, changes)
+
+
+@keys_app.command("limits")
+def keys_limits(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help=KEY_REF_HELP),
+    rpm: str = typer.Option(None, "--rpm", metavar="N", help="Requests per UTC minute; 'none' removes it."),
+    tpm: str = typer.Option(None, "--tpm", metavar="N", help="Tokens (prompt + completion) per UTC minute; 'none' removes it."),
+    clear: bool = typer.Option(False, "--clear", help="Remove both rate limits."),
+    project: str = typer.Option(None, help="Only a key of this project (name or id)."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Show or set a key's rate limits (requests and tokens per minute) and its usage so far."""
+    from stackwright.gateway.limits_cli import limits_command, parse_changes
+
+    changes = parse_changes({"rpm": ("--rpm", rpm), "tpm": ("--tpm", tpm)}, clear, whole=True)
+    limits_command(ctx, key, project, as_json, changes)
 
 
 @audit_app.command("list")

@@ -298,6 +298,7 @@ class Enforcer:
     def _grant(self, grants: list[tuple[CounterKey, int, int, int]], now: float) -> None:
         from stackwright.gateway import limits_store
 
+        self._flush_pending([item[0] for item in grants])
         results = []
         with self.db.write() as session:
             for key, end, cap, estimate in sorted(grants):
@@ -343,6 +344,7 @@ class Enforcer:
     def _reserve(self, items: list[tuple[CounterKey, int, int, int, bool]], now: float) -> None:
         from stackwright.gateway import limits_store
 
+        self._flush_pending([item[0] for item in items])
         try:
             with self.db.write() as session:
                 rows = limits_store.reserve(session, items, int(now))
@@ -362,6 +364,14 @@ class Enforcer:
                 counter = self._counters.get(key)
                 if counter is not None and observe_row(counter, used, leased, self._estimate(key)):
                     self._dirty.add(key)
+
+    def _flush_pending(self, keys: list[CounterKey]) -> None:
+        """Usage counted here but not yet in the rows (e.g. from before a cap was set) goes first, so the
+        conditional updates that follow see it."""
+        with self._lock:
+            pending = [key for key in keys if (c := self._counters.get(key)) is not None and (c.d_used or c.d_leased)]
+        if pending:
+            self.flush(pending)
 
     def _flush_once(self, keys: Iterable[CounterKey] | None) -> bool:
         """One batched upsert of pending deltas. True if it gave leases back (flush again)."""
@@ -480,9 +490,9 @@ class Enforcer:
         now = self.clock()
         with self._lock:
             for key, counter in list(self._counters.items()):
-                if counter.end < now - 5 and key not in self._dirty and not (counter.held or counter.inflight):
-                    if not (counter.d_used or counter.d_leased):
-                        del self._counters[key]
+                pending = counter.held or counter.inflight or counter.d_used or counter.d_leased or key in self._dirty
+                if counter.end < now - 5 and not pending:
+                    del self._counters[key]
 
     def _purge(self) -> None:
         from stackwright.gateway import limits_store

@@ -115,8 +115,8 @@ def get_key_usage(key_id: str, caller: ReadCaller, session: SessionDep, request:
     from stackwright.auth import keys
     from stackwright.gateway.limits_service import usage
 
+    _flush_local_usage(request)  # before the session's first read: on SQLite that read fixes its snapshot
     key = keys.find_key(session, key_id, caller.project_id)
-    _flush_local_usage(request)
     return UsageOut.model_validate(usage(session, key.project_id, _now(request), "key", key.id)[0])
 
 

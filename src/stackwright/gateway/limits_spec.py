@@ -76,7 +76,7 @@ class LimitSpec:
 
 
 def to_nano(usd: float) -> int:
-    return int(round(usd * NANO_PER_USD))
+    return round(usd * NANO_PER_USD)
 
 
 def to_usd(nano: int) -> float:
@@ -85,7 +85,7 @@ def to_usd(nano: int) -> float:
 
 def period_bounds(period: str, now: float) -> tuple[int, int]:
     """[start, end) of the UTC minute, day or month holding ``now`` (unix seconds)."""
-    t = int(math.floor(now))
+    t = math.floor(now)
     if period == "minute":
         return t - t % 60, t - t % 60 + 60
     day = t - t % 86400
