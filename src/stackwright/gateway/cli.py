@@ -123,6 +123,7 @@ def test(
             return await run_test(app.state.gateway, actor, model, prompt)
         finally:
             await app.state.gateway.aclose()
+            await app.state.limits.aclose()
             await app.state.span_writer.close()
 
     result = asyncio.run(run())
@@ -133,6 +134,6 @@ def test(
                    f"({result['attempts']} attempt(s), cost {result['cost_usd']}).")  # fmt: skip
         typer.echo(result["output"] or "")
     else:
-        typer.echo(f"failed: {model}: {result['error']}", err=True)
+        typer.echo(f"error: {model} failed: {result['error']}", err=True)
     if not result["ok"]:
         raise typer.Exit(1)
