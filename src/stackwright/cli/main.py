@@ -58,6 +58,8 @@ def _mount() -> None:
     from stackwright.auth.cli import audit_app, keys_app, projects_app, users_app
     from stackwright.core.cli import db_app, plugins_app
     from stackwright.gateway.cli import gateway_app
+    from stackwright.prompts.cli import prompts_app
+    from stackwright.releases.cli import release_app
     from stackwright.server.cli import register as register_server
     from stackwright.tracing.cli import traces_app
 
@@ -70,6 +72,8 @@ def _mount() -> None:
     app.add_typer(plugins_app, name="plugins")
     app.add_typer(traces_app, name="traces")
     app.add_typer(gateway_app, name="gateway")
+    app.add_typer(prompts_app, name="prompts")
+    app.add_typer(release_app, name="release")
 
 
 _mount()

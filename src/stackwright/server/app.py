@@ -29,6 +29,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.gateway.limits import Enforcer
     from stackwright.gateway.limits_api import router as limits_router
     from stackwright.gateway.proxy import Gateway
+    from stackwright.prompts.api import router as prompts_router
+    from stackwright.releases.api import router as releases_router
     from stackwright.server.health import router as health_router
     from stackwright.monitoring.metrics import Metrics
     from stackwright.monitoring.metrics import router as metrics_router
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(limits_router)
     app.include_router(gateway_admin_router)
     app.include_router(gateway_router)
+    app.include_router(prompts_router)
+    app.include_router(releases_router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:
