@@ -21,6 +21,7 @@ from tests.e2e.serverproc import clean_env, run
 AUTH_TABLES = {"instance_meta", "projects", "users", "memberships", "api_keys", "audit_log"}
 GATEWAY_TABLES = {"gateway_configs", "gateway_secrets", "gateway_cache", "gateway_limits", "gateway_counters"}
 TABLES = AUTH_TABLES | {"spans", "traces", "scores", "trace_settings"} | GATEWAY_TABLES | {"prompts", "prompt_versions", "prompt_labels", "prompt_label_history"}
+TABLES |= {"releases", "release_history", "alerts"}
 
 
 def _db(tmp_path: Path, url: str) -> Database:
