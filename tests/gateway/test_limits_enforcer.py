@@ -4,6 +4,8 @@ injected clock), failed calls, zero caps, changed limits, and that far from a ca
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -97,12 +99,30 @@ def admitted_until_refused(enforcer: Enforcer, ctx: Ctx, limit: int = 1000, **kw
     raise AssertionError(f"no refusal after {limit} requests")
 
 
-def rows(ctx: Ctx, **where) -> list[GatewayCounter]:
+def rows(ctx: Ctx, holder: str | None = "", **where) -> list[GatewayCounter]:
+    """Counter rows: the shared ones (holder ''), a process's shares (its holder id), or all (None)."""
     with ctx.db.read() as s:
         query = select(GatewayCounter).where(GatewayCounter.project_id == ctx.project_id)
+        if holder is not None:
+            query = query.where(GatewayCounter.holder == holder)
         for name, value in where.items():
             query = query.where(getattr(GatewayCounter, name) == value)
         return list(s.scalars(query))
+
+
+@contextmanager
+def statements_run(ctx: Ctx) -> Iterator[list[str]]:
+    """The SQL statements sent to the database inside the block."""
+    statements: list[str] = []
+
+    def listener(*args) -> None:
+        statements.append(args[2])
+
+    event.listen(ctx.db.engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", listener)
 
 
 def test_daily_budget_admits_until_spent_then_429_names_the_limit_and_reset(ctx, enforcer):
@@ -215,6 +235,7 @@ def test_usage_is_counted_for_every_key_and_model_and_leases_are_given_back(ctx,
     assert by_key[("model", "m", "requests", "day")] == (30, 0)
     assert by_key[("model", "unlimited", "usd", "month")] == (500_000_000, 0)
     assert all(leased == 0 for _used, leased in by_key.values())
+    assert [r for r in rows(ctx, holder=None) if r.holder] == []  # no process holds a share any more
 
 
 def test_far_from_its_caps_a_request_runs_no_sql(ctx, clock):
@@ -224,21 +245,29 @@ def test_far_from_its_caps_a_request_runs_no_sql(ctx, clock):
         model_limits(ctx, limits, m={"daily_usd": 1000.0, "rpm": 10**6})
         for _ in range(3):  # load limits, take leases, learn the usual cost
             call(limits, ctx, cost=0.01, tokens=100)
-        statements = []
-
-        def listener(*args) -> None:
-            statements.append(args[2])
-
-        event.listen(ctx.db.engine, "before_cursor_execute", listener)
-        try:
+        with statements_run(ctx) as statements:
             for _ in range(200):
                 call(limits, ctx, cost=0.01, tokens=100)
-        finally:
-            event.remove(ctx.db.engine, "before_cursor_execute", listener)
         assert statements == []
     finally:
         limits.close()
     assert {r.used for r in rows(ctx, scope="key", metric="requests", period="day")} == {203}
+
+
+def test_once_a_cap_is_reached_refusals_run_no_sql(ctx, clock):
+    limits = Enforcer(ctx.db, clock=clock, flush_interval_s=3600)
+    try:
+        key_limits(ctx, limits, rpm=3)
+        assert admitted_until_refused(limits, ctx)[0] == 3  # the refusal that finds the cap asks the database
+        with statements_run(ctx) as statements:
+            for _ in range(50):
+                with pytest.raises(LimitExceeded, match="3 of its 3 requests per minute"):
+                    call(limits, ctx)
+        assert statements == []
+        key_limits(ctx, limits, rpm=4)  # a higher cap is asked for at once
+        call(limits, ctx)
+    finally:
+        limits.close()
 
 
 def test_settle_accepts_missing_or_odd_usage(ctx, enforcer):
@@ -259,3 +288,22 @@ def test_limit_spec_reads_gateway_yaml_shapes():
     for bad in ({"rpm": -1}, {"daily_usd": "ten"}, {"tpm": 1.5}, {"monthly_usd": float("inf")}, {"rpm": True}):
         with pytest.raises(InvalidInput):
             LimitSpec.of(bad)
+
+
+def test_a_lease_stranded_by_a_dead_process_is_reclaimed_after_an_hour(ctx, clock):
+    key_limits(ctx, None, daily_usd=1.0)
+    dead = Enforcer(ctx.db, clock=clock, flush_interval_s=3600)  # its thread never runs: like a kill -9
+    call(dead, ctx, cost=0.01)  # it leased a share of the budget and never gives it back
+    assert [r.leased for r in rows(ctx, scope="key", metric="usd", period="day")] == [62_500_000]
+    assert [r.leased for r in rows(ctx, holder=dead.holder, scope="key", metric="usd", period="day")] == [62_500_000]
+    later = Clock(clock.at + 3601)  # same UTC day, an hour on
+    alive = Enforcer(ctx.db, clock=later, flush_interval_s=0.05, max_wait_s=5)
+    try:
+        admitted, exc = admitted_until_refused(alive, ctx, cost=0.01)
+        assert admitted == 100 and exc.code == "budget_exceeded"  # the whole budget: the stranded lease came back
+        assert rows(ctx, holder=dead.holder) == []
+    finally:
+        alive.close()
+        dead.close()  # a process that comes back late settles what it can without going below zero
+    assert [(r.used, r.leased) for r in rows(ctx, scope="key", metric="usd", period="day")] == [(1_010_000_000, 0)]
+    assert [r.holder for r in rows(ctx, holder=None, scope="key", metric="usd", period="day")] == [""]

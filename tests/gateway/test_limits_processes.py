@@ -100,9 +100,10 @@ def workers(settings, prepared):
 
 def _counter(prepared, metric: str, period: str) -> tuple[int, int]:
     with prepared.read() as s:
-        row = s.scalar(
-            select(GatewayCounter).where(GatewayCounter.scope == "key", GatewayCounter.metric == metric, GatewayCounter.period == period)
-        )
+        shared = select(GatewayCounter).where(GatewayCounter.holder == "", GatewayCounter.scope == "key")
+        row = s.scalar(shared.where(GatewayCounter.metric == metric, GatewayCounter.period == period))
+        holders = s.scalars(select(GatewayCounter.holder).where(GatewayCounter.holder != "")).all()
+        assert holders == []  # both processes gave their shares back
         return row.used, row.leased
 
 

@@ -51,7 +51,8 @@ log = logging.getLogger("stackwright.gateway.limits")
 
 _GRANT_ROUNDS = 3  # lease attempts per admission before falling back to an exact reservation
 _SWEEP_INTERVAL_S = 10.0
-_PURGE_INTERVAL_S = 600.0
+_HEARTBEAT_INTERVAL_S = 30.0
+_MAINTENANCE_INTERVAL_S = 60.0
 
 
 def replace_model_limits(session: Any, project_id: str, specs: dict[str, Any]) -> None:
@@ -60,6 +61,15 @@ def replace_model_limits(session: Any, project_id: str, specs: dict[str, Any]) -
     from stackwright.gateway.limits_service import replace_model_limits as replace
 
     replace(session, project_id, specs)
+
+
+def _holder_id() -> str:
+    """This enforcer's name on the shares it holds: host, process and a random part (unique per instance)."""
+    import os
+    import secrets
+    import socket
+
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"[:64]
 
 
 @dataclass
@@ -89,6 +99,7 @@ class Enforcer:
         limits_ttl_s: float = 5.0,
         idle_return_s: float = 1.0,
         max_wait_s: float = 2.0,
+        stale_holder_s: float = 600.0,
     ):
         self.db = db
         self.clock = clock
@@ -96,6 +107,8 @@ class Enforcer:
         self.limits_ttl_s = limits_ttl_s
         self.idle_return_s = idle_return_s
         self.max_wait_s = max_wait_s  # how long a refused request waits for other processes' leases to come back
+        self.stale_holder_s = stale_holder_s  # a process silent this long is dead: its leases are given back
+        self.holder = _holder_id()
         self._lock = threading.Lock()  # guards the state below; held for microseconds, never across I/O
         self._flush_lock = threading.Lock()  # one flush at a time, so deltas are never applied twice
         self._counters: dict[CounterKey, Counter] = {}
@@ -109,7 +122,8 @@ class Enforcer:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._next_sweep = 0.0
-        self._next_purge = 0.0
+        self._next_heartbeat = 0.0
+        self._next_maintenance = 0.0
 
     # -- the request path ------------------------------------------------------------------------
 
@@ -121,19 +135,19 @@ class Enforcer:
         rounds = 0
         while True:
             now = self.clock()
-            plan = self._plan(project_id, key_id, model, limits, now, allow_grants=rounds < _GRANT_ROUNDS)
-            if isinstance(plan, Ticket):
-                return plan
-            grants, exact, ticket = plan
-            if grants:
-                rounds += 1
-                await asyncio.to_thread(self._grant, grants, now)
-                continue
             try:
+                plan = self._plan(project_id, key_id, model, limits, now, allow_grants=rounds < _GRANT_ROUNDS)
+                if isinstance(plan, Ticket):
+                    return plan
+                grants, exact, ticket = plan
+                if grants:
+                    rounds += 1
+                    await asyncio.to_thread(self._grant, grants, now)
+                    continue
                 await self._reserve_in_thread(exact, now, ticket)
                 return ticket
             except Refused as refused:
-                cap = next(item[2] for item in exact if item[0] == refused.key)
+                cap = refused.cap
                 if refused.used < cap and refused.leased > 0 and time.monotonic() - started < self.max_wait_s:
                     # Allowance is leased by other processes or reserved by requests in flight: they give
                     # idle leases back within about idle_return_s; wait for that rather than refuse early.
@@ -248,6 +262,8 @@ class Enforcer:
                     cap = caps.get((metric, period))
                     if counter.cap != cap and set_cap(counter, cap):
                         self._dirty.add(key)
+                    if counter.exhausted:  # at its cap for the rest of the period: no need to ask the database
+                        raise Refused(key, counter.used, counter.leased, counter.cap)
                     amount = 1 if metric == "requests" else self._estimates.get((project_id, scope, subject, metric), 0)
                     if cap is None:
                         local.append((counter, key, amount))
@@ -302,7 +318,7 @@ class Enforcer:
         results = []
         with self.db.write() as session:
             for key, end, cap, estimate in sorted(grants):
-                results.append((key, end, cap, *limits_store.grant(session, key, end, cap, estimate, int(now))))
+                results.append((key, end, cap, *limits_store.grant(session, key, end, cap, estimate, int(now), self.holder)))
         with self._lock:
             for key, end, cap, granted, used, leased in results:
                 counter = self._counter(key, end)
@@ -347,14 +363,16 @@ class Enforcer:
         self._flush_pending([item[0] for item in items])
         try:
             with self.db.write() as session:
-                rows = limits_store.reserve(session, items, int(now))
+                rows = limits_store.reserve(session, items, int(now), self.holder)
         except Refused as refused:
             with self._lock:
                 counter = self._counters.get(refused.key)
                 if counter is not None:
-                    counter.used, counter.leased = refused.used, refused.leased
+                    gave_back = observe_row(counter, refused.used, refused.leased, self._estimate(refused.key))
                     if counter.held:  # our own lease must not be what keeps us waiting
                         return_held(counter)
+                        gave_back = True
+                    if gave_back:
                         self._dirty.add(refused.key)
             if refused.key in self._dirty:
                 self.flush([refused.key])
@@ -390,7 +408,7 @@ class Enforcer:
             return False
         try:
             with self.db.write() as session:
-                rows = limits_store.add_deltas(session, batch, int(self.clock()))
+                rows = limits_store.add_deltas(session, batch, int(self.clock()), self.holder)
         except BaseException:
             with self._lock:
                 for key, end, d_used, d_leased in batch:
@@ -457,9 +475,12 @@ class Enforcer:
         if mono >= self._next_sweep:
             self._next_sweep = mono + _SWEEP_INTERVAL_S
             self._sweep()
-        if mono >= self._next_purge:
-            self._next_purge = mono + _PURGE_INTERVAL_S
-            self._purge()
+        if mono >= self._next_heartbeat:
+            self._next_heartbeat = mono + _HEARTBEAT_INTERVAL_S
+            self._heartbeat()
+        if mono >= self._next_maintenance:
+            self._next_maintenance = mono + _MAINTENANCE_INTERVAL_S
+            self._maintain()
 
     def _refill(self) -> None:
         with self._lock:
@@ -494,8 +515,18 @@ class Enforcer:
                 if counter.end < now - 5 and not pending:
                     del self._counters[key]
 
-    def _purge(self) -> None:
+    def _heartbeat(self) -> None:
+        from stackwright.gateway import limits_store
+
+        with self.db.write() as session:  # keeps the shares of leases in use and requests in flight ours
+            limits_store.heartbeat(session, self.holder, self.clock())
+
+    def _maintain(self) -> None:
+        """Give back leases of dead processes; forget counters of periods that ended long ago."""
         from stackwright.gateway import limits_store
 
         with self.db.write() as session:
+            reclaimed = limits_store.reclaim_stale_holders(session, self.clock(), self.stale_holder_s)
             limits_store.purge_counters(session, self.clock())
+        if reclaimed:
+            log.info("gave back %d lease(s) of gateway processes that stopped without returning them", reclaimed)

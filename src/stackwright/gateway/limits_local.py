@@ -28,6 +28,7 @@ class Counter:
     end: int  # period end, unix seconds
     cap: int | None = None
     exact: bool = False
+    exhausted: bool = False  # used >= cap seen: refused from memory until the period or the cap changes
     held: int = 0
     granted: int = 0  # size of the last lease (refill when held falls below half of it)
     inflight: int = 0
@@ -72,7 +73,7 @@ def set_cap(counter: Counter, cap: int | None) -> bool:
     if counter.cap == cap:
         return False
     return_held(counter)
-    counter.cap, counter.exact, counter.granted = cap, False, 0
+    counter.cap, counter.exact, counter.exhausted, counter.granted = cap, False, False, 0
     return True
 
 
@@ -130,6 +131,7 @@ def observe_row(counter: Counter, used: int, leased: int, estimate: int) -> bool
     counter.used, counter.leased = used, leased
     if counter.cap is None:
         return False
+    counter.exhausted = used >= counter.cap  # settled usage only grows within a period
     remaining = counter.cap - used - leased
     threshold = near_threshold(counter.cap, estimate)
     if not counter.exact and remaining < threshold:

@@ -38,19 +38,22 @@ def upgrade() -> None:
         sa.Column("metric", sa.String(length=16), nullable=False),
         sa.Column("period", sa.String(length=8), nullable=False),
         sa.Column("period_start", sa.BigInteger(), nullable=False),
+        sa.Column("holder", sa.String(length=64), nullable=False),
         sa.Column("period_end", sa.BigInteger(), nullable=False),
         sa.Column("used", sa.BigInteger(), nullable=False),
         sa.Column("leased", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name=op.f("fk_gateway_counters_project_id_projects"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint(
-            "project_id", "scope", "subject", "metric", "period", "period_start", name=op.f("pk_gateway_counters")
+            "project_id", "scope", "subject", "metric", "period", "period_start", "holder", name=op.f("pk_gateway_counters")
         ),
     )
     op.create_index("ix_gateway_counters_period_end", "gateway_counters", ["period_end"])
+    op.create_index("ix_gateway_counters_holder_updated_at", "gateway_counters", ["holder", "updated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_gateway_counters_holder_updated_at", table_name="gateway_counters")
     op.drop_index("ix_gateway_counters_period_end", table_name="gateway_counters")
     op.drop_table("gateway_counters")
     op.drop_table("gateway_limits")
