@@ -14,6 +14,11 @@ and admits each request with a conditional UPDATE of the row itself (``used + le
 writes each settled request through at once. Leases and in-flight reservations count against the
 cap, so processes together can never admit more than the cap allows; costs are known only after a
 call, so with sequential traffic a budget is overshot by at most the last admitted request.
+
+Each process also keeps its share of ``leased`` in a row of its own (its ``holder`` id) with a
+heartbeat; after ``stale_holder_s`` of silence (kill -9, a lost machine) any process gives that share
+back. Once a counter is seen at its cap, further requests are refused from memory until the period
+or the cap changes, so a client hammering past its limit costs the database nothing.
 """
 
 from __future__ import annotations
