@@ -73,6 +73,6 @@ class PromptLabelMove(Base):
     prompt_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("prompts.id", ondelete="CASCADE"))
     label: Mapped[str] = mapped_column(String(64))
     from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    to_version: Mapped[int] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the label was removed
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,6 +5,8 @@ Every query is scoped by ``project_id``: another project's prompt answers NotFou
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -83,3 +85,212 @@ def find_version(session: Session, project_id: str, ref: str) -> PromptVersion:
 def get_version(session: Session, project_id: str, name: str, *, version: int | None = None, label: str | None = None) -> PromptVersion:
     """Like find_version, with the version or label given separately (API query, CLI options)."""
     return resolve(session, project_id, make_ref(name, version=version, label=label))
+
+
+def lock_prompt(session: Session, project_id: str, name: str) -> Prompt | None:
+    """The prompt row, locked until commit (Postgres ``FOR UPDATE``; SQLite writers are serialized anyway).
+
+    Pushes and label moves of one prompt take this lock first, so version numbers and label moves
+    never interleave.
+    """
+    query = (
+        select(Prompt)
+        .where(Prompt.project_id == project_id, Prompt.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalar(query)
+
+
+def get_locked(session: Session, project_id: str, name: str) -> Prompt:
+    prompt = lock_prompt(session, project_id, name)
+    return prompt if prompt is not None else get_prompt(session, project_id, name)  # raises NotFound
+
+
+# -- includes -----------------------------------------------------------------------------------------
+
+MAX_INCLUDES = 50
+
+
+def resolve_includes(session: Session, project_id: str, root: str, refs: list[str]) -> dict[str, str]:
+    """{reference: template} for every prompt ``refs`` include, transitively, as the labels point now.
+
+    InvalidInput for a cycle (a prompt reached again through its own includes), an included chat prompt,
+    or more than MAX_INCLUDES includes; NotFound (naming the including prompt) for a missing one.
+    """
+    from stackwright.core.errors import InvalidInput
+
+    included: dict[str, str] = {}
+
+    def visit(references: list[str], chain: list[str]) -> None:
+        for ref in references:
+            target = parse_ref(ref)
+            if target.name in chain:
+                cycle = " -> ".join([*chain, target.name])
+                raise InvalidInput(f"Include cycle: {cycle}.", hint="A prompt may not include itself, directly or through others.")
+            try:
+                row = resolve(session, project_id, target)
+            except NotFound as exc:
+                raise NotFound(f"{chain[-1]} includes {ref!r}, which does not resolve: {exc.message}") from None
+            if row.type != "text":
+                raise InvalidInput(f"{chain[-1]} includes {ref!r}, a chat prompt; only text prompts can be included.")
+            included.setdefault(ref, row.template or "")
+            if len(included) > MAX_INCLUDES:
+                raise InvalidInput(f"Prompt {root} includes more than {MAX_INCLUDES} prompts.")
+            visit(list(row.includes or []), [*chain, row.prompt.name])
+
+    visit(refs, [root])
+    return included
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+
+def labels_of_version(session: Session, version: PromptVersion) -> list[str]:
+    return sorted(session.scalars(select(PromptLabel.label).where(PromptLabel.version_id == version.id)))
+
+
+def version_payload(row: PromptVersion, labels: list[str], included: dict[str, str] | None = None) -> dict[str, Any]:
+    """A version as the API returns it (``included`` only where the caller resolved the includes)."""
+    payload = {
+        "id": row.id,
+        "name": row.prompt.name,
+        "version": row.version,
+        "type": row.type,
+        "messages": row.messages,
+        "template": row.template,
+        "model": row.model,
+        "params": row.params or {},
+        "tools": row.tools,
+        "response_format": row.response_format,
+        "variables": row.variables,
+        "includes": list(row.includes or []),
+        "labels": labels,
+        "message": row.message,
+        "author": row.author,
+        "content_hash": row.content_hash,
+        "created_at": row.created_at,
+    }
+    if included is not None:
+        payload["included"] = included
+    return payload
+
+
+def show(session: Session, project_id: str, ref: PromptRef) -> dict[str, Any]:
+    """One version with its labels and resolved includes (what the SDK caches and renders)."""
+    row = resolve(session, project_id, ref)
+    included = resolve_includes(session, project_id, row.prompt.name, list(row.includes or []))
+    return version_payload(row, labels_of_version(session, row), included)
+
+
+def render_ref(session: Session, project_id: str, ref: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Render the version ``ref`` names (``name``, ``name@3``, ``name@production``) with ``variables``.
+
+    Returns ``messages`` (chat) or ``text`` (text prompts), ``model`` (name or None), ``params`` (dict:
+    temperature...), ``tools``, ``response_format``, ``prompt_name`` and ``prompt_version``. Raises
+    NotFound for an unknown prompt/version/label, InvalidInput naming a missing variable.
+    """
+    from stackwright.prompts.templates import render_payload
+
+    return render_payload(show(session, project_id, parse_ref(ref)), variables or {})
+
+
+def render(session: Session, project_id: str, ref: PromptRef, variables: dict[str, Any]) -> dict[str, Any]:
+    from stackwright.prompts.templates import render_payload
+
+    return render_payload(show(session, project_id, ref), variables)
+
+
+def list_prompts(session: Session, project_id: str, *, cursor: str | None = None, limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
+    """The project's prompts, newest first, with their labels and latest version's type and model."""
+    from stackwright.core.cursors import decode_id_cursor, encode_id_cursor
+
+    query = select(Prompt).where(Prompt.project_id == project_id).order_by(Prompt.id.desc()).limit(limit + 1)
+    before = decode_id_cursor("p", cursor)
+    if before is not None:
+        query = query.where(Prompt.id < before)
+    prompts = list(session.scalars(query))
+    next_cursor = encode_id_cursor("p", prompts[limit - 1].id) if len(prompts) > limit else None
+    prompts = prompts[:limit]
+    ids = [p.id for p in prompts]
+    heads = session.execute(
+        select(PromptVersion.prompt_id, PromptVersion.type, PromptVersion.model)
+        .join(Prompt, Prompt.id == PromptVersion.prompt_id)
+        .where(PromptVersion.prompt_id.in_(ids), PromptVersion.version == Prompt.latest_version)
+    )
+    latest = {row.prompt_id: row for row in heads}
+    labels: dict[int, dict[str, int]] = {}
+    label_rows = session.execute(
+        select(PromptLabel.prompt_id, PromptLabel.label, PromptVersion.version)
+        .join(PromptVersion, PromptVersion.id == PromptLabel.version_id)
+        .where(PromptLabel.prompt_id.in_(ids))
+        .order_by(PromptLabel.label)
+    )
+    for prompt_id, label, version in label_rows:
+        labels.setdefault(prompt_id, {})[label] = version
+    data = []
+    for prompt in prompts:
+        head = latest.get(prompt.id)
+        data.append({
+            "name": prompt.name,
+            "latest_version": prompt.latest_version,
+            "type": head.type if head else None,
+            "model": head.model if head else None,
+            "labels": labels.get(prompt.id, {}),
+            "protected_labels": list(prompt.protected_labels or []),
+            "created_at": prompt.created_at,
+            "updated_at": prompt.updated_at,
+        })  # fmt: skip
+    return data, next_cursor
+
+
+def list_versions(
+    session: Session, project_id: str, name: str, *, cursor: str | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One prompt's versions, newest first, with the labels pointing at each."""
+    from stackwright.core.cursors import decode_id_cursor, encode_id_cursor
+
+    prompt = get_prompt(session, project_id, name)
+    query = select(PromptVersion).where(PromptVersion.prompt_id == prompt.id).order_by(PromptVersion.version.desc()).limit(limit + 1)
+    before = decode_id_cursor("v", cursor)
+    if before is not None:
+        query = query.where(PromptVersion.version < before)
+    rows = list(session.scalars(query))
+    next_cursor = encode_id_cursor("v", rows[limit - 1].version) if len(rows) > limit else None
+    by_version: dict[int, list[str]] = {}
+    for label, version in label_map(session, prompt.id).items():
+        by_version.setdefault(version, []).append(label)
+    data = [
+        {"name": prompt.name, "version": r.version, "type": r.type, "model": r.model, "labels": by_version.get(r.version, []),
+         "message": r.message, "author": r.author, "content_hash": r.content_hash, "created_at": r.created_at}
+        for r in rows[:limit]
+    ]  # fmt: skip
+    return data, next_cursor
+
+
+def label_history(
+    session: Session, project_id: str, name: str, *, label: str | None = None, cursor: str | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Every label move of one prompt, newest first (``to_version`` None: the label was removed)."""
+    from stackwright.core.cursors import decode_id_cursor, encode_id_cursor
+    from stackwright.prompts.models import PromptLabelMove
+
+    from stackwright.prompts.refs import check_label
+
+    if label is not None:
+        check_label(label)
+    prompt = get_prompt(session, project_id, name)
+    query = select(PromptLabelMove).where(PromptLabelMove.prompt_id == prompt.id).order_by(PromptLabelMove.id.desc()).limit(limit + 1)
+    if label is not None:
+        query = query.where(PromptLabelMove.label == label)
+    before = decode_id_cursor("h", cursor)
+    if before is not None:
+        query = query.where(PromptLabelMove.id < before)
+    rows = list(session.scalars(query))
+    next_cursor = encode_id_cursor("h", rows[limit - 1].id) if len(rows) > limit else None
+    data = [
+        {"name": prompt.name, "label": r.label, "from_version": r.from_version, "to_version": r.to_version,
+         "actor": r.actor, "created_at": r.created_at}
+        for r in rows[:limit]
+    ]  # fmt: skip
+    return data, next_cursor

@@ -73,7 +73,7 @@ def upgrade() -> None:
         sa.Column("prompt_id", BigIntId, nullable=False),
         sa.Column("label", sa.String(length=64), nullable=False),
         sa.Column("from_version", sa.Integer(), nullable=True),
-        sa.Column("to_version", sa.Integer(), nullable=False),
+        sa.Column("to_version", sa.Integer(), nullable=True),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.ForeignKeyConstraint(
