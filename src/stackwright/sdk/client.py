@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from stackwright.sdk.base import DEFAULT_TIMEOUT, IN_PROCESS_URL, BaseClient, Call
+from stackwright.sdk.releases import Releases
 from stackwright.sdk.resources import Audit, Keys, Projects, Users
 
 _DOC = """Talk to a Stackwright server{how}.
@@ -43,10 +44,12 @@ class _Resources:
     users: Users
     keys: Keys
     audit: Audit
+    releases: Releases
 
     def _attach(self) -> None:
         self._on_close: list[Callable[[], None]] = []
         self.projects, self.users, self.keys, self.audit = Projects(self), Users(self), Keys(self), Audit(self)
+        self.releases = Releases(self)
 
     def _after_close(self) -> None:
         while self._on_close:

@@ -31,7 +31,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.gateway.proxy import Gateway
     from stackwright.prompts.api import router as prompts_router
     from stackwright.releases.api import router as releases_router
+    from stackwright.releases.guard import RollbackTask
     from stackwright.server.health import router as health_router
+    from stackwright.monitoring.alerts import router as alerts_router
     from stackwright.monitoring.metrics import Metrics
     from stackwright.monitoring.metrics import router as metrics_router
     from stackwright.tracing.admin_api import router as trace_admin_router
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     metrics = Metrics()  # per app, never the global registry
     span_writer = SpanWriter(db, settings.ingest_queue_max_spans, metrics=metrics)
     retention = RetentionTask(db, settings.retention_check_interval_s)  # `await retention.run_once()` purges now
+    release_guard = RollbackTask(db)  # `await release_guard.run_once()` checks every candidate's rollback rules now
     pricers = ProjectPricers(db)
     limits = Enforcer(db)
     gateway = Gateway(settings, db, span_writer, pricers, metrics, limits=limits)
@@ -53,9 +56,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         retention.start()
+        release_guard.start()
         preload_local_models()
         yield
         await retention.stop()
+        await release_guard.stop()
         await gateway.aclose()
         await limits.aclose()
         await span_writer.close()
@@ -76,6 +81,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.gateway = gateway
     app.state.limits = limits
     app.state.retention = retention
+    app.state.release_guard = release_guard
     app.state.metrics = metrics
     install_error_handlers(app)
     mount_docs(app)
@@ -90,6 +96,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(gateway_router)
     app.include_router(prompts_router)
     app.include_router(releases_router)
+    app.include_router(alerts_router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:

@@ -1,0 +1,66 @@
+"""Promotion gates: a release may require a passing evaluation before its candidate becomes stable.
+
+The requirement (an evaluation name) is stored on the release now; judging it is the evaluations
+layer's job. That layer registers a checker here::
+
+    from stackwright.releases import gates
+
+    def check(session, project_id, requirement, release) -> gates.GateResult | None:
+        ...  # look up the newest run of `requirement` for release.candidate; None: no opinion
+
+    gates.register_eval_checker(check)
+
+Checkers are asked in registration order; the first answer wins. With a requirement set and no checker
+answering, there is no passing result, so ``promote`` refuses with a message saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    detail: str
+    evidence: dict[str, Any] | None = None  # e.g. the run id and its scores
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+EvalChecker = Callable[[Session, str, str, Any], GateResult | None]
+_checkers: list[EvalChecker] = []
+
+
+def register_eval_checker(checker: EvalChecker) -> EvalChecker:
+    """Add a checker (idempotent); returns it, so it can be used as a decorator."""
+    if checker not in _checkers:
+        _checkers.append(checker)
+    return checker
+
+
+def unregister_eval_checker(checker: EvalChecker) -> None:
+    if checker in _checkers:
+        _checkers.remove(checker)
+
+
+def check_promotion(session: Session, project_id: str, release: Any) -> GateResult:
+    """Whether the release's candidate may be promoted now."""
+    requirement = release.required_eval
+    if not requirement:
+        return GateResult(True, "No evaluation is required.")
+    for checker in list(_checkers):
+        result = checker(session, project_id, requirement, release)
+        if result is not None:
+            return result
+    return GateResult(
+        False,
+        f"it requires a passing evaluation {requirement!r} of the candidate, and no passing result exists "
+        f"(no evaluation results are available for it). Run the evaluation, or have an admin clear the "
+        f"requirement with `stackwright release rules {release.route} --env {release.environment} --clear-eval`.",
+    )
