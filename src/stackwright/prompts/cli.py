@@ -29,7 +29,7 @@ def _labels_text(labels: dict[str, int]) -> str:
 def _push_all(session: Any, project_id: str, files: list[tuple[Path, Any]]) -> list[dict[str, Any]]:
     """Push every file in one transaction; a file whose include is not pushed yet waits for the others."""
     from stackwright.auth.actors import cli_actor
-    from stackwright.core.errors import NotFound
+    from stackwright.core.errors import NotFound, StackwrightError
     from stackwright.prompts.push import push
 
     actor = cli_actor()
@@ -43,6 +43,10 @@ def _push_all(session: Any, project_id: str, files: list[tuple[Path, Any]]) -> l
                     results[path] = push(session, actor, project_id, raw, source=str(path))
             except NotFound as exc:
                 waiting.append((path, raw, exc))
+            except StackwrightError as exc:
+                if str(path) in exc.message:
+                    raise
+                raise type(exc)(f"{path}: {exc.message}", details=exc.details) from None
         if len(waiting) == len(pending):
             path, _, exc = waiting[0]
             raise NotFound(f"{path}: {exc.message}")
