@@ -9,6 +9,7 @@ import httpx
 
 from stackwright.sdk.base import DEFAULT_TIMEOUT, IN_PROCESS_URL, BaseClient, Call
 from stackwright.sdk.releases import Releases
+from stackwright.sdk.prompts import AsyncPrompts, Prompts
 from stackwright.sdk.resources import Audit, Keys, Projects, Users
 
 _DOC = """Talk to a Stackwright server{how}.
@@ -18,7 +19,8 @@ _DOC = """Talk to a Stackwright server{how}.
     ``AuthenticationError`` (code ``missing_api_key``) before sending anything. ``timeout`` is in seconds
     (None: wait forever); ``transport`` is an optional httpx transport (tests, proxies).
 
-    Resources: ``projects``, ``users``, ``keys``, ``audit``; plus ``health()``, ``ready()`` and ``me()``. Results are
+    Resources: ``projects``, ``users``, ``keys``, ``audit``, ``prompts`` (cached ``get``: see stackwright.sdk.prompts);
+    plus ``health()``, ``ready()`` and ``me()``. Results are
     the server's JSON as dicts (lists for ``list()``, a ``Page`` for ``audit.list()``). Failures raise a
     ``StackwrightAPIError`` subclass carrying the server's message, code, details, status and request id;
     ``APIConnectionError`` when the server cannot be reached.
@@ -70,6 +72,7 @@ class Client(_Resources, BaseClient):
         super().__init__(base_url, api_key, timeout)
         self._http = httpx.Client(transport=transport, **self._http_options())
         self._attach()
+        self.prompts = Prompts(self)
 
     @classmethod
     def in_process(cls, settings: Any = None, api_key: str | None = None, timeout: float | None = DEFAULT_TIMEOUT) -> Client:
@@ -128,6 +131,7 @@ class AsyncClient(_Resources, BaseClient):
         super().__init__(base_url, api_key, timeout)
         self._http = httpx.AsyncClient(transport=transport, **self._http_options())
         self._attach()
+        self.prompts = AsyncPrompts(self)
 
     @classmethod
     def in_process(

@@ -15,7 +15,7 @@ from typing import Any
 from stackwright.sdk.observe.arguments import Arguments
 from stackwright.sdk.observe.config import ensure_configured
 from stackwright.sdk.observe.payload import Items
-from stackwright.sdk.observe.span import _CURRENT, NOOP_SPAN, STATUS_OK, STATUS_UNSET, Span, kind_value
+from stackwright.sdk.observe.span import _CURRENT, NOOP_SPAN, PROMPT, STATUS_OK, STATUS_UNSET, Span, kind_value
 from stackwright.sdk.observe.state import STATE, internal_error
 
 class Observation:
@@ -84,6 +84,9 @@ def _start(observation: Observation, args: tuple[Any, ...] | None, kwargs: dict[
         if not config.enabled:
             return None
         span = Span(observation.name or "observe", observation.kind, _CURRENT.get(), config)
+        prompt = PROMPT.get()
+        if prompt is not None:
+            span.attributes.update(prompt)
         if observation.attributes:
             span.attributes.update(observation.attributes)
         if args is not None and observation.capture_input:

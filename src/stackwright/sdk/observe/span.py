@@ -33,6 +33,8 @@ STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2  # the OTLP status codes
 CONTEXT_KEYS = ("session.id", "user.id")  # inherited by child spans
 
 _CURRENT: ContextVar[Span | None] = ContextVar("stackwright_current_span", default=None)
+# Attributes of the prompt in use (``with prompt.use():`` in stackwright.sdk.prompts); spans started inside get them.
+PROMPT: ContextVar[dict[str, Any] | None] = ContextVar("stackwright_prompt", default=None)
 _getrandbits = random.getrandbits
 _time_ns = time.time_ns
 
