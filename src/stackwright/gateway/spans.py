@@ -143,26 +143,67 @@ def _span(trace_id: str, span_id: str, parent: str | None, name: str, start_ns: 
 
 
 class GatewayTracer:
-    """Hands finished calls to the span writer without making the client wait."""
+    """Hands finished calls to the span writer without making the client wait.
 
-    def __init__(self, span_writer: Any, pricers: Any, max_chars: int):
+    Calls are queued per event loop and turned into rows by one flush task, after the response has gone
+    out; calls that finish while a batch is being committed go together in the next one, so under load
+    the writer gets one batch (one multi-row insert) per commit rather than one per call. A full ingest
+    queue (backpressure) is retried, not dropped, up to ``max_pending`` spans waiting here.
+    """
+
+    def __init__(self, span_writer: Any, pricers: Any, max_chars: int, max_pending: int = 200_000):
         self.span_writer = span_writer
         self.pricers = pricers
         self.max_chars = max_chars
+        self.max_pending = max_pending
+        self._queues: dict[asyncio.AbstractEventLoop, list[CallRecord]] = {}
         self._tasks: set[asyncio.Task] = set()
 
     def record(self, call: CallRecord) -> None:
-        try:
-            from stackwright.tracing.mapping import to_row
+        loop = asyncio.get_running_loop()
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = []
+            task = loop.create_task(self._flush(loop, queue))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+        queue.append(call)
 
-            pricer = self.pricers.get(call.project_id)
-            rows = [to_row(span, i, call.project_id, self.max_chars, pricer) for i, span in enumerate(call.spans())]
-        except Exception:  # tracing never fails a model call
-            log.warning("could not trace a gateway call", exc_info=True)
-            return
-        task = asyncio.get_running_loop().create_task(self.span_writer.submit(rows))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
+    def _rows(self, calls: list[CallRecord]) -> list[dict[str, Any]]:
+        from stackwright.tracing.mapping import to_row
+
+        rows: list[dict[str, Any]] = []
+        for call in calls:
+            try:
+                pricer = self.pricers.get(call.project_id)
+                rows.extend(to_row(span, i, call.project_id, self.max_chars, pricer) for i, span in enumerate(call.spans()))
+            except Exception:  # tracing never fails a model call
+                log.warning("could not trace a gateway call", exc_info=True)
+        return rows
+
+    async def _flush(self, loop: asyncio.AbstractEventLoop, queue: list[CallRecord]) -> None:
+        from stackwright.tracing.writer import IngestBusy
+
+        rows: list[dict[str, Any]] = []
+        try:
+            while queue or rows:
+                calls = queue[:]
+                queue.clear()
+                rows += self._rows(calls)
+                try:
+                    await self.span_writer.submit(rows)
+                except IngestBusy:
+                    if len(rows) > self.max_pending:
+                        log.warning("could not store %d gateway spans: the ingest queue stays full", len(rows))
+                        rows = []
+                    await asyncio.sleep(0.05)
+                    continue
+                except Exception as exc:
+                    log.warning("could not store %d gateway spans: %s", len(rows), exc)
+                rows = []
+        finally:
+            if self._queues.get(loop) is queue:
+                del self._queues[loop]
 
     def _done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
@@ -170,5 +211,7 @@ class GatewayTracer:
             log.warning("could not store a gateway trace: %s", task.exception())
 
     async def drain(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until the calls recorded on this event loop are stored (shutdown, tests)."""
+        loop = asyncio.get_running_loop()
+        while pending := [t for t in self._tasks if t.get_loop() is loop and not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)

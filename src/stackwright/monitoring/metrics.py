@@ -87,14 +87,25 @@ class Metrics:
         )  # fmt: skip
         self._models: set[str] = set()
         self._lock = threading.Lock()
+        self._children: dict[tuple[Any, ...], Any] = {}  # labelled series already looked up (the hot paths)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: prometheus_client's lookup takes a lock and builds keys."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_duration.labels(method, route).observe(seconds)
+        self._child(self.http_requests, method, route, str(status)).inc()
+        self._child(self.http_duration, method, route).observe(seconds)
 
     def _model_label(self, model: str | None) -> str:
         if not model:
             return "unknown"
+        if model in self._models:  # a set only grows: a member stays one
+            return model
         with self._lock:
             if model in self._models:
                 return model
@@ -107,11 +118,11 @@ class Metrics:
         """One finished gateway call (a stackwright.gateway.spans.CallRecord)."""
         model = self._model_label(call.asked_model)
         outcome = "ok" if call.error is None else (call.error_code or "error")
-        self.gateway_requests.labels(model, outcome).inc()
-        self.gateway_duration.labels(model).observe((call.end_ns - call.start_ns) / 1e9)
+        self._child(self.gateway_requests, model, outcome).inc()
+        self._child(self.gateway_duration, model).observe((call.end_ns - call.start_ns) / 1e9)
         if call.ttft_ms is not None:
-            self.gateway_ttft.labels(model).observe(call.ttft_ms / 1000)
-        self.gateway_cache.labels(call.cache).inc()
+            self._child(self.gateway_ttft, model).observe(call.ttft_ms / 1000)
+        self._child(self.gateway_cache, call.cache).inc()
         for attempt in call.attempts:
             if attempt.error_kind:
                 self.gateway_attempt_failures.labels(self._model_label(attempt.deployment), attempt.error_kind).inc()
