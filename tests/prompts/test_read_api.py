@@ -122,4 +122,6 @@ def test_a_push_body_must_be_a_json_object(api):
 def test_reading_needs_a_key_and_pushing_needs_write(anon, api):
     push(api, SUPPORT)
     assert_error(anon.get("/api/v1/prompts"), 401)
+    assert_error(anon.get("/api/v1/prompts/support-answer"), 401)
+    assert_error(anon.get("/api/v1/prompts/support-answer", headers={"Authorization": "Bearer sw-wrong"}), 401)
     assert_error(anon.post("/api/v1/prompts", json=SUPPORT), 401)

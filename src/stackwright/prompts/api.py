@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from stackwright.auth.deps import AdminCaller, ReadCaller, WriteCaller
@@ -75,11 +75,22 @@ def list_prompts(caller: ReadCaller, session: SessionDep, limit: Limit = 50, cur
 
 
 @router.get("/prompts/{name}", summary="One version (by label, default latest, or version) with its resolved includes")
-def get_prompt(caller: ReadCaller, session: SessionDep, name: Name, label: LabelQuery = None, version: VersionQuery = None) -> JSONBody:
+async def get_prompt(request: Request, name: Name, label: LabelQuery = None, version: VersionQuery = None) -> JSONBody:
+    """The SDK's fetch path, kept short: the key is checked like a model call (read scope, trusted for
+    STACKWRIGHT_GATEWAY_KEY_CACHE_S), and the reads run in one worker-thread hop."""
+    from starlette.concurrency import run_in_threadpool
+
     from stackwright.prompts import service
     from stackwright.prompts.refs import make_ref
 
-    return JSONBody(service.show(session, caller.project_id, make_ref(name, version=version, label=label)))
+    ref = make_ref(name, version=version, label=label)
+    caller = await request.app.state.gateway.authenticate(request, scope="read")
+
+    def read() -> dict[str, Any]:
+        with request.app.state.db.read() as session:
+            return service.show(session, caller.project_id, ref)
+
+    return JSONBody(await run_in_threadpool(read))
 
 
 @router.get("/prompts/{name}/versions", summary="Versions of a prompt, newest first")

@@ -5,6 +5,7 @@ Every query is scoped by ``project_id``: another project's prompt answers NotFou
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -65,7 +66,25 @@ def _by_label(session: Session, prompt: Prompt, label: str) -> PromptVersion:
 
 
 def resolve(session: Session, project_id: str, ref: PromptRef) -> PromptVersion:
-    """The stored version a parsed reference points at (label ``latest`` when it names neither)."""
+    """The stored version a parsed reference points at (label ``latest`` when it names neither).
+
+    One query when it exists; the lookups that explain a miss run only then.
+    """
+    from sqlalchemy.orm import contains_eager
+
+    query = (
+        select(PromptVersion)
+        .join(Prompt, Prompt.id == PromptVersion.prompt_id)
+        .where(Prompt.project_id == project_id, Prompt.name == ref.name)
+        .options(contains_eager(PromptVersion.prompt))
+    )
+    if ref.version is not None:
+        query = query.where(PromptVersion.version == ref.version)
+    else:
+        query = query.join(PromptLabel, PromptLabel.version_id == PromptVersion.id).where(PromptLabel.label == (ref.label or LATEST))
+    row = session.scalar(query)
+    if row is not None:
+        return row
     prompt = get_prompt(session, project_id, ref.name)
     if ref.version is not None:
         return _by_version(session, prompt, ref.version)
@@ -177,10 +196,48 @@ def version_payload(row: PromptVersion, labels: list[str], included: dict[str, s
 
 
 def show(session: Session, project_id: str, ref: PromptRef) -> dict[str, Any]:
-    """One version with its labels and resolved includes (what the SDK caches and renders)."""
-    row = resolve(session, project_id, ref)
-    included = resolve_includes(session, project_id, row.prompt.name, list(row.includes or []))
-    return version_payload(row, labels_of_version(session, row), included)
+    """One version with its labels and resolved includes (what the SDK caches and renders).
+
+    The SDK's fetch path: two prepared Core statements when the version exists; misses go through
+    ``resolve`` for the message that says what exists.
+    """
+    by_label, by_version, labels = _show_statements()
+    if ref.version is not None:
+        found = session.execute(by_version, {"project_id": project_id, "name": ref.name, "version": ref.version}).first()
+    else:
+        found = session.execute(by_label, {"project_id": project_id, "name": ref.name, "label": ref.label or LATEST}).first()
+    if found is None:
+        row = resolve(session, project_id, ref)
+        included = resolve_includes(session, project_id, row.prompt.name, list(row.includes or []))
+        return version_payload(row, labels_of_version(session, row), included)
+    payload = dict(found._mapping)
+    payload["labels"] = list(session.scalars(labels, {"version_id": payload["id"]}))
+    payload["includes"] = list(payload["includes"] or [])
+    payload["params"] = payload["params"] or {}
+    payload["included"] = resolve_includes(session, project_id, ref.name, payload["includes"]) if payload["includes"] else {}
+    return payload
+
+
+@lru_cache(maxsize=1)
+def _show_statements() -> tuple[Any, Any, Any]:
+    """(by label, by version, labels of a version): built once, parameters bound per call."""
+    from sqlalchemy import bindparam
+
+    columns = [
+        PromptVersion.id, Prompt.name, PromptVersion.version, PromptVersion.type, PromptVersion.messages,
+        PromptVersion.template, PromptVersion.model, PromptVersion.params, PromptVersion.tools,
+        PromptVersion.response_format, PromptVersion.variables, PromptVersion.includes, PromptVersion.message,
+        PromptVersion.author, PromptVersion.content_hash, PromptVersion.created_at,
+    ]  # fmt: skip
+    base = (
+        select(*columns)
+        .join(Prompt, Prompt.id == PromptVersion.prompt_id)
+        .where(Prompt.project_id == bindparam("project_id"), Prompt.name == bindparam("name"))
+    )
+    by_label = base.join(PromptLabel, PromptLabel.version_id == PromptVersion.id).where(PromptLabel.label == bindparam("label"))
+    by_version = base.where(PromptVersion.version == bindparam("version"))
+    labels = select(PromptLabel.label).where(PromptLabel.version_id == bindparam("version_id")).order_by(PromptLabel.label)
+    return by_label, by_version, labels
 
 
 def render_ref(session: Session, project_id: str, ref: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
