@@ -70,3 +70,31 @@ def test_outage_last_good_copy_fallback_file_and_recovery(tmp_path, caplog):
         staged, _ = _wait_for(lambda: (p := client.prompts.get("support-answer", label="staging", cache_ttl=0.2)).version == 2 and p)
         assert staged is not cached
     client.close()
+
+
+@pytest.mark.e2e
+def test_spans_made_while_using_a_prompt_are_stored_with_its_version(tmp_path):
+    """SDK prompt -> spans over OTLP -> the trace list filters by prompt name and version."""
+    from stackwright.sdk.observe import configure_tracing, flush, observe
+    from stackwright.sdk.observe.state import STATE
+
+    home, port = tmp_path / "home", free_port()
+    with serving(home, port) as server, Client(server.base_url, TEST_API_KEY) as client:
+        client.prompts.push(SUPPORT)
+        client.prompts.push(support(system="v2 {{ product }}", labels=[]))
+        prompt = client.prompts.get("support-answer", label="staging")
+        try:
+            assert configure_tracing(base_url=server.base_url, api_key=TEST_API_KEY, service_name="prompt-test", schedule_delay=0.05)
+            with prompt.use(), observe("answer", kind="llm"):
+                prompt.render(**VARIABLES)
+            assert flush(10) is True
+        finally:
+            configure_tracing(enabled=False)
+            STATE.config = None
+        params = {"prompt_name": "support-answer", "prompt_version": "1"}
+        traces, _ = _wait_for(lambda: client._http.get("/api/v1/traces", params=params,
+                                                       headers={"Authorization": f"Bearer {TEST_API_KEY}"}).json()["data"])  # fmt: skip
+        assert len(traces) == 1
+        other = client._http.get("/api/v1/traces", params={**params, "prompt_version": "2"},
+                                 headers={"Authorization": f"Bearer {TEST_API_KEY}"}).json()  # fmt: skip
+        assert other["data"] == []
