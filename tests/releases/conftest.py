@@ -44,15 +44,16 @@ def other_prompt(prepared: Database, other: OtherProject) -> OtherProject:  # no
     return other
 
 
+def _release_row(r: Release) -> tuple:
+    columns = (r.stable, r.candidate, r.candidate_share, r.candidate_mode, r.required_eval, r.rollback_rules, r.last_rollback)
+    return (r.id, r.route, r.environment, r.revision, *map(repr, columns))
+
+
 def release_state(db: Database) -> dict[str, Any]:
     """Everything a release change writes: compare before and after a refused change."""
     with db.read() as s:
         return {
-            "releases": sorted(
-                (r.id, r.route, r.environment, r.revision, repr(r.stable), repr(r.candidate), r.candidate_share,
-                 r.candidate_mode, r.required_eval, repr(r.rollback_rules), repr(r.last_rollback))
-                for r in s.scalars(select(Release))
-            ),  # fmt: skip
+            "releases": sorted(_release_row(r) for r in s.scalars(select(Release))),
             "history": s.scalar(select(func.count()).select_from(ReleaseChange)),
             "audit": s.scalar(select(func.count()).select_from(AuditEntry)),
             "alerts": s.scalar(select(func.count()).select_from(Alert)),

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from tests.auth.conftest import audit_entries
 from tests.conftest import assert_error
-from tests.releases.conftest import ROUTE, client_for, default, make_key, ok, other, set_stable, start_canary  # noqa: F401
+from tests.releases.conftest import (  # noqa: F401
+    ROUTE,
+    client_for,
+    default,
+    make_key,
+    ok,
+    other,
+    set_stable,
+    start_canary,
+)
 
 BASE = f"/api/v1/releases/{ROUTE}"
 

@@ -13,7 +13,15 @@ import pytest
 
 from stackwright.releases.guard import RollbackTask, check_all
 from tests.auth.conftest import audit_entries
-from tests.releases.conftest import ROUTE, ok, request_span, send_spans, set_stable, start_canary, traffic
+from tests.releases.conftest import (
+    ROUTE,
+    ok,
+    request_span,
+    send_spans,
+    set_stable,
+    start_canary,
+    traffic,
+)
 
 BASE = f"/api/v1/releases/{ROUTE}"
 RULES = {"error_rate_margin": 0.05, "p95_margin_ms": 500, "min_requests": 20}

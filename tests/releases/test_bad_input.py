@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import assert_error
-from tests.releases.conftest import ROUTE, client_for, default, other, release_state, set_stable, start_canary  # noqa: F401
+from tests.releases.conftest import (  # noqa: F401
+    ROUTE,
+    client_for,
+    default,
+    other,
+    release_state,
+    set_stable,
+    start_canary,
+)
 
 BASE = f"/api/v1/releases/{ROUTE}"
 

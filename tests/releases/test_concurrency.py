@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -44,7 +45,7 @@ def _history(db, project_id: str) -> list[dict[str, Any]]:
 def _assert_one_chain(changes: list[dict[str, Any]]) -> None:
     """Every change starts from the state the previous one left: nothing was lost or overwritten."""
     assert [c["revision"] for c in changes] == list(range(1, len(changes) + 1))
-    for previous, change in zip(changes, changes[1:], strict=False):
+    for previous, change in itertools.pairwise(changes):
         assert change["before"] == previous["after"], (previous, change)
 
 

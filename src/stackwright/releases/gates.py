@@ -54,7 +54,7 @@ def check_promotion(session: Session, project_id: str, release: Any) -> GateResu
     requirement = release.required_eval
     if not requirement:
         return GateResult(True, "No evaluation is required.")
-    for checker in list(_checkers):
+    for checker in _checkers.copy():  # a checker may unregister itself
         result = checker(session, project_id, requirement, release)
         if result is not None:
             return result

@@ -133,7 +133,7 @@ def check_all(db: Database, *, actor: Actor = SYSTEM, stop: threading.Event | No
             reports.append(check_release(db, actor, project_id, route, env))
         except NotFound:
             continue  # deleted meanwhile
-        except Exception:  # one release's failure must not stop the others
+        except Exception:
             log.exception("release check failed for %s/%s in project %s", route, env, project_id)
     return reports
 
@@ -178,6 +178,6 @@ class RollbackTask:
         self._wakeup.set()
         try:
             await asyncio.wait_for(self._task, timeout=timeout_s)
-        except (TimeoutError, asyncio.CancelledError, Exception):
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - timed out, cancelled or failed: cancel it
             self._task.cancel()
         self._task = None

@@ -21,7 +21,13 @@ from stackwright.core.clock import new_id, utcnow
 from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stackwright.releases import gates
 from stackwright.releases.assign import Snapshot, pick
-from stackwright.releases.history import candidate_view, iso, record_change, stable_to_restore, state
+from stackwright.releases.history import (
+    candidate_view,
+    iso,
+    record_change,
+    stable_to_restore,
+    state,
+)
 from stackwright.releases.models import Release
 from stackwright.releases.schemas import (
     check_env,
@@ -138,8 +144,7 @@ def _same_config(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
     """Equal apart from how the prompt was named (name@production and name@3 are the same config)."""
     if a is None or b is None:
         return a is b
-    strip = lambda c: {k: v for k, v in c.items() if k != "prompt_ref"}  # noqa: E731
-    return strip(a) == strip(b)
+    return {k: v for k, v in a.items() if k != "prompt_ref"} == {k: v for k, v in b.items() if k != "prompt_ref"}
 
 
 def _check_revision(row: Release | None, expected: int | None) -> None:
