@@ -36,10 +36,12 @@ from stackwright.core.db import Database
 from stackwright.gateway.limits_errors import LimitExceeded, limit_exceeded
 from stackwright.gateway.limits_local import (
     DB,
+    FREE,
     Counter,
     CounterKey,
     Hold,
     Ticket,
+    next_estimate,
     observe_row,
     return_held,
     set_cap,
@@ -85,6 +87,21 @@ class _ProjectLimits:
 
 
 _NO_CAPS: dict[tuple[str, str], int] = {}
+_MAX_SLOT_SETS = 10_000
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One counter of a subject in the periods holding a given minute, looked up once per minute rather
+    than per request. ``free`` is the hold of an uncapped admission (it carries no per-request state)."""
+
+    metric: str
+    period: str
+    key: CounterKey
+    end: int
+    counter: Counter
+    estimate_key: tuple[str, str, str, str]
+    free: Hold
 
 
 class Enforcer:
@@ -117,6 +134,7 @@ class Enforcer:
         self._lock = threading.Lock()  # guards the state below; held for microseconds, never across I/O
         self._flush_lock = threading.Lock()  # one flush at a time, so deltas are never applied twice
         self._counters: dict[CounterKey, Counter] = {}
+        self._slots: dict[tuple[str, str, str, int], list[_Slot]] = {}  # (project, scope, subject, minute) -> slots
         self._estimates: dict[tuple[str, str, str, str], int] = {}  # recent per-request usd/tokens per subject
         self._limits: dict[str, _ProjectLimits] = {}
         self._generations: dict[str, int] = {}
@@ -249,30 +267,30 @@ class Enforcer:
     ) -> Ticket | tuple[list, list, Ticket | None]:
         """A ticket admitted from memory, or the database work needed first: leases to take (grants),
         or exact reservations (the ticket then holds the local part, to undo if the database refuses)."""
-        bounds = {period: period_bounds(period, now) for period in PERIODS}
+        minute = math.floor(now)
+        minute -= minute % 60
         subjects = (("key", key_id), ("model", model)) if key_id else (("model", model),)
         mono = time.monotonic()
-        local: list[tuple[Counter, CounterKey, int]] = []
+        local: list[_Slot | tuple[Counter, CounterKey, int]] = []
         grants: list[tuple[CounterKey, int, int, int]] = []
         exact: list[tuple[CounterKey, int, int, int, bool]] = []
+        estimates = self._estimates
         with self._lock:
             for scope, subject in subjects:
                 caps = limits.caps.get((scope, subject), _NO_CAPS)
-                for metric, period in COUNTERS:
-                    start, end = bounds[period]
-                    key = (project_id, scope, subject, metric, period, start)
-                    counter = self._counters.get(key)
-                    if counter is None:
-                        counter = self._counters[key] = Counter(end)
-                    cap = caps.get((metric, period))
+                slots = self._slots.get((project_id, scope, subject, minute)) or self._new_slots(project_id, scope, subject, minute)
+                for slot in slots:
+                    counter = slot.counter
+                    cap = caps.get((slot.metric, slot.period)) if caps else None
                     if counter.cap != cap and set_cap(counter, cap):
-                        self._dirty.add(key)
+                        self._dirty.add(slot.key)
                     if counter.exhausted:  # at its cap for the rest of the period: no need to ask the database
-                        raise Refused(key, counter.used, counter.leased, counter.cap)
-                    amount = 1 if metric == "requests" else self._estimates.get((project_id, scope, subject, metric), 0)
+                        raise Refused(slot.key, counter.used, counter.leased, counter.cap)
                     if cap is None:
-                        local.append((counter, key, amount))
+                        local.append(slot)  # counted only
                         continue
+                    metric, key, end = slot.metric, slot.key, slot.end
+                    amount = 1 if metric == "requests" else estimates.get(slot.estimate_key, 0)
                     counter.touched = mono
                     if not counter.exact and counter.held >= max(amount, 1):
                         local.append((counter, key, amount))
@@ -283,9 +301,17 @@ class Enforcer:
             if grants:
                 return grants, [], None
             ticket = Ticket(project_id, key_id, model)
-            for counter, key, amount in local:
-                ticket.holds.append(take_local(counter, key, amount))
-                self._dirty.add(key)
+            holds, dirty = ticket.holds, self._dirty
+            for entry in local:
+                if type(entry) is _Slot:  # uncapped: count the request, nothing to reserve
+                    if entry.metric == "requests":
+                        entry.counter.d_used += 1
+                    holds.append(entry.free)
+                    dirty.add(entry.key)
+                    continue
+                counter, key, amount = entry
+                holds.append(take_local(counter, key, amount))
+                dirty.add(key)
                 if counter.cap is not None and counter.held * 2 < counter.granted:
                     self._refills.add(key)
             for key, end, _cap, amount, _ in exact:
@@ -300,6 +326,18 @@ class Enforcer:
                 if hold.kind != DB:
                     undo_local(self._counter(hold.key, hold.end), hold)
 
+    def _new_slots(self, project_id: str, scope: str, subject: str, minute: int) -> list[_Slot]:
+        """The subject's counters for the periods holding ``minute`` (made if missing), under the lock."""
+        if len(self._slots) >= _MAX_SLOT_SETS:
+            self._slots.clear()
+        slots = []
+        for metric, period in COUNTERS:
+            start, end = period_bounds(period, minute)
+            key = (project_id, scope, subject, metric, period, start)
+            slots.append(_Slot(metric, period, key, end, self._counter(key, end), key[:4], Hold(key, end, FREE, 0)))  # type: ignore[arg-type]
+        self._slots[(project_id, scope, subject, minute)] = slots
+        return slots
+
     def _counter(self, key: CounterKey, end: int) -> Counter:
         counter = self._counters.get(key)
         if counter is None:
@@ -310,8 +348,6 @@ class Enforcer:
         return 1 if key[3] == "requests" else self._estimates.get(key[:4], 0)  # type: ignore[arg-type]
 
     def _learn(self, key: CounterKey, actual: int) -> None:
-        from stackwright.gateway.limits_local import next_estimate
-
         self._estimates[key[:4]] = next_estimate(self._estimates.get(key[:4], 0), actual)  # type: ignore[index]
 
     # -- database work (in worker threads, never under the lock) ---------------------------------
@@ -519,6 +555,7 @@ class Enforcer:
                 pending = counter.held or counter.inflight or counter.d_used or counter.d_leased or key in self._dirty
                 if counter.end < now - 5 and not pending:
                     del self._counters[key]
+                    self._slots.clear()  # slots refer to counters: none may keep one that is gone
 
     def _heartbeat(self) -> None:
         from stackwright.gateway import limits_store
