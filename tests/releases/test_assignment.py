@@ -65,3 +65,25 @@ def test_buckets_are_stable_and_shares_map_to_bucket_counts():
     no_candidate = Snapshot("rel_x", ROUTE, "production", 1, {"prompt": "a@1"})
     answer = pick(no_candidate, "user-1")
     assert answer["arm"] == "stable" and answer["varies"] is False and answer["bucket"] is None and answer["mode"] is None
+
+
+def test_resolver_caches_snapshots_and_unknown_routes_until_forgotten(api, prompts, prepared):
+    import asyncio
+
+    import pytest
+
+    from stackwright.core.errors import NotFound
+
+    resolver = ReleaseResolver(prepared, ttl_s=3600)
+    with pytest.raises(NotFound, match="No release for route"):
+        resolver.resolve(prompts, ROUTE, "production", "u")
+    set_stable(api)
+    with pytest.raises(NotFound):  # the miss is cached too, until the TTL or forget()
+        resolver.resolve(prompts, ROUTE, "production", "u")
+    resolver.forget(prompts, ROUTE)
+    first = asyncio.run(resolver.aresolve(prompts, ROUTE, "production", "u"))
+    assert first["config"]["prompt"] == "support-answer@1" and first["revision"] == 1
+    set_stable(api, "support-answer@2")
+    assert resolver.resolve(prompts, ROUTE, "production", "u")["revision"] == 1  # cached snapshot
+    resolver.forget()
+    assert asyncio.run(resolver.aresolve(prompts, ROUTE, "production", "u"))["revision"] == 2
