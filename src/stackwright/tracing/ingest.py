@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -15,12 +18,40 @@ from stackwright.tracing import otlp
 from stackwright.tracing.mapping import to_row
 from stackwright.tracing.pricing import Pricer
 
+if TYPE_CHECKING:
+    from stackwright.tracing.store import SpanBatch
+    from stackwright.tracing.writer import SpanWriter
+
 router = APIRouter(tags=["tracing"])
 
 
 def _rows(body: bytes, content_type: str | None, project_id: str, max_chars: int, pricer: Pricer) -> list[dict[str, Any]]:
-    spans = otlp.decode(body, content_type)
-    return [to_row(span, i, project_id, max_chars, pricer) for i, span in enumerate(spans)]
+    return [to_row(span, i, project_id, max_chars, pricer) for i, span in enumerate(otlp.iter_decode(body, content_type))]
+
+
+def _prepared(writer: SpanWriter, *args: Any) -> tuple[SpanBatch | list[dict[str, Any]], int]:
+    """Decoded, mapped and made ready for the writer; the span count received goes along."""
+    rows = _rows(*args)
+    try:
+        return writer.prepare(rows), len(rows)
+    except Exception:  # a value the store refuses: the writer reports it as it does for any batch
+        return rows, len(rows)
+
+
+_decoder: ThreadPoolExecutor | None = None
+_decoder_lock = threading.Lock()
+
+
+def _decode_thread() -> ThreadPoolExecutor:
+    """One thread per process decodes and maps requests. The work holds the GIL, so more threads add
+    no speed; they only take the GIL from the span writer, which holds the database write lock (shared
+    by every server process) while it waits for its turn: with six decoding threads, writing 2,000 spans
+    took 300 ms of wall time for 50 ms of CPU, and every other process waited on the lock meanwhile."""
+    global _decoder
+    with _decoder_lock:
+        if _decoder is None:
+            _decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stackwright-otlp-decode")
+        return _decoder
 
 
 @router.post(
@@ -35,8 +66,11 @@ async def export_traces(request: Request, caller: Annotated[Actor, Depends(requi
     try:
         body = otlp.decompress(await request.body(), request.headers.get("content-encoding"), settings.max_body_bytes)
         pricer = await run_in_threadpool(app_state.pricers.get, caller.project_id)
-        rows = await run_in_threadpool(_rows, body, content_type, caller.project_id, settings.max_attribute_chars, pricer)
-        await app_state.span_writer.submit(rows)
+        writer = app_state.span_writer
+        spans, size = await asyncio.get_running_loop().run_in_executor(
+            _decode_thread(), _prepared, writer, body, content_type, caller.project_id, settings.max_attribute_chars, pricer
+        )
+        await writer.submit(spans, size)
     except StackwrightError as exc:
         metrics_for(request.app).requests_rejected.labels(exc.code).inc()
         raise

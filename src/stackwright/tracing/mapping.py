@@ -108,12 +108,6 @@ def _documents(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
     return docs or None
 
 
-def _status(span: dict[str, Any]) -> str:
-    if span["status_code"] == 2 or any(e["name"] == "exception" for e in span["events"]):
-        return "error"
-    return "ok" if span["status_code"] == 1 else "unset"
-
-
 def _status_message(span: dict[str, Any]) -> str | None:
     if span["status_message"]:
         return span["status_message"]
@@ -170,87 +164,98 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "session_id": ("session.id", "gen_ai.conversation.id", "traceloop.association.properties.session_id"),
 }  # fmt: skip
 _KEY_FIELD = {key: (field, rank) for field, keys in _FIELDS.items() for rank, key in enumerate(keys)}
-_LIMITS = {"model": 200, "provider": 64, "prompt_name": 200, "prompt_version": 64, "route": 200, "environment": 64,
-           "release_arm": 64, "user_id": 256, "session_id": 256}  # fmt: skip
 _INDEXED_PREFIXES = ("llm.input_messages.", "llm.output_messages.", "gen_ai.prompt.", "gen_ai.completion.", "retrieval.documents.")
 
 
 def _scan(attrs: dict[str, Any], max_chars: int) -> tuple[dict[str, Any], bool, bool]:
     """The mapped fields, whether indexed families (messages, documents) occur, whether a value is too long."""
-    found: dict[str, tuple[int, Any]] = {}
+    fields: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
     indexed = too_long = False
     for key, value in attrs.items():
         hit = _KEY_FIELD.get(key)
         if hit is not None:
             if value is not None and value != "":
                 field, rank = hit
-                current = found.get(field)
-                if current is None or rank < current[0]:
-                    found[field] = (rank, value)
+                if rank < ranks.get(field, _NO_RANK):
+                    fields[field] = value
+                    ranks[field] = rank
         elif not indexed and key.startswith(_INDEXED_PREFIXES):
             indexed = True
         if type(value) is str and len(value) > max_chars:
             too_long = True
-    return {field: value for field, (_, value) in found.items()}, indexed, too_long
+    return fields, indexed, too_long
+
+
+_NO_RANK = len(_KEY_FIELD)
+
+
+def _clip(value: Any, limit: int) -> str | None:
+    return None if value is None else str(value)[:limit]
 
 
 def to_row(span: dict[str, Any], index: int, project_id: str, max_chars: int, price: PriceFn) -> dict[str, Any]:
-    """One decoded span as a ``spans`` row."""
+    """One decoded span as a ``spans`` row. This runs for every span ingested: keep it flat."""
     _check_ids(span, index)
     start_ns, end_ns = _check_times(span, index)
-    attrs, resource = span["attributes"], span["resource"]
+    attrs, resource, events, status_message = span["attributes"], span["resource"], span["events"], span["status_message"]
     fields, indexed, too_long = _scan(attrs, max_chars)
-    stored_attrs = _truncate_attrs(attrs, max_chars) if too_long else attrs
+    get = fields.get
     parent_span_id = span["parent_span_id"]
     if parent_span_id and not parent_span_id.strip("0"):  # an all-zero parent id means "no parent"
         parent_span_id = None
-    model, provider = fields.get("model"), fields.get("provider")
-    input_tokens, output_tokens = _int(fields.get("input_tokens")), _int(fields.get("output_tokens"))
-    total_tokens = _int(fields.get("total_tokens"))
+    model, provider = get("model"), get("provider")
+    input_tokens, output_tokens, total_tokens = _int(get("input_tokens")), _int(get("output_tokens")), _int(get("total_tokens"))
     if total_tokens is None and (input_tokens is not None or output_tokens is not None):
         total_tokens = (input_tokens or 0) + (output_tokens or 0)
-    cost = _float(fields.get("cost"))
+    cost = _float(get("cost"))
     if cost is None and model and (input_tokens or output_tokens):
         cost = price(str(model), provider and str(provider), input_tokens, output_tokens)
-    input_text, output_text = fields.get("input"), fields.get("output")
+    input_text, output_text = get("input"), get("output")
     if input_text is None and (indexed or "gen_ai.input.messages" in attrs):
         input_text = _messages(attrs, "llm.input_messages", "gen_ai.input.messages", "gen_ai.prompt")
     if output_text is None and (indexed or "gen_ai.output.messages" in attrs):
         output_text = _messages(attrs, "llm.output_messages", "gen_ai.output.messages", "gen_ai.completion")
-    if "environment" not in fields:
-        fields["environment"] = _first(resource, "deployment.environment.name", "deployment.environment")
-    events = span["events"]
-    row = {
+    environment = get("environment")
+    if environment is None:
+        environment = _first(resource, "deployment.environment.name", "deployment.environment")
+    stored_attrs = _truncate_attrs(attrs, max_chars) if too_long else attrs
+    code = span["status_code"]
+    if events:
+        status = "error" if code == 2 or any(e["name"] == "exception" for e in events) else "ok" if code == 1 else "unset"
+    else:
+        status = "error" if code == 2 else "ok" if code == 1 else "unset"
+    name = span["name"]
+    return {
         "project_id": project_id,
         "trace_id": span["trace_id"],
         "span_id": span["span_id"],
         "parent_span_id": parent_span_id,
-        "name": truncate(span["name"], 480) or "(unnamed)",  # with the marker it fits the 512-char column
+        "name": (name if len(name) <= 480 else truncate(name, 480)) or "(unnamed)",  # with the marker it fits 512 chars
         "kind": _kind(attrs)[:32],
-        "status": _status(span),
-        "status_message": truncate(_status_message(span), max_chars) if events or span["status_message"] else None,
+        "status": status,
+        "status_message": truncate(_status_message(span), max_chars) if events or status_message else None,
         "start_ns": start_ns,
         "end_ns": end_ns,
         "duration_ms": (end_ns - start_ns) / 1e6,
-        "service_name": _short(resource.get("service.name"), 200),
+        "service_name": _clip(resource.get("service.name"), 200),
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "total_tokens": total_tokens,
         "cost": cost,
-        "input": truncate(_text(input_text), max_chars),
-        "output": truncate(_text(output_text), max_chars),
+        "input": None if input_text is None else truncate(_text(input_text), max_chars),
+        "output": None if output_text is None else truncate(_text(output_text), max_chars),
         "documents": _documents(stored_attrs) if indexed else None,
         "attributes": stored_attrs,
-        "events": [{**e, "attributes": _truncate_attrs(e["attributes"], max_chars)} for e in events] or None,
+        "events": [{**e, "attributes": _truncate_attrs(e["attributes"], max_chars)} for e in events] if events else None,
         "resource": resource or None,
+        "model": _clip(model, 200),
+        "provider": _clip(provider, 64),
+        "prompt_name": _clip(get("prompt_name"), 200),
+        "prompt_version": _clip(get("prompt_version"), 64),
+        "route": _clip(get("route"), 200),
+        "environment": _clip(environment, 64),
+        "release_arm": _clip(get("release_arm"), 64),
+        "user_id": _clip(get("user_id"), 256),
+        "session_id": _clip(get("session_id"), 256),
     }
-    for name, limit in _LIMITS.items():
-        value = fields.get(name)
-        row[name] = None if value is None else str(value)[:limit]
-    return row
-
-
-def _short(value: Any, limit: int) -> str | None:
-    if value is None:
-        return None
-    return str(value)[:limit]

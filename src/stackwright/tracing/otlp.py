@@ -8,6 +8,7 @@ attribute dicts, whatever the wire format. OTLP JSON carries ids as hex and 64-b
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -48,9 +49,16 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 
 def decode(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
+    return list(iter_decode(body, content_type))
+
+
+def iter_decode(body: bytes, content_type: str | None) -> Iterable[dict[str, Any]]:
+    """Like ``decode``, but a protobuf body's spans come one at a time once the body has parsed, so a
+    caller that maps them as they come does not keep every decoded span alive (less garbage-collector
+    work per request). A body that does not parse raises here, before any span."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media == PROTOBUF:
-        return _decode_protobuf(body)
+        return _spans_protobuf(_parse_protobuf(body))
     if media == JSON:
         return _decode_json(body)
     raise UnsupportedMediaType(
@@ -95,41 +103,42 @@ def _attrs_pb(items: Any) -> dict[str, Any]:
     return out
 
 
-def _decode_protobuf(body: bytes) -> list[dict[str, Any]]:
+def _parse_protobuf(body: bytes) -> Any:
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     try:
-        request = ExportTraceServiceRequest.FromString(body)
+        return ExportTraceServiceRequest.FromString(body)
     except DecodeError as exc:
         raise InvalidInput(
             f"The body is not a valid OTLP protobuf ExportTraceServiceRequest ({exc}).",
             hint="Send the exporter's bytes unchanged with Content-Type: application/x-protobuf.",
         ) from None
-    spans = []
+
+
+def _spans_protobuf(request: Any) -> Iterator[dict[str, Any]]:
     for rs in request.resource_spans:
         resource = _attrs_pb(rs.resource.attributes)
         for ss in rs.scope_spans:
             for span in ss.spans:
-                spans.append(
-                    {
-                        "trace_id": span.trace_id.hex(),
-                        "span_id": span.span_id.hex(),
-                        "parent_span_id": span.parent_span_id.hex() or None,
-                        "name": span.name,
-                        "start_ns": span.start_time_unix_nano,
-                        "end_ns": span.end_time_unix_nano,
-                        "status_code": span.status.code,
-                        "status_message": span.status.message or None,
-                        "attributes": _attrs_pb(span.attributes),
-                        "events": [
-                            {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attrs_pb(e.attributes)}
-                            for e in span.events
-                        ],
-                        "resource": resource,
-                    }
-                )
-    return spans
+                status, events = span.status, span.events
+                yield {
+                    "trace_id": span.trace_id.hex(),
+                    "span_id": span.span_id.hex(),
+                    "parent_span_id": span.parent_span_id.hex() or None,
+                    "name": span.name,
+                    "start_ns": span.start_time_unix_nano,
+                    "end_ns": span.end_time_unix_nano,
+                    "status_code": status.code,
+                    "status_message": status.message or None,
+                    "attributes": _attrs_pb(span.attributes),
+                    "events": [
+                        {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attrs_pb(e.attributes)} for e in events
+                    ]
+                    if events
+                    else [],
+                    "resource": resource,
+                }
 
 
 # -- JSON -----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 from stackwright.core.db import Database
 from stackwright.core.errors import StackwrightError
-from stackwright.tracing.store import write_spans
+from stackwright.tracing.store import SpanBatch, write_spans
 
 log = logging.getLogger("stackwright.tracing")
 
@@ -28,7 +28,8 @@ class IngestBusy(StackwrightError):
 
 @dataclass
 class _Batch:
-    rows: list[dict[str, Any]]
+    rows: SpanBatch | list[dict[str, Any]]
+    size: int
     future: asyncio.Future = field(repr=False)
     loop: asyncio.AbstractEventLoop = field(repr=False)
 
@@ -48,7 +49,11 @@ class _Batch:
 
 
 class SpanWriter:
-    """One per app. ``submit`` waits until the rows are committed and returns how many were new."""
+    """One per app. ``submit`` waits until the rows are committed and returns how many were new.
+
+    Rows may come as a ``SpanBatch`` made with ``prepare`` on the caller's thread (ingest does), so the
+    writer, which holds the database's write lock across processes while it writes, does little Python.
+    """
 
     def __init__(self, db: Database, max_queued_spans: int, max_batch_spans: int = 20_000, metrics: Any = None):
         self.db = db
@@ -63,15 +68,23 @@ class SpanWriter:
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    async def submit(self, rows: list[dict[str, Any]]) -> int:
-        if not rows:
+    def prepare(self, rows: list[dict[str, Any]]) -> SpanBatch:
+        """The rows made ready to write (deduplicated, statement parameters built): CPU work that is
+        better done on the request's thread than by the writer while it holds the write lock."""
+        return SpanBatch(rows, sqlite=self.db.is_sqlite)
+
+    async def submit(self, rows: SpanBatch | list[dict[str, Any]], size: int | None = None) -> int:
+        """Queue rows (or a prepared batch) and wait for their commit; ``size`` is the number of spans
+        received, duplicates included (a prepared batch has already dropped them)."""
+        size = len(rows) if size is None else size
+        if not size:
             return 0
         loop = asyncio.get_running_loop()
-        batch = _Batch(rows, loop.create_future(), loop)
+        batch = _Batch(rows, size, loop.create_future(), loop)
         with self._lock:
-            if self.queued_spans + len(rows) > self.max_queued_spans and self.queued_spans > 0:
+            if self.queued_spans + size > self.max_queued_spans and self.queued_spans > 0:
                 if self.metrics is not None:
-                    self.metrics.spans_rejected.labels("busy").inc(len(rows))
+                    self.metrics.spans_rejected.labels("busy").inc(size)
                 raise IngestBusy(
                     f"The ingest queue is full ({self.queued_spans} spans waiting to be written).",
                     hint="Retry after the Retry-After delay; exporters do this on their own.",
@@ -79,10 +92,10 @@ class SpanWriter:
                 )
             self._ensure_started()
             self._pending.append(batch)
-            self.queued_spans += len(rows)
+            self.queued_spans += size
             self._lock.notify()
         if self.metrics is not None:
-            self.metrics.spans_accepted.inc(len(rows))
+            self.metrics.spans_accepted.inc(size)
         return await batch.future
 
     def _ensure_started(self) -> None:
@@ -98,44 +111,50 @@ class SpanWriter:
             if not self._pending:
                 return None
             group, size = [], 0
-            while self._pending and (not group or size + len(self._pending[0].rows) <= self.max_batch_spans):
+            while self._pending and (not group or size + self._pending[0].size <= self.max_batch_spans):
                 batch = self._pending.pop(0)
                 group.append(batch)
-                size += len(batch.rows)
+                size += batch.size
             return group
 
     def _run(self) -> None:
         while (group := self._next_group()) is not None:
             try:
-                results = self._write_group([b.rows for b in group])
+                results = self._write_group(group)
             except BaseException as exc:  # never let the writer die with requests waiting
                 log.exception("span writer failed")
                 results = [_as_error(exc)] * len(group)
             with self._lock:
-                self.queued_spans -= sum(len(b.rows) for b in group)
+                self.queued_spans -= sum(b.size for b in group)
             for batch, result in zip(group, results, strict=True):
                 batch.resolve(result)
 
-    def _write_group(self, groups: list[list[dict[str, Any]]]) -> list[int | BaseException]:
+    def _write_group(self, group: list[_Batch]) -> list[int | BaseException]:
         """All requests in one transaction; if that fails, each on its own so one bad request fails alone."""
         written_rows: list[dict[str, Any]] = []
         try:
+            prepared = [self._prepared(batch) for batch in group]  # before taking the write lock
             with self.db.write() as session:
                 conn = session.connection()
-                results: list[int | BaseException] = [write_spans(conn, rows, written_rows) for rows in groups]
+                results: list[int | BaseException] = list(write_spans(conn, prepared, written_rows))
         except Exception as exc:
-            if len(groups) == 1:
+            if len(group) == 1:
                 log.exception("span batch failed")
                 if self.metrics is not None:
-                    self.metrics.spans_rejected.labels("failed").inc(len(groups[0]))
+                    self.metrics.spans_rejected.labels("failed").inc(group[0].size)
                 return [_as_error(exc)]
-            return [self._write_group([rows])[0] for rows in groups]
+            return [self._write_group([batch])[0] for batch in group]
         if self.metrics is not None:
             self.metrics.batches.inc()
             self.metrics.spans_written.inc(len(written_rows))
-            self.metrics.spans_duplicate.inc(sum(len(rows) for rows in groups) - len(written_rows))
+            self.metrics.spans_duplicate.inc(sum(b.size for b in group) - len(written_rows))
             self.metrics.observe_written(written_rows)
         return results
+
+    def _prepared(self, batch: _Batch) -> SpanBatch:
+        if not isinstance(batch.rows, SpanBatch):
+            batch.rows = self.prepare(batch.rows)  # kept, so a retry on its own does not prepare again
+        return batch.rows
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """Write what is queued (waiting up to ``timeout_s``), then stop the writer thread."""
