@@ -119,7 +119,7 @@ class Gateway:
                      body: dict[str, Any]) -> AsyncIterator[bytes]:  # fmt: skip
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         chunks: list[dict[str, Any]] = []
-        complete = False
+        complete = settled = False
         try:
             chunk: dict[str, Any] | None = first
             while chunk is not None:
@@ -129,16 +129,20 @@ class Gateway:
                         chunk = {k: v for k, v in chunk.items() if k != "usage"}
                     yield b"data: " + orjson.dumps(chunk) + b"\n\n"
                 chunk = await anext(stream, None)
-            complete = True
+            complete = settled = True  # settle before [DONE]: a client's next request must see this one's spend
+            await self._after_stream(call, ticket, key, chunks, stream, complete)
             yield b"data: [DONE]\n\n"
         except ProviderError as exc:
             call.error, call.error_code = f"{exc.kind}: {exc.message}", f"upstream_{exc.kind}"
             call.attempts[-1].finish(exc) if call.attempts else None
+            settled = True
+            await self._after_stream(call, ticket, key, chunks, stream, complete)
             error = {"message": f"The upstream stream failed: {exc.message}", "type": "api_error", "code": call.error_code}
             yield b"data: " + orjson.dumps({"error": error}) + b"\n\n"
         finally:
-            with anyio.CancelScope(shield=True):  # a client that hangs up must not skip accounting
-                await self._after_stream(call, ticket, key, chunks, stream, complete)
+            if not settled:
+                with anyio.CancelScope(shield=True):  # a client that hangs up must not skip accounting
+                    await self._after_stream(call, ticket, key, chunks, stream, complete)
 
     async def _after_stream(self, call: CallRecord, ticket: Any, key: str | None, chunks: list[dict[str, Any]],
                             stream: AsyncIterator[dict], complete: bool) -> None:  # fmt: skip
