@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/cli_startup.py
 	$(VENV)/bin/python bench/sdk_overhead.py
 	VENV=$(VENV) $(VENV)/bin/python bench/ingest.py
+	$(VENV)/bin/python bench/prompts.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

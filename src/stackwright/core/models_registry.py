@@ -11,6 +11,7 @@ def target_metadata() -> MetaData:
     from stackwright.core.db import Base
     from stackwright.gateway import limit_models as _gateway_limits  # noqa: F401
     from stackwright.gateway import models as _gateway  # noqa: F401
+    from stackwright.monitoring import alerts as _alerts  # noqa: F401
     from stackwright.prompts import models as _prompts  # noqa: F401
     from stackwright.releases import models as _releases  # noqa: F401
     from stackwright.tracing import models as _tracing  # noqa: F401
