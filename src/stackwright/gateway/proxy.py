@@ -74,11 +74,17 @@ class Gateway:
     # -- chat -------------------------------------------------------------------------------------
 
     async def chat(self, actor: Actor, body: dict[str, Any], headers: Any) -> Response:
+        from stackwright.gateway import stored_prompts
+
+        prompt_attributes: dict[str, Any] = {}
+        if isinstance(body, dict) and stored_prompts.is_prompt_ref(body.get("model")):
+            body, prompt_attributes = await stored_prompts.expand(self.db, actor.project_id, body)
         check_chat(body)
         project = await self.catalog.get(actor.project_id)
         asked = body["model"]
         project.model(asked)  # unknown model -> 404 before anything is counted
         call = self._new_call(actor, "chat", asked, body, headers)
+        call.extra = prompt_attributes
         call.stream = bool(body.get("stream"))
         ticket = await self._admit(actor, asked)
         served = project.models[asked]
