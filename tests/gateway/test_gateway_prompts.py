@@ -57,3 +57,51 @@ def test_prompt_errors_are_clear(api, client, fake_upstream):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=f"prompt:{name}", messages=[], extra_body={"variables": "nope"})
     assert fake_upstream.requests() == []
+
+
+def _release(api, route: str, body: dict, action: str = "set") -> dict:
+    response = api.post(f"/api/v1/releases/{route}/{action}", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _traces_of_route(api, route: str, count: int, timeout_s: float = 15.0) -> list[dict]:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        items = api.get("/api/v1/traces", params={"route": route, "limit": 50}).json()["data"]
+        if len(items) >= count or time.monotonic() > deadline:
+            return items
+        time.sleep(0.05)
+
+
+def test_a_release_route_serves_its_config_and_a_shadow_is_traced_never_returned(api, client, fake_upstream):
+    stable_model, shadow_model, name = unique("stable"), unique("shadow"), unique("answer")
+    apply(api, fake_model(fake_upstream.base_url, stable_model), fake_model(fake_upstream.base_url, shadow_model))
+    _push(api, name, stable_model, [])
+    route = unique("support.route")
+    _release(api, route, {"env": "production", "prompt": f"{name}@1", "model": stable_model})
+    _release(api, route, {"env": "production", "prompt": f"{name}@1", "model": shadow_model, "share": 100, "mode": "shadow"}, "canary")
+    variables = {"product": "Acme", "question": "where is my order?"}
+    raw = client.chat.completions.with_raw_response.create(
+        model=f"route:{route}@production", messages=[], user="user-1", extra_body={"variables": variables}
+    )
+    assert raw.headers["x-stackwright-model"] == stable_model  # the caller gets stable's answer
+    assert raw.parse().choices[0].message.content == "echo: Question: where is my order?"
+    traces = _traces_of_route(api, route, 2)
+    arms = {}
+    for item in traces:
+        trace = wait_trace(api, item["trace_id"])
+        span = api.get(f"/api/v1/traces/{item['trace_id']}/spans/{trace['spans'][0]['span_id']}").json()
+        arms[span["release_arm"]] = span
+    assert set(arms) == {"stable", "shadow"}
+    assert arms["shadow"]["model"] == shadow_model and arms["shadow"]["output"].startswith("echo:")
+    assert {r["body"]["model"] for r in fake_upstream.requests()} == {stable_model, shadow_model}
+
+
+def test_route_errors_are_clear(api, client):
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="route:no-env", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="route:ghost.route@production", messages=[{"role": "user", "content": "x"}])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +25,7 @@ from stackwright.gateway.requests import check_chat, check_embeddings, request_t
 from stackwright.gateway.router import Attempt, GatewayFailure, Health, Providers, Router
 from stackwright.gateway.spans import CallRecord, GatewayTracer, trace_context
 
+log = logging.getLogger("stackwright.gateway")
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _MAX_KEYS_CACHED = 10_000
 
@@ -43,8 +45,11 @@ class Gateway:
         self.cache = ResponseCache(db, settings.gateway_cache_memory_entries)
         self.tracer = GatewayTracer(span_writer, pricers, settings.max_attribute_chars)
         self._keys: dict[str, tuple[float, Actor]] = {}
+        self._shadows: set[asyncio.Task] = set()
 
     async def aclose(self) -> None:
+        if self._shadows:
+            await asyncio.gather(*list(self._shadows), return_exceptions=True)
         await self.tracer.drain()
         await self.cache.drain()
         await self.providers.aclose()
@@ -73,10 +78,12 @@ class Gateway:
 
     # -- chat -------------------------------------------------------------------------------------
 
-    async def chat(self, actor: Actor, body: dict[str, Any], headers: Any) -> Response:
-        from stackwright.gateway import stored_prompts
+    async def chat(self, actor: Actor, body: dict[str, Any], headers: Any, attributes: dict[str, Any] | None = None) -> Response:
+        from stackwright.gateway import routes, stored_prompts
 
         prompt_attributes: dict[str, Any] = {}
+        if isinstance(body, dict) and routes.is_route_ref(body.get("model")):
+            return await self._chat_route(actor, body, headers)
         if isinstance(body, dict) and stored_prompts.is_prompt_ref(body.get("model")):
             body, prompt_attributes = await stored_prompts.expand(self.db, actor.project_id, body)
         check_chat(body)
@@ -84,7 +91,7 @@ class Gateway:
         asked = body["model"]
         project.model(asked)  # unknown model -> 404 before anything is counted
         call = self._new_call(actor, "chat", asked, body, headers)
-        call.extra = prompt_attributes
+        call.extra = {**prompt_attributes, **(attributes or {})}
         call.stream = bool(body.get("stream"))
         ticket = await self._admit(actor, asked)
         served = project.models[asked]
@@ -120,6 +127,26 @@ class Gateway:
         if key is not None:
             self.cache.put(actor.project_id, key, result, (served.cache or project.cache).ttl_s)
         return Response(orjson.dumps(result), media_type="application/json", headers=self._headers(call))
+
+    async def _chat_route(self, actor: Actor, body: dict[str, Any], headers: Any, attributes: dict | None = None) -> Response:
+        """A release route: the resolved arm answers; a shadow candidate runs in the background."""
+        from stackwright.gateway import routes
+
+        resolved = await routes.resolve(self.db, actor.project_id, body, headers)
+        response = await self.chat(actor, routes.request_for(resolved["config"], body), headers, resolved["span_attributes"])
+        if resolved.get("shadow"):
+            shadow = {**routes.request_for(resolved["shadow"], body), "stream": False}
+            shadow.pop("stream_options", None)
+            task = asyncio.get_running_loop().create_task(self._shadow(actor, shadow, resolved.get("shadow_span_attributes") or {}))
+            self._shadows.add(task)
+            task.add_done_callback(self._shadows.discard)
+        return response
+
+    async def _shadow(self, actor: Actor, body: dict[str, Any], attributes: dict[str, Any]) -> None:
+        try:
+            await self.chat(actor, body, {"x-stackwright-cache": "off"}, attributes)
+        except Exception as exc:  # a shadow's failure is traced by chat itself and never reaches the caller
+            log.info("shadow run failed: %s", exc)
 
     async def _relay(self, call: CallRecord, ticket: Any, key: str | None, first: dict, stream: AsyncIterator[dict],
                      body: dict[str, Any]) -> AsyncIterator[bytes]:  # fmt: skip

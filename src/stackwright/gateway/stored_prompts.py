@@ -24,7 +24,7 @@ async def expand(db: Database, project_id: str, body: dict[str, Any]) -> tuple[d
     if not isinstance(variables, dict):
         raise InvalidInput("`variables` must be an object of template variables.", details={"param": "variables"})
     rendered = await asyncio.to_thread(_render, db, project_id, body["model"], variables)
-    if not rendered.get("model"):
+    if not rendered.get("model") and not body.get("_route_model"):
         raise InvalidInput(
             f"The prompt {body['model'][len(PREFIX):]} names no model.",
             hint="Add `model: {name: ...}` to the prompt file and push it again.",
@@ -32,8 +32,8 @@ async def expand(db: Database, project_id: str, body: dict[str, Any]) -> tuple[d
     messages = rendered.get("messages")
     if messages is None:
         messages = [{"role": "user", "content": rendered.get("text") or ""}]
-    request = {**(rendered.get("params") or {}), **{k: v for k, v in body.items() if k not in ("variables", "messages")}}
-    request["model"] = rendered["model"]
+    request = {**(rendered.get("params") or {}), **{k: v for k, v in body.items() if k not in ("variables", "messages", "_route_model")}}
+    request["model"] = body.get("_route_model") or rendered["model"]  # a release's model wins over the prompt's
     request["messages"] = [*messages, *(body.get("messages") or [])]
     for field in ("tools", "response_format"):
         if rendered.get(field) and field not in body:
