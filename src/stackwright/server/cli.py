@@ -57,7 +57,7 @@ def serve(
     from stackwright.core.logs import configure_logging
     from stackwright.server.app import SETTINGS_ENV, create_app
     from stackwright.server.startup import prepare
-    from stackwright.server.workers import run_workers
+    from stackwright.server.workers import run_workers, tune_gc
 
     settings = common.settings(ctx, host=host, port=port)
     configure_logging(settings.log_level, settings.log_format)
@@ -73,7 +73,9 @@ def serve(
         "timeout_graceful_shutdown": 10,
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, db), **options)
+        app = create_app(settings, db)
+        tune_gc()
+        uvicorn.run(app, **options)
         return
     db.dispose()  # each worker process opens its own connections
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
