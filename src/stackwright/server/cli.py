@@ -79,7 +79,8 @@ def serve(
         return
     db.dispose()  # each worker process opens its own connections
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
-    run_workers("stackwright.server.app:app_from_environment", settings.workers, **options)
+    # Building an app here (then dropping it) imports everything the workers need before they are forked.
+    run_workers("stackwright.server.app:app_from_environment", settings.workers, preload=lambda: create_app(settings), **options)
 
 
 def init(ctx: typer.Context) -> None:

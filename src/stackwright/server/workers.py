@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
@@ -43,11 +45,41 @@ class TcpConfig(uvicorn.Config):
         return tcp
 
 
-def run_workers(app_path: str, workers: int, **options: Any) -> None:
+def run_workers(app_path: str, workers: int, *, preload: Any = None, **options: Any) -> None:
+    """Serve ``app_path`` (a factory) from ``workers`` processes. ``preload()`` runs here first: with
+    it, the workers are forked from this process (when that is safe: no other thread runs here) and
+    start with every module already imported, instead of each importing them all again (spawn)."""
     from uvicorn.supervisors import Multiprocess
 
     config = TcpConfig(app_path, factory=True, workers=workers, **options)
+    with _fork_workers(preload):
+        try:
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        except KeyboardInterrupt:
+            pass
+
+
+@contextmanager
+def _fork_workers(preload: Any) -> Iterator[None]:
+    """uvicorn starts its workers with the ``spawn`` context of ``uvicorn._subprocess``; hand it ``fork``
+    for the time the supervisor runs, if ``preload`` succeeded and this process has no other thread."""
+    import multiprocessing
+    import sys
+    import threading
+
+    from uvicorn import _subprocess
+
+    forked = False
+    if preload is not None and sys.platform != "win32" and "fork" in multiprocessing.get_all_start_methods():
+        try:
+            preload()
+            forked = threading.active_count() == 1
+        except Exception:  # the workers import and build for themselves
+            forked = False
+    spawn = _subprocess.spawn
+    if forked:
+        _subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
     try:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
-    except KeyboardInterrupt:
-        pass
+        yield
+    finally:
+        _subprocess.spawn = spawn
