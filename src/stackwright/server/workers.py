@@ -26,8 +26,7 @@ def tune_gc() -> None:
     collector (the rest is freed as soon as it is unused), so young collections run after 20,000 of
     them instead of 700: measured under load, the collector's share of the CPU fell from ~6 % to <1 %.
     """
-    gc.collect()
-    gc.freeze()
+    gc.freeze()  # (no collection first: at this point it finds nothing and takes ~60 ms of start-up)
     gc.set_threshold(20_000, 20, 20)
 
 
