@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/sdk_overhead.py
 	VENV=$(VENV) $(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/prompts.py
+	$(VENV)/bin/python bench/gateway.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
