@@ -14,12 +14,13 @@ started, a gateway model whose only deployment is the fake upstream is applied, 
    Also the cache-hit path (temperature 0, the same request repeated).
 4. memory: resident set size (from /proc) of the server process(es) after 1,000 gateway requests and after
    100,000 (`--requests`), with their ratio. Target: no growth beyond noise. The first reading waits until the
-   embedded embedder, which every server process loads in the background 2 s after start, is in memory.
+   embedded embedder, which every server process loads in the background 2 s after start, is in memory. A third
+   reading after as many requests again tells a leak (still growing) from caches that filled up (flat).
 Every gateway call is authenticated, limited, counted and traced as in production; the bench checks at the
 end that the traces were stored.
 
 Usage: .venv/bin/python bench/gateway.py [--workers 1,2] [--requests 100000] [--latency-requests 2000]
-       [--duration 10] [--upstream-latency-ms 0]
+       [--duration 10] [--no-twice] [--upstream-latency-ms 0]
 """
 
 from __future__ import annotations
@@ -290,7 +291,7 @@ class Load:
         if self.wrk:
             return run_wrk(port, body, duration_s, self.scratch)
         requests, rate, errors = py_load(port, body, duration_s=duration_s)
-        return requests, rate, errors, "?"
+        return requests, rate, errors, "n/a"
 
 
 # -- one server --------------------------------------------------------------------------------------------
@@ -338,13 +339,15 @@ def bench_server(workers: int, upstream: Upstream, load: Load, args: argparse.Na
         hit_n, hit_rps, hit_err, hit_p50 = load.run(server.port, CACHED_BODY, min(args.duration, 5))
         sent += hit_n + 1
 
-        while sent < args.requests:  # top up to --requests through the gateway
-            left = args.requests - sent
-            got, _, err2, _ = load.run(server.port, BODY, max(1.0, min(30.0, left / max(rps, 100) * 1.05)))
-            sent += got
-            err += err2
+        sent, err = top_up(server, load, BODY, sent, args.requests, rps, err)
         time.sleep(1.0)
         rss_end = server.rss_mb()
+        at_end = sent
+        rss_twice = 0.0
+        if args.twice and 2 * args.requests > at_end:  # as many again: growth that goes on (a leak) or a plateau (caches filled)?
+            sent, err = top_up(server, load, BODY, sent, 2 * args.requests, rps, err)
+            time.sleep(1.0)
+            rss_twice = server.rss_mb()
         processes = len(server.pids())
         traced = 0
         deadline = time.time() + 30
@@ -372,11 +375,24 @@ def bench_server(workers: int, upstream: Upstream, load: Load, args: argparse.Na
     print(f"  gateway cache hits (temperature 0)       {hit_rps:9,.0f}   p50 {hit_p50}   errors {hit_err}")
     growth = rss_end / rss_1k
     print(f"resident memory of {processes} process(es): after 1,000 requests {rss_1k:.1f} MB, "
-          f"after {sent:,} {rss_end:.1f} MB, ratio {growth:.3f}   target: no growth beyond noise  "
+          f"after {at_end:,} {rss_end:.1f} MB, ratio {growth:.3f}   target: no growth beyond noise  "
           f"{'ok' if growth <= 1.05 else 'CHECK'}")  # fmt: skip
+    if rss_twice:
+        print(f"  and after {sent:,} requests {rss_twice:.1f} MB: ratio to after {at_end:,} {rss_twice / rss_end:.3f}  "
+              f"({'flat: what grew before is filled caches, not a leak' if rss_twice / rss_end <= 1.03 else 'STILL GROWING'})")  # fmt: skip
     print(f"traces stored: {traced:,} of {sent:,} gateway calls")
     report[workers] = {"ready_s": first_ready, "later_ready_s": later, "added_p50_ms": g50 - d50, "added_p99_ms": g99 - d99,
-                       "rps": rps, "direct_rps": base_rps, "cache_hit_rps": hit_rps, "rss_1k_mb": rss_1k, "rss_end_mb": rss_end}  # fmt: skip
+                       "rps": rps, "direct_rps": base_rps, "cache_hit_rps": hit_rps, "rss_1k_mb": rss_1k, "rss_end_mb": rss_end,
+                       "rss_twice_mb": rss_twice}  # fmt: skip
+
+
+def top_up(server: Server, load: Load, body: dict, sent: int, target: int, rps: float, errors: int) -> tuple[int, int]:
+    """Send gateway requests under load until ``target`` have been answered; (answered, errors)."""
+    while sent < target:
+        got, _, failed, _ = load.run(server.port, body, max(1.0, min(30.0, (target - sent) / max(rps, 100) * 1.05)))
+        sent += got
+        errors += failed
+    return sent, errors
 
 
 def restart_ready(server: Server) -> float:
@@ -393,6 +409,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000, help="gateway requests before the second memory reading")
     parser.add_argument("--latency-requests", type=int, default=2000, help="sequential requests per target")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load run")
+    parser.add_argument("--no-twice", dest="twice", action="store_false",
+                        help="skip the third memory reading, after twice --requests")  # fmt: skip
     parser.add_argument("--upstream-latency-ms", type=float, default=0.0, help="delay the fake upstream adds to each call")
     args = parser.parse_args()
 
