@@ -359,6 +359,7 @@ def bench_server(workers: int, upstream: Upstream, load: Load, args: argparse.Na
         later = restart_ready(server)
     finally:
         server.stop()
+        shutil.rmtree(server.home, ignore_errors=True)
 
     print(f"\n== {label} (STACKWRIGHT_WORKERS={workers}) ==")
     print(f"start-up to /readyz 200: first start {first_ready:.2f} s, later start {later:.2f} s   target <= 1.5 s  "
