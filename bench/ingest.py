@@ -117,10 +117,36 @@ class Server:
         while time.time() < deadline:
             try:
                 if self.client.get("/readyz").status_code == 200:
+                    self.wait_idle()
                     return
             except httpx.HTTPError:
                 time.sleep(0.05)
         raise RuntimeError(f"server did not start; see {self.home}/server.log")
+
+    def wait_idle(self, timeout_s: float = 60.0) -> None:
+        """Wait until the server's processes stop using CPU: work they do in the background after start
+        (loading the local embedder a few seconds in) is not ingest, and would share the clock with it."""
+        time.sleep(3)  # background start-up work begins about 2 s after start
+        deadline = time.time() + timeout_s
+        last = self.cpu_seconds()
+        while time.time() < deadline:
+            time.sleep(0.5)
+            now = self.cpu_seconds()
+            if now - last < 0.05:
+                return
+            last = now
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and its worker processes (Linux /proc; 0 elsewhere)."""
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+            total = 0
+            for pid in [self.proc.pid, *map(int, children)]:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+            return total / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
 
     def stop(self) -> None:
         self.client.close()

@@ -26,7 +26,14 @@ router = APIRouter(tags=["tracing"])
 
 
 def _rows(body: bytes, content_type: str | None, project_id: str, max_chars: int, pricer: Pricer) -> list[dict[str, Any]]:
-    return [to_row(span, i, project_id, max_chars, pricer) for i, span in enumerate(otlp.iter_decode(body, content_type))]
+    from stackwright.tracing.store import YIELD_EVERY, yield_gil
+
+    rows = []
+    for i, span in enumerate(otlp.iter_decode(body, content_type)):
+        rows.append(to_row(span, i, project_id, max_chars, pricer))
+        if i % YIELD_EVERY == YIELD_EVERY - 1:
+            yield_gil()
+    return rows
 
 
 def _prepared(writer: SpanWriter, *args: Any) -> tuple[SpanBatch | list[dict[str, Any]], int]:
