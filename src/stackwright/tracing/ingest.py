@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from stackwright.auth.actors import Actor
 from stackwright.auth.deps import require
@@ -20,7 +19,6 @@ from stackwright.tracing.pricing import Pricer
 
 if TYPE_CHECKING:
     from stackwright.tracing.store import SpanBatch
-    from stackwright.tracing.writer import SpanWriter
 
 router = APIRouter(tags=["tracing"])
 
@@ -36,9 +34,13 @@ def _rows(body: bytes, content_type: str | None, project_id: str, max_chars: int
     return rows
 
 
-def _prepared(writer: SpanWriter, *args: Any) -> tuple[SpanBatch | list[dict[str, Any]], int]:
-    """Decoded, mapped and made ready for the writer; the span count received goes along."""
-    rows = _rows(*args)
+def _prepared(
+    app_state: Any, body: bytes, content_encoding: str | None, content_type: str | None, project_id: str
+) -> tuple[SpanBatch | list[dict[str, Any]], int]:
+    """The body decompressed, decoded, mapped and made ready for the writer; the span count received goes along."""
+    settings, writer = app_state.settings, app_state.span_writer
+    body = otlp.decompress(body, content_encoding, settings.max_body_bytes)
+    rows = _rows(body, content_type, project_id, settings.max_attribute_chars, app_state.pricers.get(project_id))
     try:
         return writer.prepare(rows), len(rows)
     except Exception:  # a value the store refuses: the writer reports it as it does for any batch
@@ -68,16 +70,13 @@ def _decode_thread() -> ThreadPoolExecutor:
 )
 async def export_traces(request: Request, caller: Annotated[Actor, Depends(require("write"))]) -> Response:
     app_state = request.app.state
-    settings = app_state.settings
     content_type = request.headers.get("content-type")
     try:
-        body = otlp.decompress(await request.body(), request.headers.get("content-encoding"), settings.max_body_bytes)
-        pricer = await run_in_threadpool(app_state.pricers.get, caller.project_id)
-        writer = app_state.span_writer
+        body = await request.body()
         spans, size = await asyncio.get_running_loop().run_in_executor(
-            _decode_thread(), _prepared, writer, body, content_type, caller.project_id, settings.max_attribute_chars, pricer
+            _decode_thread(), _prepared, app_state, body, request.headers.get("content-encoding"), content_type, caller.project_id
         )
-        await writer.submit(spans, size)
+        await app_state.span_writer.submit(spans, size)
     except StackwrightError as exc:
         metrics_for(request.app).requests_rejected.labels(exc.code).inc()
         raise
