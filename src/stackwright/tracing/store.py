@@ -122,7 +122,8 @@ class _MultiRow:
     request threads decoding in the same process, each step then waits up to the switch interval (5 ms)
     to get the GIL back. A few statements of up to ``MAX_ROWS`` rows release it a few times per batch.
     Row counts are powers of two so that each distinct statement text is prepared once per connection
-    (sqlite3's statement cache) instead of parsing a many-row statement on every batch.
+    (sqlite3's statement cache) instead of parsing a many-row statement on every batch. 1,024 rows of
+    29 columns stay under SQLite's default limit of 32,766 parameters per statement.
     """
 
     MAX_ROWS = 1024
@@ -315,13 +316,13 @@ def _insert_returning(conn: Connection, rows: list[dict[str, Any]]) -> list[dict
 
 
 def write_spans(
-    conn: Connection, groups: list[SpanBatch | list[dict[str, Any]]], written: list[dict[str, Any]] | None = None
+    conn: Connection, requests: list[SpanBatch | list[dict[str, Any]]], written: list[dict[str, Any]] | None = None
 ) -> list[int]:
-    """Insert the spans that are new, update their traces, in the caller's transaction. ``groups`` are
-    requests (rows or prepared batches); a span in an earlier request or already stored is not new.
-    Returns how many spans of each request were new (and appends their rows to ``written`` if given)."""
+    """Insert the spans that are new, update their traces, in the caller's transaction. ``requests`` are
+    span rows or prepared batches; a span in an earlier request or already stored is not new. Returns
+    how many spans of each request were new (and appends their rows to ``written`` if given)."""
     sqlite = conn.dialect.name == "sqlite"
-    batches = [g if isinstance(g, SpanBatch) and g.sqlite == sqlite else SpanBatch(_rows_of(g), sqlite=sqlite) for g in groups]
+    batches = [r if isinstance(r, SpanBatch) and r.sqlite == sqlite else SpanBatch(_rows_of(r), sqlite=sqlite) for r in requests]
     if not any(batch.rows for batch in batches):
         return [0] * len(batches)
     new_rows = _write_sqlite(conn, batches) if sqlite else [_insert_returning(conn, b.rows) if b.rows else [] for b in batches]
