@@ -60,6 +60,10 @@ def _mount() -> None:
     from stackwright.gateway.cli import gateway_app
     from stackwright.prompts.cli import prompts_app
     from stackwright.releases.cli import release_app
+    from stackwright.retrieval.collections_cli import collections_app
+    from stackwright.retrieval.collections_cli import register as register_ingest
+    from stackwright.retrieval.eval_cli import retrieval_app
+    from stackwright.retrieval.search_cli import register as register_search
     from stackwright.server.cli import register as register_server
     from stackwright.tracing.cli import traces_app
 
@@ -74,6 +78,10 @@ def _mount() -> None:
     app.add_typer(gateway_app, name="gateway")
     app.add_typer(prompts_app, name="prompts")
     app.add_typer(release_app, name="release")
+    app.add_typer(collections_app, name="collections")
+    app.add_typer(retrieval_app, name="retrieval")
+    register_ingest(app)
+    register_search(app)
 
 
 _mount()

@@ -14,6 +14,7 @@ def target_metadata() -> MetaData:
     from stackwright.monitoring import alerts as _alerts  # noqa: F401
     from stackwright.prompts import models as _prompts  # noqa: F401
     from stackwright.releases import models as _releases  # noqa: F401
+    from stackwright.retrieval import models as _retrieval  # noqa: F401
     from stackwright.tracing import models as _tracing  # noqa: F401
 
     return Base.metadata

@@ -32,6 +32,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.prompts.api import router as prompts_router
     from stackwright.releases.api import router as releases_router
     from stackwright.releases.guard import RollbackTask
+    from stackwright.retrieval.collections_api import router as collections_router
+    from stackwright.retrieval.eval_api import router as retrieval_eval_router
+    from stackwright.retrieval.search_api import router as search_router
     from stackwright.server.health import router as health_router
     from stackwright.monitoring.alerts import router as alerts_router
     from stackwright.monitoring.metrics import Metrics
@@ -97,6 +100,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(prompts_router)
     app.include_router(releases_router)
     app.include_router(alerts_router)
+    app.include_router(collections_router)
+    app.include_router(search_router)
+    app.include_router(retrieval_eval_router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:

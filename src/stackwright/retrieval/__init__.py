@@ -1,0 +1,1 @@
+"""Context and retrieval: collections, ingestion, chunking, embeddings, vector + keyword search, context assembly."""
