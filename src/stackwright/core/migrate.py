@@ -7,8 +7,10 @@ advisory lock, or an exclusive file lock next to the SQLite file.
 from __future__ import annotations
 
 import fcntl
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +33,30 @@ def _alembic_config(connection: Connection | None = None) -> Any:
     return cfg
 
 
-def head_revisions() -> set[str]:
-    """The revisions the code expects the database to be at."""
-    from alembic.script import ScriptDirectory
+_REVISION = re.compile(r"^(down_revision|revision)\s*=\s*(None|['\"]([^'\"]+)['\"])", re.MULTILINE)
 
-    return set(ScriptDirectory.from_config(_alembic_config()).get_heads())
+
+@cache
+def head_revisions() -> frozenset[str]:
+    """The revisions the code expects the database to be at: read from the revision files' ``revision``
+    and ``down_revision`` lines, without importing Alembic (a start on a current database stays fast)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for field, _, value in _REVISION.findall(path.read_text(encoding="utf-8")):
+            if value:
+                (revisions if field == "revision" else parents).add(value)
+    return frozenset(revisions - parents)
 
 
 def current_revisions(db: Database) -> set[str]:
     """The revisions the database is at (empty for a new database)."""
-    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect
 
     with db.engine.connect() as conn:
-        return set(MigrationContext.configure(conn).get_current_heads())
+        if not inspect(conn).has_table("alembic_version"):
+            return set()
+        return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
 
 def is_current(db: Database) -> bool:

@@ -41,7 +41,8 @@ def open_database(settings: Settings, *, migrate_now: bool | None = None) -> Dat
     """A Database that is reachable and at the current schema (migrated if allowed)."""
     db = connect(settings)
     if migrate_now if migrate_now is not None else settings.migrate_on_start:
-        migrate.upgrade(db)
+        if not migrate.is_current(db):  # a current schema needs no lock and no Alembic import
+            migrate.upgrade(db)
     elif not migrate.is_current(db):
         raise ConfigError(
             "The database schema is not current.",
