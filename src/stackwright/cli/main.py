@@ -57,6 +57,8 @@ def version() -> None:
 def _mount() -> None:
     from stackwright.auth.cli import audit_app, keys_app, projects_app, users_app
     from stackwright.core.cli import db_app, plugins_app
+    from stackwright.datasets.cli import datasets_app
+    from stackwright.evals.cli import eval_app
     from stackwright.gateway.cli import gateway_app
     from stackwright.prompts.cli import prompts_app
     from stackwright.releases.cli import release_app
@@ -80,6 +82,8 @@ def _mount() -> None:
     app.add_typer(release_app, name="release")
     app.add_typer(collections_app, name="collections")
     app.add_typer(retrieval_app, name="retrieval")
+    app.add_typer(datasets_app, name="datasets")
+    app.add_typer(eval_app, name="eval")
     register_ingest(app)
     register_search(app)
 

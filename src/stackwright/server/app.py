@@ -24,6 +24,8 @@ DESCRIPTION = (
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the app. Nothing connects here: the database is opened by the first request or by `prepare`."""
     from stackwright.auth.api import router as auth_router
+    from stackwright.datasets.api import router as datasets_router
+    from stackwright.evals.api import router as evals_router
     from stackwright.gateway.admin_api import router as gateway_admin_router
     from stackwright.gateway.api import router as gateway_router
     from stackwright.gateway.limits import Enforcer
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(collections_router)
     app.include_router(search_router)
     app.include_router(retrieval_eval_router)
+    app.include_router(datasets_router)
+    app.include_router(evals_router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:

@@ -1,0 +1,1 @@
+"""Datasets: named, versioned, content-addressed collections of cases, built from files or production traces."""

@@ -1,0 +1,1 @@
+"""Evaluations: specs, scorers, resumable runs, comparisons, CI gates, online evaluation."""
