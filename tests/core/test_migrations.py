@@ -16,12 +16,14 @@ from stackwright.core.db import Database
 from stackwright.core.errors import ConfigError, InvalidInput
 from stackwright.core.models_registry import target_metadata
 from stackwright.core.runtime import open_database
+from stackwright.retrieval.index_schema import FTS_TABLE, include_object
 from tests.e2e.serverproc import clean_env, run
 
 AUTH_TABLES = {"instance_meta", "projects", "users", "memberships", "api_keys", "audit_log"}
 GATEWAY_TABLES = {"gateway_configs", "gateway_secrets", "gateway_cache", "gateway_limits", "gateway_counters"}
 TABLES = AUTH_TABLES | {"spans", "traces", "scores", "trace_settings"} | GATEWAY_TABLES | {"prompts", "prompt_versions", "prompt_labels", "prompt_label_history"}
 TABLES |= {"releases", "release_history", "alerts"}
+TABLES |= {"collections", "retrieval_documents", "retrieval_document_acl", "retrieval_chunks"}
 
 
 def _db(tmp_path: Path, url: str) -> Database:
@@ -39,7 +41,8 @@ def db(tmp_path, database_url):
 
 def _tables(db: Database) -> set[str]:
     with db.engine.connect() as conn:
-        return set(inspect(conn).get_table_names()) - {"alembic_version"}
+        names = set(inspect(conn).get_table_names()) - {"alembic_version"}
+    return {name for name in names if include_object(None, name, "table", True, None)}  # not the FTS5 tables
 
 
 def test_empty_to_head(db):
@@ -72,12 +75,38 @@ def test_round_trip(db):
     assert "ix_audit_log_project_id_id" in indexes
 
 
+@pytest.mark.filterwarnings("ignore:Did not recognize type 'vector'")  # pgvector's column, outside the models
 def test_models_match_migrations(db):
     migrate.upgrade(db)
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        opts = {"compare_type": True, "compare_server_default": True, "include_object": include_object}
+        context = MigrationContext.configure(conn, opts=opts)
         differences = compare_metadata(context, target_metadata())
     assert differences == []
+
+
+def _retrieval_index_objects(db: Database) -> set[str]:
+    """The keyword/vector index objects outside the models that exist now."""
+    with db.engine.connect() as conn:
+        inspector = inspect(conn)
+        if db.is_sqlite:
+            return {name for name in inspector.get_table_names() if name.startswith(FTS_TABLE)}
+        if not inspector.has_table("retrieval_chunks"):
+            return set()
+        columns = {c["name"] for c in inspector.get_columns("retrieval_chunks")} & {"search_tsv", "embedding_vec"}
+        return columns | {ix["name"] for ix in inspector.get_indexes("retrieval_chunks") if ix["name"] == "ix_retrieval_chunks_search_tsv"}
+
+
+@pytest.mark.filterwarnings("ignore:Did not recognize type 'vector'")
+def test_retrieval_index_objects_come_and_go_with_0008(db):
+    migrate.upgrade(db, "0007")
+    assert _retrieval_index_objects(db) == set()
+    migrate.upgrade(db, "0008")
+    expected = {FTS_TABLE} if db.is_sqlite else {"search_tsv", "embedding_vec", "ix_retrieval_chunks_search_tsv"}
+    assert expected <= _retrieval_index_objects(db)
+    assert include_object(None, FTS_TABLE, "table", True, None) is False and include_object(None, "spans", "table", True, None)
+    migrate.downgrade(db, "0007")
+    assert _retrieval_index_objects(db) == set() and "retrieval_chunks" not in _tables(db)
 
 
 def test_unknown_revision_is_invalid_input(db):
