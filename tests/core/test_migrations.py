@@ -24,6 +24,7 @@ GATEWAY_TABLES = {"gateway_configs", "gateway_secrets", "gateway_cache", "gatewa
 TABLES = AUTH_TABLES | {"spans", "traces", "scores", "trace_settings"} | GATEWAY_TABLES | {"prompts", "prompt_versions", "prompt_labels", "prompt_label_history"}
 TABLES |= {"releases", "release_history", "alerts"}
 TABLES |= {"collections", "retrieval_documents", "retrieval_document_acl", "retrieval_chunks"}
+TABLES |= {"datasets", "dataset_versions", "dataset_items", "dataset_version_items"}
 
 
 def _db(tmp_path: Path, url: str) -> Database:
