@@ -8,7 +8,7 @@ CSV (header row first; cells are text unless the column name ends in ``:json``):
 - ``input``: the cell is the input (a string); or ``input.KEY`` columns: the input is an object
   ``{KEY: cell, ...}``. Not both.
 - ``expected``: the cell is the expected output (an empty cell: none); or ``expected.KEY`` columns.
-- ``metadata.KEY``: metadata fields (empty cells are left out).
+- ``metadata.KEY``: metadata fields (empty cells are left out); or one ``metadata:json`` column (an object).
 - ``NAME:json`` (e.g. ``expected:json``, ``input.history:json``): the cell is parsed as JSON.
 
 Any other column is an error. A bad line is reported with its line number and nothing is imported.
@@ -77,13 +77,13 @@ def _columns(header: list[str], source: str) -> list[tuple[str, str | None, bool
         is_json = name.endswith(":json")
         base = name[: -len(":json")] if is_json else name
         part, dot, key = base.partition(".")
-        if part not in ITEM_KEYS or (dot and not key) or (part == "metadata" and not dot):
+        if part not in ITEM_KEYS or (dot and not key) or (part == "metadata" and not dot and not is_json):
             raise InvalidInput(
                 f"{source} line 1: unknown column {column!r}.",
-                hint="Columns are input or input.KEY, expected or expected.KEY, metadata.KEY; add :json to parse a cell as JSON.",
+                hint="Columns are input or input.KEY, expected or expected.KEY, metadata.KEY or metadata:json; add :json to parse a cell as JSON.",
             )
         out.append((part, key if dot else None, is_json))
-    for part in ("input", "expected"):
+    for part in ITEM_KEYS:
         kinds = {key is None for p, key, _ in out if p == part}
         if len(kinds) > 1:
             raise InvalidInput(f"{source} line 1: has both a {part} column and {part}.KEY columns; use one or the other.")
