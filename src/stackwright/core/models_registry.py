@@ -10,6 +10,7 @@ def target_metadata() -> MetaData:
     from stackwright.core import meta as _meta  # noqa: F401
     from stackwright.core.db import Base
     from stackwright.datasets import models as _datasets  # noqa: F401
+    from stackwright.evals import models as _evals  # noqa: F401
     from stackwright.gateway import limit_models as _gateway_limits  # noqa: F401
     from stackwright.gateway import models as _gateway  # noqa: F401
     from stackwright.monitoring import alerts as _alerts  # noqa: F401

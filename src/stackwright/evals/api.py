@@ -1,7 +1,152 @@
-"""REST routes of the evaluations layer."""
+"""REST routes of the evaluations layer: start a run (it runs in the background in this server, through
+its gateway), resume one, list runs, one run with a page of cases, compare two runs.
+
+Every route is scoped to the key's project: another project's run answers 404.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from stackwright.auth.deps import ReadCaller, WriteCaller
+from stackwright.core.deps import SessionDep
+from stackwright.core.errors import Forbidden, InvalidInput
+from stackwright.evals import gates as _gates
+from stackwright.server.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1", tags=["evals"])
+log = logging.getLogger("stackwright.evals")
+_gates.install()  # release promotion asks this layer whether the required evaluation passed
+
+RunRef = Annotated[str, Path(max_length=200, description="Run id, or the name of the newest run with that name.")]
+SPEC_EXAMPLE = {
+    "name": "support-regression",
+    "dataset": "support-cases@3",
+    "target": {"prompt": "support-answer@staging"},
+    "scorers": ["contains", {"type": "llm_judge", "rubric": "Answers only from the context", "model": "judge"}],
+    "concurrency": 16,
+    "gate": {"contains": {"min_mean": 0.9}},
+}
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    spec: dict[str, Any] | str = Field(description="The eval spec: an object, or YAML text.", examples=[SPEC_EXAMPLE])
+    name: str | None = Field(default=None, max_length=200, description="Run name (default: spec name + timestamp).")
+    repeat: int | None = Field(default=None, ge=1, le=100, description="Run every case N times (overrides the spec).")
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Seed (overrides the spec).")
+
+
+def _start(request: Request, project_id: str, run_id: str, run_name: str) -> None:
+    from stackwright.evals.runner import run_cases
+    from stackwright.evals.targets import GatewayCaller
+
+    state = request.app.state
+    tasks: set[asyncio.Task] = getattr(state, "eval_tasks", None) or set()
+    state.eval_tasks = tasks
+
+    async def work() -> None:
+        try:
+            await run_cases(state.db, project_id, run_id, GatewayCaller(state.gateway, project_id, label=f"eval:{run_name}"))
+        except Exception:  # the run row says failed, with the error; the server goes on
+            log.exception("eval run %s failed", run_id)
+
+    task = asyncio.get_running_loop().create_task(work())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+@router.post("/evals/runs", summary="Start an eval run (runs in the background; poll GET /evals/runs/{id})", status_code=202)
+async def start_run(request: Request, caller: WriteCaller, body: RunIn) -> JSONBody:
+    from starlette.concurrency import run_in_threadpool
+
+    from stackwright.evals import service
+    from stackwright.evals.runner import is_file_dataset, prepare_run
+    from stackwright.evals.spec import NAME_RE, from_payload
+
+    spec = from_payload(body.spec)
+    if is_file_dataset(spec.dataset):
+        raise spec.error(("dataset",), "dataset files are read by the CLI only; over the API, name a stored dataset (NAME or NAME@VERSION).",
+                         hint="Import the file first: `stackwright datasets import NAME FILE`.")  # fmt: skip
+    if spec.target.python and not caller.has_scope("admin"):
+        raise Forbidden("A python target imports and runs code in the server: it needs an admin key.")
+    if body.name is not None and not NAME_RE.match(body.name):
+        raise InvalidInput(f"Run name {body.name!r} is not valid.", hint="Use letters, digits, '.', '_' or '-'.")
+    prepared = await run_in_threadpool(prepare_run, request.app.state.db, caller.project_id, spec, name=body.name, repeat=body.repeat, seed=body.seed)
+    _start(request, caller.project_id, prepared.run_id, prepared.name)
+
+    def read() -> dict[str, Any]:
+        with request.app.state.db.read() as session:
+            return service.run_payload(service.find_run(session, caller.project_id, prepared.run_id))
+
+    return JSONBody(await run_in_threadpool(read), status_code=202)
+
+
+@router.post("/evals/runs/{run}/resume", summary="Resume an interrupted run: only cases without a result run", status_code=202)
+async def resume_run(request: Request, caller: WriteCaller, run: RunRef) -> JSONBody:
+    from starlette.concurrency import run_in_threadpool
+
+    from stackwright.core.errors import Conflict
+    from stackwright.evals import service
+
+    def read() -> dict[str, Any]:
+        with request.app.state.db.read() as session:
+            return service.run_payload(service.find_run(session, caller.project_id, run))
+
+    found = await run_in_threadpool(read)
+    active = {t for t in getattr(request.app.state, "eval_tasks", set()) if not t.done()}
+    if found["status"] == "running" and active:
+        raise Conflict(f"Run {found['id']} may still be running in this server.", hint="Wait for it, or resume it after it stops.")
+    _start(request, caller.project_id, found["id"], found["name"])
+    return JSONBody(found, status_code=202)
+
+
+@router.get("/evals/runs", summary="Eval runs of the project, newest first")
+def list_runs(
+    caller: ReadCaller,
+    session: SessionDep,
+    name: Annotated[str | None, Query(max_length=200, description="Only runs of this name or spec name.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
+) -> JSONBody:
+    from stackwright.evals import service
+
+    data = service.list_runs(session, caller.project_id, name=name, limit=limit, offset=offset)
+    return JSONBody({"data": data, "next_offset": offset + limit if len(data) == limit else None})
+
+
+@router.get("/evals/runs/{run}", summary="One run: summary, gates, and a page of case results")
+def get_run(
+    caller: ReadCaller,
+    session: SessionDep,
+    run: RunRef,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Cases per page.")] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
+    errors_only: Annotated[bool, Query(description="Only cases whose target failed.")] = False,
+) -> JSONBody:
+    from stackwright.evals import service
+
+    found = service.find_run(session, caller.project_id, run)
+    cases = service.cases_page(session, found.id, offset=offset, limit=limit, failed_only=errors_only)
+    payload = service.run_payload(found, with_spec=True)
+    payload["completed_cases"] = len(service.done_pairs(session, found.id))
+    payload["cases"] = {"data": cases, "next_offset": offset + limit if len(cases) == limit else None}
+    return JSONBody(payload)
+
+
+@router.get("/evals/compare", summary="Compare two runs case by case (regressions, improvements, paired tests)")
+def compare_runs(
+    caller: ReadCaller,
+    session: SessionDep,
+    a: Annotated[str, Query(max_length=200, description="The baseline run (id or name).")],
+    b: Annotated[str, Query(max_length=200, description="The new run (id or name).")],
+    limit: Annotated[int, Query(ge=1, le=1000, description="Regressed/improved cases listed per scorer.")] = 50,
+) -> JSONBody:
+    from stackwright.evals.compare import compare_runs as compare
+
+    return JSONBody(compare(session, caller.project_id, a, b, limit))

@@ -1,7 +1,255 @@
-"""`stackwright eval ...`."""
+"""`stackwright eval ...`: run a spec (through the gateway in this process), resume, show, compare, list.
+
+Exit codes: 0 when the run finished (and, with --gate, every gate held), 1 when a gate failed, 2 for a
+usage or spec error (the message names the file and line).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
 
+from stackwright.cli import common
+
 eval_app = typer.Typer(help="Evaluations: run specs, resume, show, compare, gate.", no_args_is_help=True)
+PROJECT_OPTION = typer.Option("default", "--project", help="Project name or id.")
+
+
+def _usage_error(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
+    return typer.Exit(2)
+
+
+def _project_id(session: Any, project: str) -> str:
+    from stackwright.auth import service as auth_service
+
+    return auth_service.find_project(session, project).id
+
+
+class _Bar:
+    """A rich progress bar on stderr (drawn only on a terminal)."""
+
+    def __init__(self, label: str):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self.progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=console, disable=not console.is_terminal)  # fmt: skip
+        self.task = self.progress.add_task(label, total=None)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.progress.update(self.task, completed=done, total=total)
+
+    def __enter__(self) -> _Bar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+def _drive(ctx: typer.Context, project_id: str, run_id: str, run_name: str) -> dict[str, Any]:
+    """Run (or resume) to the end with the gateway in this process; Ctrl-C leaves the run resumable."""
+    import asyncio
+
+    from stackwright.evals.runner import run_cases
+    from stackwright.evals.targets import GatewayCaller
+    from stackwright.server.app import create_app
+
+    settings = common.settings(ctx)
+    db = common.database(ctx)
+    app = create_app(settings, db)
+
+    async def run() -> dict[str, Any]:
+        caller = GatewayCaller(app.state.gateway, project_id, label=f"eval:{run_name}")
+        try:
+            with _Bar(run_name) as bar:
+                return await run_cases(db, project_id, run_id, caller, bar)
+        finally:
+            await app.state.gateway.aclose()
+            await app.state.limits.aclose()
+            await app.state.span_writer.close()
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished cases are stored; continue with `stackwright eval resume {run_id}`.", err=True)
+        raise typer.Exit(130) from None
+
+
+def _emit_run(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        common.print_json(result)
+        return
+    summary = result.get("summary") or {}
+    typer.echo(f"run {result['name']} ({result['id']}): {result['status']} on {result['dataset']}, "
+               f"{summary.get('cases', 0)} cases, {summary.get('errors', 0)} errors, cost {summary.get('cost_usd')} USD")  # fmt: skip
+    rows = [{"scorer": name, "mean": s["mean"], "95% CI": f"{s['ci_low']} – {s['ci_high']}" if s["mean"] is not None else "",
+             "pass rate": s["pass_rate"], "measured": s["measured"], "unmeasured": s["unmeasured"]}
+            for name, s in (summary.get("scorers") or {}).items()]  # fmt: skip
+    if rows:
+        common.print_table(rows, ["scorer", "mean", "95% CI", "pass rate", "measured", "unmeasured"], title="scores")
+    for gate in summary.get("gates") or []:
+        typer.echo(f"gate {gate['name']}: {'pass' if gate['passed'] else 'FAIL'} ({gate['message']})")
+
+
+def _finish(result: dict[str, Any], gate: bool, as_json: bool, report_md: Path | None, junit: Path | None) -> None:
+    from stackwright.evals import gates, reports
+
+    if report_md:
+        report_md.write_text(reports.markdown(result), encoding="utf-8")
+    if junit:
+        junit.write_text(reports.junit_xml(result), encoding="utf-8")
+    _emit_run(result, as_json)
+    if gate and gates.failed(result.get("summary")):
+        if not as_json:
+            typer.echo(f"gate failed: {'; '.join(g['message'] for g in gates.failed(result['summary']))}", err=True)
+        raise typer.Exit(1)
+
+
+@eval_app.command("run")
+def run(
+    ctx: typer.Context,
+    spec_file: Path = typer.Argument(..., metavar="SPEC", help="The eval spec (YAML)."),
+    gate: bool = typer.Option(False, "--gate", help="Exit 1 when a gate of the spec fails (for CI)."),
+    executor: str = typer.Option("local", "--executor", help="Where cases run: local (asyncio in this process) or ray (ray extra)."),
+    repeat: int = typer.Option(None, "--repeat", min=1, max=100, help="Run every case N times (overrides the spec)."),
+    seed: int = typer.Option(None, "--seed", min=0, max=2**31 - 1, help="Seed for case order and model sampling (overrides the spec)."),
+    name: str = typer.Option(None, "--name", help="Run name (default: spec name + timestamp); `no_regression_vs` finds runs by it."),
+    report_md: Path = typer.Option(None, "--report-md", help="Write a Markdown report here."),
+    junit: Path = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
+    project: str = PROJECT_OPTION,
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Run an eval spec: every case through the target, scored, stored as it completes; then the summary and gates."""
+    from stackwright.core.errors import StackwrightError
+    from stackwright.evals.runner import check_executor, prepare_run
+    from stackwright.evals.spec import NAME_RE, load_file
+
+    try:
+        check_executor(executor)
+        if name is not None and not NAME_RE.match(name):
+            raise StackwrightError(f"--name {name!r} is not a valid run name: use letters, digits, '.', '_' or '-'.")
+        spec = load_file(spec_file)
+        db = common.database(ctx)
+        with db.read() as session:
+            project_id = _project_id(session, project)
+        prepared = prepare_run(db, project_id, spec, name=name, repeat=repeat, seed=seed)
+    except StackwrightError as exc:
+        raise _usage_error(exc) from None
+    if not as_json:
+        typer.echo(f"run {prepared.name} ({prepared.run_id}): {prepared.total} cases", err=True)
+    result = _drive(ctx, project_id, prepared.run_id, prepared.name)
+    _finish(result, gate, as_json, report_md, junit)
+
+
+@eval_app.command("resume")
+def resume(
+    ctx: typer.Context,
+    run_ref: str = typer.Argument(..., metavar="RUN", help="Run id or name."),
+    gate: bool = typer.Option(False, "--gate", help="Exit 1 when a gate fails."),
+    report_md: Path = typer.Option(None, "--report-md", help="Write a Markdown report here."),
+    junit: Path = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
+    project: str = PROJECT_OPTION,
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Finish an interrupted run: only the cases without a stored result run; the summary is recomputed."""
+    from stackwright.core.errors import StackwrightError
+    from stackwright.evals import service
+
+    try:
+        db = common.database(ctx)
+        with db.read() as session:
+            project_id = _project_id(session, project)
+            found = service.find_run(session, project_id, run_ref)
+            run_id, run_name, left = found.id, found.name, found.total_cases - len(service.done_pairs(session, found.id))
+    except StackwrightError as exc:
+        raise _usage_error(exc) from None
+    if not as_json:
+        typer.echo(f"run {run_name} ({run_id}): {left} case(s) left", err=True)
+    result = _drive(ctx, project_id, run_id, run_name)
+    _finish(result, gate, as_json, report_md, junit)
+
+
+@eval_app.command("show")
+def show(
+    ctx: typer.Context,
+    run_ref: str = typer.Argument(..., metavar="RUN", help="Run id or name."),
+    cases: bool = typer.Option(False, "--cases", help="Also list the cases (with --json: always included)."),
+    project: str = PROJECT_OPTION,
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """A run's summary: per-scorer means with 95 % CIs, pass rates, unmeasured counts, gates."""
+    from stackwright.core.errors import StackwrightError
+    from stackwright.evals import service
+
+    try:
+        with common.database(ctx).read() as session:
+            found = service.find_run(session, _project_id(session, project), run_ref)
+            result = service.run_payload(found, with_spec=as_json)
+            rows = service.case_rows(session, found.id) if (cases or as_json) else []
+    except StackwrightError as exc:
+        raise _usage_error(exc) from None
+    if as_json:
+        common.print_json({**result, "cases": rows})
+        return
+    _emit_run(result, False)
+    if cases:
+        table = [{"item": r["item_id"], "repeat": r["repeat_index"], "error": r["error"], "trace": r["trace_id"],
+                  **{k: (v or {}).get("value") for k, v in (r["scores"] or {}).items()}} for r in rows]  # fmt: skip
+        names = list((result.get("summary") or {}).get("scorers") or {})
+        common.print_table(table, ["item", "repeat", *names, "error", "trace"], title="cases")
+
+
+@eval_app.command("compare")
+def compare(
+    ctx: typer.Context,
+    run_a: str = typer.Argument(..., metavar="RUN_A", help="The baseline run (id or name)."),
+    run_b: str = typer.Argument(..., metavar="RUN_B", help="The new run (id or name)."),
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="How many regressed/improved cases to list per scorer."),
+    project: str = PROJECT_OPTION,
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Per-case differences between two runs: regressions, improvements, McNemar and Wilcoxon p-values."""
+    from stackwright.core.errors import StackwrightError
+    from stackwright.evals.compare import compare_runs
+
+    try:
+        with common.database(ctx).read() as session:
+            result = compare_runs(session, _project_id(session, project), run_a, run_b, limit)
+    except StackwrightError as exc:
+        raise _usage_error(exc) from None
+    if as_json:
+        common.print_json(result)
+        return
+    if not result["same_dataset"]:
+        typer.echo(f"note: the runs used different datasets ({result['a']['dataset']} vs {result['b']['dataset']}).")
+    rows = [{"scorer": n, "mean A": s["mean_a"], "mean B": s["mean_b"], "diff": s["mean_diff"], "paired": s["paired"],
+             "regressions": s["regressions"], "improvements": s["improvements"], "McNemar p": s["mcnemar_p"],
+             "Wilcoxon p": s["wilcoxon_p"]} for n, s in result["scorers"].items()]  # fmt: skip
+    common.print_table(rows, ["scorer", "mean A", "mean B", "diff", "paired", "regressions", "improvements", "McNemar p", "Wilcoxon p"],
+                       title=f"{result['a']['name']} -> {result['b']['name']}")  # fmt: skip
+    for name, s in result["scorers"].items():
+        for case in s["regressed_cases"]:
+            typer.echo(f"regressed {name}: {case['item_id']}#{case['repeat_index']} {case['a']} -> {case['b']}")
+
+
+@eval_app.command("list")
+def list_(
+    ctx: typer.Context,
+    name: str = typer.Option(None, "--name", help="Only runs of this name or spec name."),
+    limit: int = typer.Option(50, "--limit", min=1, max=500, help="How many rows."),
+    project: str = PROJECT_OPTION,
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Runs, newest first."""
+    from stackwright.evals import service
+
+    with common.database(ctx).read() as session:
+        rows = service.list_runs(session, _project_id(session, project), name=name, limit=limit)
+    table = [{**r, "passed": (r["summary"] or {}).get("passed")} for r in rows]
+    common.emit(table if not as_json else rows, ["id", "name", "spec_name", "dataset", "status", "total_cases", "passed", "created_at"],
+                as_json, title="eval runs")  # fmt: skip

@@ -1,0 +1,176 @@
+"""What an eval runs for each case: a stored prompt, a release route or a plain model (all through the
+gateway in this process, the same path as POST /v1/chat/completions, so every case is traced), an HTTP
+endpoint (POST the input as JSON, read JSON back) or a Python function (sync or async, ``fn(input)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from stackwright.core.errors import InvalidInput, StackwrightError
+
+
+class TargetError(Exception):
+    """A case failed; ``transient`` ones (5xx, 429, timeouts, dropped connections) are retried."""
+
+    def __init__(self, message: str, *, transient: bool):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+@dataclass
+class TargetResult:
+    output: Any
+    trace_id: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def is_transient(exc: BaseException) -> bool:
+    import httpx
+
+    if isinstance(exc, TargetError):
+        return exc.transient
+    if isinstance(exc, StackwrightError):
+        return exc.status >= 500 or exc.status == 429
+    return isinstance(exc, (TimeoutError, asyncio.TimeoutError, httpx.TransportError, ConnectionError))
+
+
+class GatewayCaller:
+    """Chat calls through the app's gateway object, as the project's eval actor."""
+
+    def __init__(self, gateway: Any, project_id: str, label: str = "eval"):
+        from stackwright.auth.actors import Actor
+
+        self.gateway = gateway
+        self.actor = Actor(label=label[:200], project_id=project_id, scopes=("write",))
+
+    async def chat(self, body: dict[str, Any], trace_id: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        headers = {"x-stackwright-cache": "off"}
+        if trace_id:
+            headers["traceparent"] = f"00-{trace_id}-{os.urandom(8).hex()}-01"
+        response = await self.gateway.chat(self.actor, body, headers)
+        result = orjson.loads(response.body)
+        cost = response.headers.get("x-stackwright-cost-usd")
+        return result, {"trace_id": response.headers.get("x-stackwright-trace-id"), "cost": float(cost) if cost else None}
+
+
+def _messages(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        return value["messages"]
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), str):
+        return [{"role": "user", "content": next(iter(value.values()))}]
+    return [{"role": "user", "content": orjson.dumps(value).decode()}]
+
+
+class GatewayTarget:
+    """prompt: name@label (variables = the case input), route: ROUTE@ENV, or a model for plain chat."""
+
+    def __init__(self, spec_target: Any, caller: GatewayCaller | None):
+        if caller is None:
+            raise InvalidInput("This target calls the gateway, and no gateway is available here.")
+        self.target = spec_target
+        self.caller = caller
+
+    def body(self, case_input: Any, item_id: str, seed: int) -> dict[str, Any]:
+        t = self.target
+        body: dict[str, Any] = {**t.params}
+        if t.prompt or t.route:
+            if not isinstance(case_input, dict):
+                raise TargetError(f"{t.kind} targets need each case's input to be an object of template variables", transient=False)
+            variables = {k: v for k, v in case_input.items() if k != "messages"}
+            body.update(model=f"prompt:{t.prompt}" if t.prompt else f"route:{t.route}", variables=variables)
+            if t.prompt and t.model:
+                body["_route_model"] = t.model  # the spec's model wins over the prompt's, as a release's would
+            if t.route:
+                body["user"] = item_id  # sticky arm per case
+            if isinstance(case_input.get("messages"), list):
+                body["messages"] = case_input["messages"]
+        else:
+            body.update(model=t.model, messages=_messages(case_input))
+        body.setdefault("seed", seed)
+        return body
+
+    async def __call__(self, case_input: Any, item_id: str, seed: int) -> TargetResult:
+        try:
+            result, meta = await self.caller.chat(self.body(case_input, item_id, seed))
+        except StackwrightError as exc:
+            raise TargetError(exc.message, transient=is_transient(exc)) from None
+        message = (result.get("choices") or [{}])[0].get("message") or {}
+        output = message.get("content") if not message.get("tool_calls") else message
+        usage = result.get("usage") or {}
+        return TargetResult(output, meta["trace_id"], usage.get("prompt_tokens"), usage.get("completion_tokens"), meta["cost"])
+
+
+class HttpTarget:
+    def __init__(self, spec_target: Any, timeout_s: float):
+        import httpx
+
+        self.url = spec_target.http
+        self.client = httpx.AsyncClient(timeout=timeout_s, headers=spec_target.headers)
+
+    async def __call__(self, case_input: Any, item_id: str, seed: int) -> TargetResult:
+        trace_id = os.urandom(16).hex()
+        headers = {"traceparent": f"00-{trace_id}-{os.urandom(8).hex()}-01", "x-stackwright-eval-item": item_id}
+        response = await self.client.post(self.url, content=orjson.dumps(case_input), headers={**headers, "content-type": "application/json"})
+        if response.status_code >= 400:
+            raise TargetError(f"{self.url} answered {response.status_code}: {response.text[:300]}",
+                              transient=response.status_code >= 500 or response.status_code == 429)  # fmt: skip
+        try:
+            data = response.json()
+        except ValueError:
+            return TargetResult(response.text, trace_id)
+        if isinstance(data, dict) and "output" in data:
+            extra = {k: v for k, v in data.items() if k != "output"}
+            return TargetResult(data["output"], trace_id, cost=_float(data.get("cost")), extra=extra)
+        return TargetResult(data, trace_id)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class PythonTarget:
+    def __init__(self, spec_target: Any):
+        from stackwright.evals.scorers.text import load_callable
+
+        self.fn = load_callable(spec_target.python, "target.python")
+
+    async def __call__(self, case_input: Any, item_id: str, seed: int) -> TargetResult:
+        if inspect.iscoroutinefunction(self.fn):
+            value = await self.fn(case_input)
+        else:
+            value = await asyncio.to_thread(self.fn, case_input)
+            if inspect.isawaitable(value):
+                value = await value
+        if isinstance(value, dict) and "output" in value:
+            return TargetResult(value["output"], value.get("trace_id"), cost=_float(value.get("cost")),
+                                extra={k: v for k, v in value.items() if k not in ("output", "trace_id")})  # fmt: skip
+        return TargetResult(value)
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def make_target(spec: Any, caller: GatewayCaller | None) -> Any:
+    """The target callable of a spec; a SpecError (file and line) if it cannot be set up."""
+    t = spec.target
+    if t.http:
+        return HttpTarget(t, spec.timeout_s)
+    if t.python:
+        try:
+            return PythonTarget(t)
+        except ValueError as exc:
+            raise spec.error(("target", "python"), str(exc)) from None
+    return GatewayTarget(t, caller)
