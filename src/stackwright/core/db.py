@@ -140,6 +140,7 @@ class Database:
         self.is_sqlite = settings.is_sqlite
         self._engine: Engine | None = None
         self._factories: tuple[sessionmaker, sessionmaker] | None = None
+        self._dedicated: sessionmaker | None = None
         self._write_lock = WriterLock(self.url.removeprefix("sqlite:///") + ".write.lock" if self.is_sqlite else None)
 
     @property
@@ -148,10 +149,12 @@ class Database:
             self._engine = self._create_engine()
         return self._engine
 
-    def _create_engine(self) -> Engine:
+    def _create_engine(self, **pool: Any) -> Engine:
         json_options = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
         if self.is_sqlite:
-            engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options)
+            engine = create_engine(
+                self.url, connect_args={"check_same_thread": False, "timeout": 30}, **pool, **json_options
+            )
             _tune_sqlite(engine, self.settings.sqlite_busy_timeout_ms)
             return engine
         return create_engine(
@@ -182,14 +185,27 @@ class Database:
         with self._sessions(write=False)() as session:
             yield session
 
+    def _dedicated_sessions(self) -> sessionmaker:
+        """Sessions on one SQLite connection of their own, for a single thread that writes all the time
+        (the span writer): its large prepared statements then live in one connection's statement cache,
+        not in every pooled connection's, so a busy server's memory stays flat."""
+        if not self.is_sqlite:
+            return self._sessions(write=True)
+        if self._dedicated is None:
+            engine = self._create_engine(pool_size=1, max_overflow=0)
+            self._dedicated = sessionmaker(engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
+        return self._dedicated
+
     @contextmanager
-    def write(self) -> Iterator[Session]:
+    def write(self, *, dedicated: bool = False) -> Iterator[Session]:
         """A session for changes: committed if the block succeeds, rolled back (no partial rows) if not.
 
         On SQLite, writers of every process on the file queue on one file lock first: a waiting writer
         wakes the moment the lock is free, instead of sleeping in SQLite's busy-handler back-off.
+        ``dedicated=True`` (one thread only, never nested) writes on a connection kept for that thread.
         """
-        with self._write_lock.hold(), self._sessions(write=True)() as session:
+        factory = self._dedicated_sessions() if dedicated else self._sessions(write=True)
+        with self._write_lock.hold(), factory() as session:
             try:
                 yield session
                 session.commit()
@@ -216,6 +232,9 @@ class Database:
             raise DatabaseUnavailable(f"Cannot reach the database at {redact_url(self.url)}: {reason}.", hint=hint) from None
 
     def dispose(self) -> None:
+        if self._dedicated is not None:
+            self._dedicated.kw["bind"].engine.dispose()
+            self._dedicated = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

@@ -134,7 +134,7 @@ class SpanWriter:
         written_rows: list[dict[str, Any]] = []
         try:
             prepared = [self._prepared(batch) for batch in group]  # before taking the write lock
-            with self.db.write() as session:
+            with self.db.write(dedicated=True) as session:  # the writer thread's own connection
                 conn = session.connection()
                 results: list[int | BaseException] = list(write_spans(conn, prepared, written_rows))
         except Exception as exc:
