@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     gateway_cache_memory_entries: int = Field(
         default=10_000, ge=0, description="Cached gateway responses also kept in memory per process (the rest stay in the database)."
     )
+    retrieval_max_file_mb: float = Field(
+        default=50, gt=0, le=10_000, description="Largest file `stackwright ingest` reads, in MB; larger files are reported and skipped."
+    )
     init_admin_email: str | None = Field(
         default=None, description="First start only: the admin user's email (generated if unset)."
     )
