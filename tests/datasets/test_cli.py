@@ -14,8 +14,8 @@ def _write(path, text: str) -> str:
     return str(path)
 
 
-def _counts(cli) -> tuple[int, int, int]:
-    return cli.count(Dataset), cli.count(DatasetVersion), cli.count(DatasetItem)
+def _counts(runner) -> tuple[int, int, int]:
+    return runner.count(Dataset), runner.count(DatasetVersion), runner.count(DatasetItem)
 
 
 def test_import_show_versions_export(cli_ready, tmp_path):  # noqa: F811

@@ -59,7 +59,7 @@ def _content(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _save(session: Session, actor: Actor, project_id: str, dataset: Any, items: list[dict[str, Any]], message: str, action: str) -> dict[str, Any]:
-    checked = with_ids([_content(i) for i in items], [f"item {i.get('id') or 'new'}" for i in items])
+    checked = with_ids([_content(i) for i in items], [f"item {i['id']}" if i.get('id') else 'the new or changed item' for i in items])
     return service.save_version(session, actor, project_id, dataset, checked, message=message, action=action)
 
 
