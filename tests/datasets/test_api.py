@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
+
+from stackwright.auth.models import AuditEntry
 
 from tests.conftest import assert_error
 from tests.datasets.conftest import CASES, contents, fingerprint, import_jsonl, items_of, jsonl
@@ -146,6 +149,9 @@ def test_edit_items_make_new_versions(api, prepared):
     assert "identical" in assert_error(duplicate, 400, "invalid_input")["message"]
     assert_error(api.post("/api/v1/datasets/cases/items", json={"expected": "x"}), 422, "validation_error")
     assert fingerprint(prepared) == before
+    with prepared.read() as session:
+        actions = list(session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("dataset.%")).order_by(AuditEntry.id)))
+    assert actions == ["dataset.import", "dataset.add_item", "dataset.update_item", "dataset.update_item", "dataset.remove_item"]
 
 
 def test_export_round_trips(api):

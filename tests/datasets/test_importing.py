@@ -73,6 +73,11 @@ def test_bad_jsonl(text, message):
         parse_jsonl(text, "c.jsonl")
 
 
+def test_byte_order_mark_and_crlf_are_accepted():
+    assert parse_jsonl('\ufeff{"input": 1}\r\n{"input": 2}\r\n', "x")[0] == [{"input": 1, "expected": None, "metadata": {}}, {"input": 2, "expected": None, "metadata": {}}]
+    assert parse_csv("\ufeffinput,expected\r\na,b\r\n", "x")[0] == [{"input": "a", "expected": "b", "metadata": {}}]
+
+
 def test_format_of():
     assert format_of("a.jsonl") == "jsonl" and format_of("a.NDJSON") == "jsonl" and format_of("a.csv") == "csv"
     assert format_of("a.txt", "csv") == "csv"
@@ -88,6 +93,7 @@ ROUND_TRIPS = [
     [{"input": {"q": "a", "extra": [1]}, "expected": {"a": 1}, "metadata": {}}, {"input": {"q": "b"}, "expected": {"a": 2}, "metadata": {}}],
     [{"input": {}, "expected": True, "metadata": {" padded": "x", "k:json": "y"}}],
     [{"input": 3.5, "expected": 0, "metadata": {"nested": {"a": [None]}}}],
+    [{"input": "line\u2028separator\r\nand\x85more", "expected": "tab\tquote\"comma,", "metadata": {}}],
 ]
 
 

@@ -54,7 +54,8 @@ def parse(text: str, fmt: str, source: str) -> tuple[list[dict[str, Any]], list[
 
 def parse_jsonl(text: str, source: str) -> tuple[list[dict[str, Any]], list[str]]:
     items, places = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines would also split inside strings holding U+2028 or other separators
+    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{source} line {number}"
@@ -110,7 +111,7 @@ def _cell(value: str, is_json: bool, where: str, column: str) -> Any:
 
 def parse_csv(text: str, source: str) -> tuple[list[dict[str, Any]], list[str]]:
     csv.field_size_limit(MAX_FIELD)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     try:
         header = next(reader, None)
         if header is None:
