@@ -12,7 +12,7 @@ import re
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -71,6 +71,13 @@ class CollectionSpec(BaseModel):
     search: SearchSpec = Field(default_factory=SearchSpec)
     ann: bool = Field(default=False, description="Also keep a usearch HNSW index (embedded backend).")
 
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError("must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. help-center)")
+        return value
+
 
 class CollectionPatch(BaseModel):
     """What may change after creation."""
@@ -88,9 +95,8 @@ def parse_spec(raw: Any, model: type[BaseModel] = CollectionSpec) -> Any:
         spec = model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise InvalidInput(f"Invalid collection settings: {problems}.", details=exc.errors(include_url=False, include_input=False)) from None
-    if isinstance(spec, CollectionSpec):
-        check_name(spec.name)
+        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        raise InvalidInput(f"Invalid collection settings: {problems}.", details=details) from None
     return spec
 
 
@@ -229,7 +235,7 @@ def create(context: Any, actor: Actor, raw: Any) -> dict[str, Any]:
     create path the API and CLI share. ``context`` is an ``embedders.EmbedContext``."""
     from stackwright.retrieval import embedders
 
-    spec = parse_spec(raw)
+    spec = raw if isinstance(raw, CollectionSpec) else parse_spec(raw)
     with context.db.read() as session:
         embedders.check_name(session, context.project_id, spec.embedder)
         if session.scalar(select(Collection.id).where(Collection.project_id == context.project_id, Collection.name == spec.name)):

@@ -155,7 +155,8 @@ class _Part:
 
 class _Ingest:
     def __init__(self, db: Database, collection: Collection, context: EmbedContext | None, embedder: Embedder | None,
-                 acl: list[str], metadata: dict[str, Any], progress: Progress | None, total: int | None):  # fmt: skip
+                 acl: list[str], metadata: dict[str, Any], progress: Progress | None, total: int | None,
+                 chunking: dict[str, Any] | None = None):  # fmt: skip
         self.db = db
         self.collection = collection
         self.context = context
@@ -170,7 +171,8 @@ class _Ingest:
         self.kept_prefixes: set[str] = set()  # sources of failed files: their records are kept
         self.text_hashes: dict[tuple[str, tuple[str, ...]], str] = {}
         self.done = 0
-        self.fingerprint = _fingerprint(collection.chunking)
+        self.chunking = dict(chunking or collection.chunking)
+        self.fingerprint = _fingerprint(self.chunking)
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -273,7 +275,7 @@ class _Ingest:
         return True
 
     def _chunk(self, docs: list[_Doc]) -> None:
-        results = chunk_documents([(d.input.text, d.input.blocks) for d in docs], self.collection.chunking)
+        results = chunk_documents([(d.input.text, d.input.blocks) for d in docs], self.chunking)
         for doc, chunks in zip(docs, results, strict=True):
             doc.chunks = chunks
             doc.ids = chunk_ids(doc.id, [c.text for c in chunks])
@@ -567,6 +569,7 @@ def ingest_documents(
     total: int | None = None,
     context: EmbedContext | None = None,
     embedder: Embedder | None = None,
+    chunking: dict[str, Any] | None = None,
 ) -> IngestReport:
     """Ingest ``docs`` into ``collection`` (a row from ``collections.get_collection``) and report.
 
@@ -574,8 +577,19 @@ def ingest_documents(
     call's metadata wins over a document's). ``sync_prefixes``: delete documents under these source
     prefixes that are not in ``docs``. ``progress(done, total)`` is called as documents finish.
     ``context`` says where gateway embedders run (default: a private gateway); ``embedder`` overrides
-    the collection's (tests). Raises EmbedderFailed (with the report so far in its details) when the
+    the collection's (tests); ``chunking`` ({strategy, size, overlap}, validated) replaces the
+    collection's chunking for this call. Raises EmbedderFailed (with the report so far in its details) when the
     embedder fails: everything committed before stays; a rerun resumes.
     """
-    job = _Ingest(db, collection, context, embedder, check_principals(acl), dict(metadata or {}), progress, total)
+    job = _Ingest(db, collection, context, embedder, check_principals(acl), dict(metadata or {}), progress, total, chunking)
     return job.run(docs, list(sync_prefixes))
+
+
+def record_ingest(db: Database, actor: Any, collection: Collection, report: IngestReport) -> None:
+    """One audit entry per ingest call, with its counts (not per document)."""
+    from stackwright.auth import audit
+
+    counts = {k: v for k, v in report.to_dict().items() if isinstance(v, int)}
+    counts["failures"] = len(report.failures)
+    with db.write() as session:
+        audit.record(session, actor, "collection.ingest", "collection", collection.name, project_id=collection.project_id, after=counts)
