@@ -287,7 +287,7 @@ class _GatewayRunner:
         self._lock = threading.Lock()
 
     def embeddings(self, body: dict[str, Any]) -> Any:
-        headers = {"x-stackwright-tags": "retrieval"}
+        headers: dict[str, str] = {}  # no routing tags: every deployment of the model may answer
         if self.context.gateway is not None:
             import anyio.from_thread
 
