@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     mount_docs(app)
     app.include_router(health_router)
+    app.include_router(prompts_router)  # early: routes are matched in order, and SDKs fetch prompts often
     app.include_router(auth_router)
     app.include_router(ingest_router)
     app.include_router(trace_admin_router)  # before trace_router: /traces/stats is not a trace id
@@ -99,7 +100,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(limits_router)
     app.include_router(gateway_admin_router)
     app.include_router(gateway_router)
-    app.include_router(prompts_router)
     app.include_router(releases_router)
     app.include_router(alerts_router)
     app.include_router(collections_router)
