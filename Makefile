@@ -27,6 +27,8 @@ bench: $(STAMP)
 	VENV=$(VENV) $(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/prompts.py
 	$(VENV)/bin/python bench/gateway.py
+	VENV=$(VENV) $(VENV)/bin/python bench/retrieval.py
+	$(VENV)/bin/python bench/evals.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

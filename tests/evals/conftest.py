@@ -3,8 +3,8 @@ spec files written to tmp_path, and a helper that runs a spec through the real r
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,8 @@ class Evals:
     def __init__(self, app: Any, api: Any, fake: Any, tmp_path: Path):
         self.app, self.api, self.fake, self.tmp_path = app, api, fake, tmp_path
         self.project_id = project_id(app)
+        self._portal: Any = None
+        self._portal_cm: Any = None
 
     def prepare(self, spec: dict[str, Any], **kwargs: Any) -> Any:
         from stackwright.evals.runner import prepare_run
@@ -64,17 +66,27 @@ class Evals:
         return prepare_run(self.app.state.db, self.project_id, loaded, **kwargs)
 
     def resume(self, run_id: str, progress: Any = None) -> dict[str, Any]:
+        """Run in one event loop for the whole test (the gateway's connections and locks belong to it)."""
+        from anyio.from_thread import start_blocking_portal
+
         from stackwright.evals.runner import run_cases
         from stackwright.evals.targets import GatewayCaller
 
-        async def go() -> dict[str, Any]:
-            try:
-                caller = GatewayCaller(self.app.state.gateway, self.project_id)
-                return await run_cases(self.app.state.db, self.project_id, run_id, caller, progress)
-            finally:
-                await self.app.state.gateway.aclose()
+        if self._portal is None:
+            self._portal_cm = start_blocking_portal()
+            self._portal = self._portal_cm.__enter__()
 
-        return asyncio.run(go())
+        async def go() -> dict[str, Any]:
+            caller = GatewayCaller(self.app.state.gateway, self.project_id)
+            return await run_cases(self.app.state.db, self.project_id, run_id, caller, progress)
+
+        return self._portal.call(go)
+
+    def close(self) -> None:
+        if self._portal is not None:
+            self._portal.call(self.app.state.gateway.aclose)
+            self._portal_cm.__exit__(None, None, None)
+            self._portal = None
 
     def run(self, spec: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return self.resume(self.prepare(spec, **kwargs).run_id)
@@ -87,7 +99,9 @@ class Evals:
 
 
 @pytest.fixture
-def evals(app, api, fake_upstream, tmp_path) -> Evals:  # noqa: F811
+def evals(app, api, fake_upstream, tmp_path) -> Iterator[Evals]:  # noqa: F811
     apply(api, fake_model(fake_upstream.base_url, "fake-model"), fake_model(fake_upstream.base_url, "judge-model", name="judge"),
           fake_model(fake_upstream.base_url, "slow-model", timeout_s=0.5))  # fmt: skip
-    return Evals(app, api, fake_upstream, tmp_path)
+    runner = Evals(app, api, fake_upstream, tmp_path)
+    yield runner
+    runner.close()

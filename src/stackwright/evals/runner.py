@@ -138,10 +138,14 @@ class Runner:
         ctx = ScoreContext(self.caller, spec.seed)
         writer = asyncio.create_task(self._writer())
         finished = False
+        tasks = [asyncio.ensure_future(self._case(target, semaphore, ctx, item, r, total)) for item, r in todo]
         try:
-            await asyncio.gather(*(self._case(target, semaphore, ctx, item, r, total) for item, r in todo))
+            await asyncio.gather(*tasks)
             finished = True
         finally:
+            for task in tasks:  # a failure or an interrupt stops the other cases too; they rerun on resume
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             self.closing = True
             self.wake.set()
             if finished:
