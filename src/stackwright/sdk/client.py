@@ -11,6 +11,7 @@ from stackwright.sdk.base import DEFAULT_TIMEOUT, IN_PROCESS_URL, BaseClient, Ca
 from stackwright.sdk.releases import Releases
 from stackwright.sdk.prompts import AsyncPrompts, Prompts
 from stackwright.sdk.resources import Audit, Keys, Projects, Users
+from stackwright.sdk.retrieval import Collections, Retrieval
 
 _DOC = """Talk to a Stackwright server{how}.
 
@@ -47,11 +48,14 @@ class _Resources:
     keys: Keys
     audit: Audit
     releases: Releases
+    collections: Collections
+    retrieval: Retrieval
 
     def _attach(self) -> None:
         self._on_close: list[Callable[[], None]] = []
         self.projects, self.users, self.keys, self.audit = Projects(self), Users(self), Keys(self), Audit(self)
         self.releases = Releases(self)
+        self.collections, self.retrieval = Collections(self), Retrieval(self)
 
     def _after_close(self) -> None:
         while self._on_close:
