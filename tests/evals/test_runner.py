@@ -146,3 +146,30 @@ def test_a_dataset_edited_during_a_run_leaves_the_run_on_its_version(evals):
     assert edits and edits[0]["version"] == 2
     assert result["dataset"] == "support-cases@1" and result["summary"]["cases"] == 6
     assert result["summary"]["scorers"]["contains"]["passed"] == 6
+
+
+def test_prompt_and_route_targets_render_stored_prompts(evals):
+    from tests.prompts.conftest import push
+
+    prompt = {"name": "support-answer", "type": "chat", "model": {"name": "fake-model"}, "labels": ["staging"],
+              "messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Q: {{ question }}"}]}  # fmt: skip
+    push(evals.api, prompt)
+    result = evals.run(base_spec(target={"prompt": "support-answer@staging"}))
+    assert result["summary"]["errors"] == 0 and result["summary"]["scorers"]["contains"]["passed"] == 3
+    sent = evals.fake.requests()[-1]["body"]
+    assert sent["model"] == "fake-model" and sent["messages"][0] == {"role": "system", "content": "Answer briefly."}
+    assert sent["messages"][1]["content"].startswith("Q: ")
+
+    evals.fake.reset()
+    evals.run(base_spec(target={"prompt": "support-answer@staging", "model": "judge"}))
+    assert {r["body"]["model"] for r in evals.fake.requests()} == {"judge-model"}  # the spec's model wins over the prompt's
+
+    release = {"env": "production", "prompt": "support-answer@1", "model": "fake-model"}
+    assert evals.api.post("/api/v1/releases/support.answer/set", json=release).status_code == 200
+    evals.fake.reset()
+    result = evals.run(base_spec(target={"route": "support.answer@production"}))
+    assert result["summary"]["errors"] == 0 and len(evals.fake.requests()) == 4
+    assert all(c["trace_id"] for c in evals.cases(result["id"]))
+
+    result = evals.run(base_spec(target={"route": "no.such@production"}))  # a missing route: every case records the 404
+    assert result["summary"]["errors"] == 4 and "no.such" in evals.cases(result["id"])[0]["error"]

@@ -116,3 +116,16 @@ def test_bad_scorer_parameters_are_refused(spec, needle):
     with pytest.raises(ValueError, match=None) as info:
         scorer(spec)
     assert needle in str(info.value)
+
+
+def test_built_ins_are_the_entry_points_pyproject_declares():
+    import tomllib
+    from pathlib import Path
+
+    from stackwright.core.plugins import scorers
+    from stackwright.evals.scorers import BUILTINS, ensure_builtins
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"]["stackwright.scorers"] == BUILTINS
+    ensure_builtins()
+    assert set(BUILTINS) <= set(scorers.names())
