@@ -128,16 +128,21 @@ class Tokens:
 
 
 def _pieces(text: str, blocks: list[Block]) -> list[tuple[int, int]]:
-    """Spans covering the blocks, each at most about _PIECE_CHARS (cut at a space when longer)."""
+    """Spans covering the text from the first block to the last, each at most about _PIECE_CHARS (cut
+    after a line break or a space when longer)."""
+    if not blocks:
+        return []
     spans: list[tuple[int, int]] = []
-    for block in blocks:
-        start = block.start
-        while block.end - start > _PIECE_CHARS:
-            cut = text.rfind(" ", start + _PIECE_CHARS // 2, start + _PIECE_CHARS)
-            cut = cut if cut > start else start + _PIECE_CHARS
-            spans.append((start, cut))
-            start = cut
-        spans.append((start, block.end))
+    start, end = blocks[0].start, blocks[-1].end
+    while end - start > _PIECE_CHARS:
+        window = start + _PIECE_CHARS
+        cut = text.rfind("\n", start + _PIECE_CHARS // 2, window)
+        if cut < 0:
+            cut = text.rfind(" ", start + _PIECE_CHARS // 2, window)
+        cut = cut + 1 if cut >= 0 else window
+        spans.append((start, cut))
+        start = cut
+    spans.append((start, end))
     return spans
 
 
@@ -208,11 +213,16 @@ def _windows(text: str, tokens: Tokens, start: int, end: int, size: int, overlap
 
 
 def _sentence_cut(text: str, tokens: Tokens, a: int, b: int, size: int) -> int:
-    """The largest j in (a + size/2, b] such that token j-1 ends a sentence (or a line), else b."""
-    for j in range(b, a + max(1, size // 2), -1):
+    """Where to end the window [a, b): after the last sentence (or line) end in its second half, else
+    before the last word that starts in its second half, else at b."""
+    low = a + max(1, size // 2)
+    for j in range(b, low, -1):
         piece = text[tokens.starts[j - 1] : tokens.ends[j - 1]].rstrip()
         gap = text[tokens.ends[j - 1] : tokens.starts[j]] if j < len(tokens.starts) else ""
         if piece.endswith((".", "!", "?", "。", "！", "？")) or "\n" in gap or piece.endswith("\n"):
+            return j
+    for j in range(b, low, -1):
+        if j < len(tokens.starts) and (tokens.starts[j] > tokens.ends[j - 1] or text[tokens.starts[j]].isspace()):
             return j
     return b
 
@@ -338,26 +348,47 @@ def _semantic(text: str, tokens: Tokens, blocks: list[Block], size: int, overlap
     vectors = embed([text[s:e] for s, e in every])
     similarity = np.einsum("ij,ij->i", vectors[:-1], vectors[1:]) if len(every) > 1 else np.zeros(0)
     threshold = float(np.percentile(similarity, SEMANTIC_PERCENTILE)) if len(similarity) else 0.0
-    minimum = max(1, size // 8)
     out: list[tuple[int, int, list[str]]] = []
     index = 0
     for path, sentences in sections:
-        current: tuple[int, int] | None = None
-        for position, (start, end) in enumerate(sentences):
-            drop = position > 0 and similarity[index + position - 1] < threshold
-            if current is not None:
-                too_big = tokens.count(current[0], end) > size
-                if too_big or (drop and tokens.count(*current) >= minimum):
-                    out.append((*current, path))
-                    current = None
-            if current is None:
-                if tokens.count(start, end) > size:
-                    out.extend((s, e, path) for s, e in _windows(text, tokens, start, end, size, overlap))
-                    continue
-                current = (start, end)
+        gaps = similarity[index : index + len(sentences) - 1]
+        for first, last in _semantic_groups(tokens, sentences, gaps, threshold, size, max(1, size // 8)):
+            start, end = sentences[first][0], sentences[last][1]
+            if first == last and tokens.count(start, end) > size:
+                out.extend((s, e, path) for s, e in _windows(text, tokens, start, end, size, overlap))
             else:
-                current = (current[0], end)
-        if current is not None:
-            out.append((*current, path))
+                out.append((start, end, path))
         index += len(sentences)
     return out
+
+
+def _semantic_groups(tokens: Tokens, sentences: list[tuple[int, int]], gaps: Any, threshold: float, size: int,
+                     minimum: int) -> list[tuple[int, int]]:  # fmt: skip
+    """Runs of sentences (first, last index): a run is cut at its least similar gap while it is larger
+    than ``size`` tokens or has a gap below ``threshold`` whose both sides have ``minimum`` tokens."""
+    import numpy as np
+
+    begins = np.array([tokens.index_at(s) for s, _ in sentences])  # token index where each sentence starts
+    ends = np.array([tokens.index_at(e) for _, e in sentences])  # ... and ends (exclusive)
+    gaps = np.asarray(gaps, dtype=np.float64)
+    done: list[tuple[int, int]] = []
+    todo = [(0, len(sentences) - 1)]
+    while todo:
+        first, last = todo.pop()
+        if first == last:
+            done.append((first, last))
+            continue
+        fits = ends[last] - begins[first] <= size
+        cuts = np.arange(first, last)  # cut g: sentences first..g | g+1..last
+        allowed = (ends[cuts] - begins[first] >= minimum) & (ends[last] - begins[cuts + 1] >= minimum)
+        if fits:
+            allowed &= gaps[cuts] < threshold
+        elif not allowed.any():
+            allowed[:] = True
+        if not allowed.any():
+            done.append((first, last))
+            continue
+        cut = int(cuts[allowed][np.argmin(gaps[cuts][allowed])])
+        todo.append((cut + 1, last))
+        todo.append((first, cut))
+    return sorted(done)

@@ -270,8 +270,7 @@ def parse_file(
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            limit = max_bytes / 1_000_000
-            raise ParseError(f"too large: {size / 1_000_000:.1f} MB (the limit is {limit:g} MB; raise STACKWRIGHT_RETRIEVAL_MAX_FILE_MB)")
+            raise ParseError(f"too large: {_human(size)} (the limit is {_human(max_bytes)}; raise STACKWRIGHT_RETRIEVAL_MAX_FILE_MB)")
         if size == 0:
             raise ParseError("empty file")
         data = path.read_bytes()
@@ -289,6 +288,10 @@ def parse_file(
         yield SourceFailure(source, str(exc))
     except OSError as exc:
         yield SourceFailure(source, f"cannot be read: {exc.strerror or exc}")
+
+
+def _human(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.1f} KB"
 
 
 def _with_title(doc: ParsedDocument, path: Path) -> ParsedDocument:
@@ -309,24 +312,28 @@ def parse_records(
     import orjson
 
     if fmt == "jsonl":
-        records = []
+        count = 0
         for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
+            count += 1
             try:
-                records.append((number, orjson.loads(line)))
+                record = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 yield SourceFailure(f"{source}#{number}", f"line {number} is not valid JSON: {exc}")
-    else:
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise ParseError(f"not valid JSON: {exc}") from None
-        items = data if isinstance(data, list) else [data]
-        records = list(enumerate(items))
-    if not records:
+                continue
+            yield _record(source, number, record, fmt, text_field, id_field)
+        if not count:
+            raise ParseError("empty: no records")
+        return
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not valid JSON: {exc}") from None
+    items = data if isinstance(data, list) else [data]
+    if not items:
         raise ParseError("empty: no records")
-    for number, record in records:
+    for number, record in enumerate(items):
         yield _record(source, number, record, fmt, text_field, id_field)
 
 
