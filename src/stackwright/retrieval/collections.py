@@ -94,8 +94,9 @@ def parse_spec(raw: Any, model: type[BaseModel] = CollectionSpec) -> Any:
     try:
         spec = model.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        details = [{"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"].removeprefix("Value error, ")}
+                   for e in exc.errors()]  # fmt: skip
+        problems = "; ".join(f"{d['field']}: {d['message']}" for d in details)
         raise InvalidInput(f"Invalid collection settings: {problems}.", details=details) from None
     return spec
 
