@@ -36,7 +36,13 @@ def test_create_list_show_patch_delete(api, prepared):
     patched = api.patch("/api/v1/collections/help-center", json={"description": "Articles", "search": {"mode": "vector", "rrf_k": 10}})
     assert patched.status_code == 200 and patched.json()["search"]["mode"] == "vector" and patched.json()["description"] == "Articles"
     api.post("/api/v1/collections/help-center/documents", json={"documents": [{"source": "faq", "text": FAQ}]})
+    hits = api.post("/api/v1/collections/help-center/search", json={"query": "export data", "mode": "vector"})
+    assert hits.status_code == 200 and hits.json()["data"][0]["source"] == "faq"  # the search layer reads what was ingested
+    vectors = prepared.settings.home.resolve() / "vectors"
+    if body["backend"] == "embedded":
+        assert list(vectors.glob(f"{body['id']}.*"))
     deleted = api.delete("/api/v1/collections/help-center").json()
+    assert not list(vectors.glob(f"{body['id']}.*"))  # the embedded index files go with the collection
     assert deleted == {"deleted": True, "name": "help-center", "documents": 1, "chunks": 1}
     assert_error(api.get("/api/v1/collections/help-center"), 404, "collection_not_found")
     assert _count(prepared, RetrievalDocument) == 0

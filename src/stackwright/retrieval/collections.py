@@ -245,3 +245,13 @@ def create(context: Any, actor: Actor, raw: Any) -> dict[str, Any]:
     with context.db.write() as session:
         collection = create_collection(session, actor, context.project_id, spec, dimensions)
         return to_dict(collection)
+
+
+def delete(db: Any, actor: Actor, project_id: str, name: str) -> dict[str, Any]:
+    """Delete a collection (one transaction), then its embedded vector index files; returns what it held."""
+    from stackwright.retrieval import vector_index
+
+    with db.write() as session:
+        before = delete_collection(session, actor, project_id, name)
+    vector_index.forget(db.settings.home, before["id"])
+    return {"deleted": True, "name": name, "documents": before["document_count"], "chunks": before["chunk_count"]}

@@ -101,9 +101,7 @@ def update_collection(caller: WriteCaller, db: DbDep, name: Name, body: Collecti
 def delete_collection(caller: WriteCaller, db: DbDep, name: Name) -> JSONBody:
     from stackwright.retrieval import collections
 
-    with db.write() as session:
-        before = collections.delete_collection(session, caller, caller.project_id, name)
-    return JSONBody({"deleted": True, "name": name, "documents": before["document_count"], "chunks": before["chunk_count"]})
+    return JSONBody(collections.delete(db, caller, caller.project_id, name))
 
 
 @router.post("/collections/{name}/documents", summary="Ingest raw texts and records (only what changed is re-chunked and embedded)")

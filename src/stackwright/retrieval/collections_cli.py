@@ -124,9 +124,7 @@ def delete(
             found = collections.get_collection(session, project_id, name)
         raise InvalidInput(f"Deleting {name!r} removes its {found.document_count} documents and {found.chunk_count} chunks.",
                            hint="Pass --yes to confirm.")  # fmt: skip
-    with db.write() as session:
-        before = collections.delete_collection(session, cli_actor(), project_id, name)
-    result = {"deleted": True, "name": name, "documents": before["document_count"], "chunks": before["chunk_count"]}
+    result = collections.delete(db, cli_actor(), project_id, name)
     if as_json:
         common.print_json(result)
         return
