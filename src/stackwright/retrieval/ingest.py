@@ -479,20 +479,21 @@ class _Ingest:
         self.report.chunks_deleted += chunks
 
 
+_COPY_COLUMNS = ("chunk_id", "collection_id", "document_id", "position", "text", "heading_path", "start_char", "end_char",
+                 "token_count", "embedding", "embedding_vec", "created_at")  # fmt: skip
+
+
 def _insert_pgvector(session: Any, rows: list[dict[str, Any]]) -> None:
-    """Chunks with their pgvector column too (the ORM table does not know it)."""
+    """Chunks with their pgvector column too (the ORM table does not know it), by COPY in the
+    session's transaction; vectors as float32 text written shortest-exact, read back bit for bit."""
     import orjson
 
-    for row in rows:  # float32 written shortest-exact ("[0.38085508,...]"), read back bit for bit
-        row["_vector"] = orjson.dumps(row["_vector"], option=orjson.OPT_SERIALIZE_NUMPY).decode()
-        row["heading_path"] = _json(row["heading_path"])
-    statement = text(
-        "INSERT INTO retrieval_chunks (chunk_id, collection_id, document_id, position, text, heading_path, start_char, "
-        "end_char, token_count, embedding, embedding_vec, created_at) VALUES (:chunk_id, :collection_id, :document_id, "
-        ":position, :text, CAST(:heading_path AS jsonb), :start_char, :end_char, :token_count, :embedding, "
-        "CAST(:_vector AS vector), :created_at)"
-    )
-    session.execute(statement, rows)
+    cursor = session.connection().connection.driver_connection.cursor()
+    with cursor.copy(f"COPY retrieval_chunks ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            row["embedding_vec"] = orjson.dumps(row.pop("_vector"), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            row["heading_path"] = _json(row["heading_path"])
+            copy.write_row([row[c] for c in _COPY_COLUMNS])
 
 
 def _chunk_place(chunk: Chunk) -> dict[str, Any]:
