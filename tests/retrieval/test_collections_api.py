@@ -75,6 +75,10 @@ def test_duplicate_names_and_bad_patches(api):
     assert api.post("/api/v1/collections", json={"name": "kb"}).status_code == 201
     assert "already exists" in assert_error(api.post("/api/v1/collections", json={"name": "kb"}), 409, "conflict")["message"]
     assert "embedder: is not a known field" in assert_error(api.patch("/api/v1/collections/kb", json={"embedder": "x"}), 422)["message"]
+    version = api.get("/api/v1/collections/kb").json()["index_version"]
+    assert api.patch("/api/v1/collections/kb", json={"ann": True}).json()["index_version"] == version + 1  # rebuilt differently
+    rechunked = api.patch("/api/v1/collections/kb", json={"chunking": {"strategy": "fixed", "size": 64, "overlap": 0}}).json()
+    assert rechunked["chunking"] == {"strategy": "fixed", "size": 64, "overlap": 0} and rechunked["ann"] is True
     assert_error(api.patch("/api/v1/collections/nope", json={"description": "x"}), 404, "collection_not_found")
     assert_error(api.get("/api/v1/collections", params={"cursor": "zzz"}), 400)
     assert_error(api.delete("/api/v1/collections/nope"), 404)

@@ -216,3 +216,40 @@ def test_pgvector_column_holds_the_same_vectors(prepared, make_collection, inges
         index = session.scalar(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": f"ix_retrieval_chunks_hnsw_{collection.id}"})
     assert rows and all(np.array_equal(np.frombuffer(b, dtype="<f4"), np.array(v, dtype=np.float32)) for b, v in rows)
     assert "hnsw" in index and "vector(256)" in index and collection.id in index
+
+
+def test_concurrent_ingests_into_one_collection_store_each_chunk_once(prepared, make_collection, ingest_texts, reload_collection):
+    import threading
+
+    collection = make_collection()
+    docs = {f"doc-{i}.txt": f"Shared document {i} about subject {i}.\n\nMore words for document {i}." for i in range(40)}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def run(part: dict[str, str]) -> None:
+        try:
+            barrier.wait()
+            ingest_texts(collection, part)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    parts = [docs, dict(list(docs.items())[:25]), dict(list(docs.items())[15:])]
+    threads = [threading.Thread(target=run, args=(p,)) for p in parts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == [] and not any(t.is_alive() for t in threads)
+    chunks = _chunks(prepared, collection.id)
+    stored = reload_collection(collection)
+    assert len(_docs(prepared, collection.id)) == stored.document_count == 40
+    assert len(chunks) == stored.chunk_count and len({c["text"] for c in chunks.values()}) == len(chunks)
+
+
+def test_an_embedder_that_answers_the_wrong_shape_is_named(prepared, make_collection, ingest_texts, counting_embedder):
+    collection = make_collection(embedder="test/counting")
+    counting_embedder.embed = lambda self, texts: np.ones((len(texts), 3), dtype=np.float32)
+    with pytest.raises(EmbedderFailed) as failed:
+        ingest_texts(collection, {"a.txt": FAQ})
+    assert "'test/counting' answered vectors of shape (1, 3) for 1 texts; expected (1, 64)" in failed.value.message
+    assert _chunks(prepared, collection.id) == {} and _docs(prepared, collection.id) == {}
