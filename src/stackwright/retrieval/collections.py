@@ -101,15 +101,6 @@ def parse_spec(raw: Any, model: type[BaseModel] = CollectionSpec) -> Any:
     return spec
 
 
-def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name or ""):
-        raise InvalidInput(
-            f"Collection name {name!r} is not valid.",
-            hint="Use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. help-center).",
-        )
-    return name
-
-
 def get_collection(session: Session, project_id: str, name: str) -> Collection:
     """The project's collection called ``name``, or NotFound listing the ones that exist."""
     found = session.scalar(select(Collection).where(Collection.project_id == project_id, Collection.name == name))

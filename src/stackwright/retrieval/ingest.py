@@ -25,10 +25,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from stackwright.core.clock import utcnow
 from stackwright.core.errors import InvalidInput, NotFound
+from stackwright.retrieval.chunk_rows import insert_chunk_rows
 from stackwright.retrieval.chunking import Block, Chunk, chunk_documents
 from stackwright.retrieval.models import Collection, RetrievalChunk, RetrievalDocument, RetrievalDocumentAcl
 from stackwright.retrieval.parsing import ParseError, SourceFailure, parse_text
@@ -435,12 +436,7 @@ class _Ingest:
             })  # fmt: skip
         if not rows:
             return 0
-        if self.collection.backend == "pgvector":
-            _insert_pgvector(session, rows)
-        else:
-            for row in rows:
-                del row["_vector"]
-            session.execute(insert(c), rows)
+        insert_chunk_rows(session, self.collection.backend, rows)
         return len(rows)
 
     def _finish_document(self, session: Any, doc: _Doc) -> None:
@@ -477,23 +473,6 @@ class _Ingest:
             collection.updated_at = utcnow()
         self.report.documents_deleted += count
         self.report.chunks_deleted += chunks
-
-
-_COPY_COLUMNS = ("chunk_id", "collection_id", "document_id", "position", "text", "heading_path", "start_char", "end_char",
-                 "token_count", "embedding", "embedding_vec", "created_at")  # fmt: skip
-
-
-def _insert_pgvector(session: Any, rows: list[dict[str, Any]]) -> None:
-    """Chunks with their pgvector column too (the ORM table does not know it), by COPY in the
-    session's transaction; vectors as float32 text written shortest-exact, read back bit for bit."""
-    import orjson
-
-    cursor = session.connection().connection.driver_connection.cursor()
-    with cursor.copy(f"COPY retrieval_chunks ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            row["embedding_vec"] = orjson.dumps(row.pop("_vector"), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            row["heading_path"] = _json(row["heading_path"])
-            copy.write_row([row[c] for c in _COPY_COLUMNS])
 
 
 def _chunk_place(chunk: Chunk) -> dict[str, Any]:
