@@ -25,7 +25,7 @@ TABLES = AUTH_TABLES | {"spans", "traces", "scores", "trace_settings"} | GATEWAY
 TABLES |= {"releases", "release_history", "alerts"}
 TABLES |= {"collections", "retrieval_documents", "retrieval_document_acl", "retrieval_chunks"}
 TABLES |= {"datasets", "dataset_versions", "dataset_items", "dataset_version_items"}
-TABLES |= {"eval_runs", "eval_case_results"}
+TABLES |= {"eval_runs", "eval_case_results", "eval_online_rules"}
 
 
 def _db(tmp_path: Path, url: str) -> Database:

@@ -150,3 +150,51 @@ def compare_runs(
     from stackwright.evals.compare import compare_runs as compare
 
     return JSONBody(compare(session, caller.project_id, a, b, limit))
+
+
+# -- online evaluation -------------------------------------------------------------------------------
+
+RuleName = Annotated[str, Path(max_length=128, description="Rule name.")]
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filter: dict[str, str] = Field(default_factory=dict, description="Trace fields to match: model, route, environment, prompt_name, ...")
+    sample_rate: float = Field(description="Share of matching traces to score, above 0 and at most 1.")
+    scorers: list[Any] = Field(description="Scorer specs, as in an eval spec: `contains` or {type, ...params, name?}.")
+    enabled: bool = True
+
+
+@router.put("/evals/online/rules/{name}", summary="Create or replace an online evaluation rule")
+def put_rule(caller: WriteCaller, session: SessionDep, name: RuleName, body: RuleIn) -> JSONBody:
+    from stackwright.evals import online
+
+    result = online.save_rule(session, caller.project_id, name, body.filter, body.sample_rate, body.scorers, enabled=body.enabled)
+    session.commit()
+    return JSONBody(result)
+
+
+@router.get("/evals/online/rules", summary="Online evaluation rules of the project, with their counts")
+def get_rules(caller: ReadCaller, session: SessionDep) -> JSONBody:
+    from stackwright.evals import online
+
+    return JSONBody({"data": online.list_rules(session, caller.project_id)})
+
+
+@router.delete("/evals/online/rules/{name}", summary="Delete an online evaluation rule (its stored scores stay)")
+def delete_rule(caller: WriteCaller, session: SessionDep, name: RuleName) -> JSONBody:
+    from stackwright.evals import online
+
+    online.delete_rule(session, caller.project_id, name)
+    session.commit()
+    return JSONBody({"deleted": name})
+
+
+@router.post("/evals/online/run", summary="Run the project's online evaluation rules now over the settled traces")
+async def run_online(request: Request, caller: WriteCaller) -> JSONBody:
+    from stackwright.evals import online
+    from stackwright.evals.targets import GatewayCaller
+
+    state = request.app.state
+    totals = await online.run_pass(state.db, lambda project_id: GatewayCaller(state.gateway, project_id, label="eval:online"), caller.project_id)
+    return JSONBody({"rules": totals})

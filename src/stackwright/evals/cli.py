@@ -253,3 +253,103 @@ def list_(
     table = [{**r, "passed": (r["summary"] or {}).get("passed")} for r in rows]
     common.emit(table if not as_json else rows, ["id", "name", "spec_name", "dataset", "status", "total_cases", "passed", "created_at"],
                 as_json, title="eval runs")  # fmt: skip
+
+
+online_app = typer.Typer(help="Online evaluation: rules that sample production traces and store scores on them.", no_args_is_help=True)
+eval_app.add_typer(online_app, name="online")
+
+
+def _scorer_arg(text: str) -> Any:
+    """``contains`` or a YAML/JSON mapping such as ``{type: similarity, threshold: 0.7}``."""
+    import yaml
+
+    from stackwright.core.errors import InvalidInput
+
+    try:
+        return yaml.safe_load(text) if text.strip().startswith("{") else text
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"--scorer {text!r} is not a name or a YAML mapping: {exc}.") from None
+
+
+@online_app.command("set")
+def online_set(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Rule name."),
+    scorer: list[str] = typer.Option(..., "--scorer", help="A scorer: a name, or a mapping like '{type: similarity, threshold: 0.7}' (repeat)."),
+    filter_: list[str] = typer.Option([], "--filter", help="Trace field=value, e.g. route=support.answer (repeat)."),
+    rate: float = typer.Option(..., "--rate", help="Share of matching traces to score (0-1]."),
+    disabled: bool = typer.Option(False, "--disabled", help="Store the rule without running it."),
+    project: str = PROJECT_OPTION,
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Create or replace a rule: sample traces matching the filter at the rate and store scores on them."""
+    from stackwright.core.errors import InvalidInput
+    from stackwright.evals import online
+
+    pairs = {}
+    for pair in filter_:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--filter {pair!r} is not of the form field=value.", hint="e.g. --filter route=support.answer")
+        pairs[key.strip()] = value
+    with common.database(ctx).write() as session:
+        result = online.save_rule(session, _project_id(session, project), name, pairs, rate, [_scorer_arg(s) for s in scorer], enabled=not disabled)
+    if as_json:
+        common.print_json(result)
+    else:
+        typer.echo(f"online rule {name}: {len(result['scorers'])} scorer(s), rate {result['sample_rate']:g}, filter {result['filter'] or 'all traces'}.")
+
+
+@online_app.command("list")
+def online_list(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
+    """Rules with how many traces each examined and scored."""
+    from stackwright.evals import online
+
+    with common.database(ctx).read() as session:
+        rows = online.list_rules(session, _project_id(session, project))
+    table = [{**r, "scorers": ", ".join(s.get("name") or s["type"] for s in r["scorers"])} for r in rows]
+    common.emit(rows if as_json else table, ["name", "filter", "sample_rate", "scorers", "enabled", "examined", "scored", "unmeasured"], as_json,
+                title="online evaluation rules")  # fmt: skip
+
+
+@online_app.command("remove")
+def online_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Rule name."), project: str = PROJECT_OPTION) -> None:
+    """Delete a rule (the scores it stored stay on their traces)."""
+    from stackwright.evals import online
+
+    with common.database(ctx).write() as session:
+        online.delete_rule(session, _project_id(session, project), name)
+    typer.echo(f"online rule {name} removed.")
+
+
+@online_app.command("run")
+def online_run(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
+    """Run the rules once now over the settled traces (for cron, or when the server does not run them)."""
+    import asyncio
+
+    from stackwright.evals import online
+    from stackwright.evals.targets import GatewayCaller
+    from stackwright.server.app import create_app
+
+    settings = common.settings(ctx)
+    db = common.database(ctx)
+    with db.read() as session:
+        project_id = _project_id(session, project)
+    app = create_app(settings, db)
+
+    async def run() -> dict[str, Any]:
+        try:
+            return await online.run_pass(db, lambda pid: GatewayCaller(app.state.gateway, pid, label="eval:online"), project_id)
+        finally:
+            await app.state.gateway.aclose()
+            await app.state.limits.aclose()
+            await app.state.span_writer.close()
+
+    totals = asyncio.run(run())
+    if as_json:
+        common.print_json(totals)
+        return
+    for name, counts in totals.items():
+        typer.echo(f"{name}: examined {counts['examined']}, stored {counts['scored']} score(s), {counts['unmeasured']} unmeasured.")
+    if not totals:
+        typer.echo("No enabled online evaluation rules.")

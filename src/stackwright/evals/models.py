@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stackwright.core.clock import utcnow
@@ -59,3 +59,26 @@ class EvalCaseResult(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     scores: Mapped[dict] = mapped_column(JSONType)  # scorer name -> {value, passed, reason, details}
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OnlineRule(Base):
+    """Online evaluation: sample production traces matching ``filter`` at ``sample_rate``, score them with
+    ``scorers`` and store the scores on the traces. ``watermark_*`` is the last trace examined."""
+
+    __tablename__ = "eval_online_rules"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    filter: Mapped[dict] = mapped_column(JSONType)
+    sample_rate: Mapped[float] = mapped_column(Float)
+    scorers: Mapped[list] = mapped_column(JSONType)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    watermark_ns: Mapped[int] = mapped_column(BigInteger, default=0)
+    watermark_trace_id: Mapped[str] = mapped_column(String(32), default="")
+    examined: Mapped[int] = mapped_column(Integer, default=0)
+    scored: Mapped[int] = mapped_column(Integer, default=0)
+    unmeasured: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from stackwright.evals.scorers import Case, Score, build_all, is_async
 from stackwright.evals.spec import EvalSpec, SpecSource, validate
 from stackwright.evals.targets import TargetError, is_transient, make_target
 
+log = logging.getLogger("stackwright.evals")
 FILE_SUFFIXES = (".jsonl", ".csv")
 BACKOFF_S = 0.2
 MAX_BACKOFF_S = 5.0
@@ -146,14 +148,14 @@ class Runner:
             for task in tasks:  # a failure or an interrupt stops the other cases too; they rerun on resume
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self.closing = True
+            self.closing = True  # the writer commits what finished, then ends (also after a failure or an interrupt)
             self.wake.set()
-            if finished:
+            try:
                 await writer
-            else:
-                writer.cancel()
-                rows, self.pending_rows = self.pending_rows, []
-                await asyncio.shield(asyncio.to_thread(self._write, rows))
+            except Exception:
+                if finished:
+                    raise
+                log.exception("could not store the last finished cases of run %s", self.run.id)
             closer = getattr(target, "aclose", None)
             if closer is not None:
                 await closer()
