@@ -157,3 +157,21 @@ def _cases(cli, run_id: str) -> list:
     with cli.db.read() as session:
         return list(session.query(EvalCaseResult).filter_by(run_id=run_id))
 
+
+
+def test_online_rule_commands(ready, tmp_path, monkeypatch):
+    from stackwright.evals import online
+
+    monkeypatch.setattr(online, "SETTLE_S", 0.0)
+    created = ready.json("eval", "online", "set", "echo-check", "--scorer", "{type: contains, value: echo, name: says_echo}",
+                         "--scorer", "json_valid", "--filter", "model=fake-model", "--rate", "1")  # fmt: skip
+    assert created["filter"] == {"model": "fake-model"} and [s.get("name") or s["type"] for s in created["scorers"]] == ["says_echo", "json_valid"]
+    assert "echo-check" in ready.ok("eval", "online", "list").stdout
+    assert ready.json("eval", "online", "run") == {"echo-check": {"examined": 0, "scored": 0, "unmeasured": 0}}  # no traffic yet
+    assert "unknown filter field colour" in ready.fails("eval", "online", "set", "r", "--scorer", "contains", "--filter", "colour=red",
+                                                         "--rate", "1").lower()  # fmt: skip
+    assert "not of the form field=value" in ready.fails("eval", "online", "set", "r", "--scorer", "contains", "--filter", "model", "--rate", "1")
+    assert "sample_rate" in ready.fails("eval", "online", "set", "r", "--scorer", "contains", "--rate", "2")
+    assert "removed" in ready.ok("eval", "online", "remove", "echo-check").stdout
+    assert "no online evaluation rule" in ready.fails("eval", "online", "remove", "echo-check").lower()
+    assert ready.json("eval", "online", "list") == []
