@@ -177,3 +177,17 @@ def test_prompt_and_route_targets_render_stored_prompts(evals):
 
     result = evals.run(base_spec(target={"route": "no.such@production"}))  # a missing route: every case records the 404
     assert result["summary"]["errors"] == 4 and "no.such" in evals.cases(result["id"])[0]["error"]
+
+
+def test_judge_variance_across_repeats(evals):
+    from stackwright.evals.compare import compare_runs
+    from tests.evals.conftest import write_cases
+
+    write_cases(evals.tmp_path / "one.jsonl", [{"input": {"question": "refund policy"}, "expected": "refund"}])
+    evals.fake.script("judge-model", [{"json": completion('{"score": 0.2}')}, {"json": completion('{"score": 0.6}')}])
+    judge = {"type": "llm_judge", "rubric": "Mentions the refund policy", "model": "judge"}
+    result = evals.run(base_spec(dataset="one.jsonl", scorers=[judge], concurrency=1, repeat=2, seed=5))
+    assert sorted(r["body"]["seed"] for r in evals.fake.requests() if r["body"]["model"] == "judge-model") == [5, 6]
+    with evals.app.state.db.read() as session:
+        compared = compare_runs(session, evals.project_id, result["id"], result["id"])
+    assert compared["scorers"]["llm_judge"]["judge_variance_a"] == 0.08

@@ -137,10 +137,10 @@ class Runner:
             self.progress(self.done, total)
         target = make_target(spec, self.caller)
         semaphore = asyncio.Semaphore(spec.concurrency)
-        ctx = ScoreContext(self.caller, spec.seed)
+        contexts = [ScoreContext(self.caller, spec.seed + r) for r in range(spec.repeat)]  # each repeat samples the judge anew
         writer = asyncio.create_task(self._writer())
         finished = False
-        tasks = [asyncio.ensure_future(self._case(target, semaphore, ctx, item, r, total)) for item, r in todo]
+        tasks = [asyncio.ensure_future(self._case(target, semaphore, contexts[r], item, r, total)) for item, r in todo]
         try:
             await asyncio.gather(*tasks)
             finished = True
