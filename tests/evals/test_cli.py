@@ -95,7 +95,7 @@ def test_usage_and_spec_errors_exit_2(ready, tmp_path):
 def test_show_list_compare(ready, tmp_path):
     spec = write_spec(tmp_path, base_spec(scorers=["contains", "similarity"]), "spec.yaml")
     a = ready.json("eval", "run", str(spec), "--name", "a")
-    b = ready.json("eval", "run", str(spec), "--name", "b", "--repeat", "2")
+    ready.json("eval", "run", str(spec), "--name", "b", "--repeat", "2")
     shown = ready.json("eval", "show", "a")
     assert shown["id"] == a["id"] and len(shown["cases"]) == 4 and shown["spec"]["name"] == "support-regression"
     assert "contains" in ready.ok("eval", "show", a["id"], "--cases").stdout
