@@ -26,6 +26,7 @@ TABLES |= {"releases", "release_history", "alerts"}
 TABLES |= {"collections", "retrieval_documents", "retrieval_document_acl", "retrieval_chunks"}
 TABLES |= {"datasets", "dataset_versions", "dataset_items", "dataset_version_items"}
 TABLES |= {"eval_runs", "eval_case_results", "eval_online_rules"}
+TABLES |= {"jobs", "job_logs", "job_schedules"}
 
 
 def _db(tmp_path: Path, url: str) -> Database:
