@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     retention_check_interval_s: int = Field(
         default=3600, ge=1, description="How often the server purges traces older than each project's retention."
     )
+    jobs_enabled: bool = Field(default=True, description="Run background jobs and job schedules in the server.")
+    jobs_executor: str = Field(default="local", description="Where jobs run: `local` (thread pool) or `ray` (needs the ray extra).")
+    jobs_concurrency: int = Field(default=2, ge=1, le=256, description="Jobs one server process runs at the same time.")
+    jobs_poll_interval_s: float = Field(default=2.0, gt=0, le=3600, description="How often the server looks for due schedules and queued jobs.")
+    jobs_stale_after_s: float = Field(default=60.0, ge=1, description="A running job whose heartbeat is older than this is re-queued (its worker died).")
     secret_key: str | None = Field(
         default=None,
         repr=False,
