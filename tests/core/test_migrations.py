@@ -27,6 +27,7 @@ TABLES |= {"collections", "retrieval_documents", "retrieval_document_acl", "retr
 TABLES |= {"datasets", "dataset_versions", "dataset_items", "dataset_version_items"}
 TABLES |= {"eval_runs", "eval_case_results", "eval_online_rules"}
 TABLES |= {"jobs", "job_logs", "job_schedules"}
+TABLES |= {"guardrail_policies"}
 
 
 def _db(tmp_path: Path, url: str) -> Database:

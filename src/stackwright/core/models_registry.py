@@ -13,6 +13,7 @@ def target_metadata() -> MetaData:
     from stackwright.evals import models as _evals  # noqa: F401
     from stackwright.gateway import limit_models as _gateway_limits  # noqa: F401
     from stackwright.gateway import models as _gateway  # noqa: F401
+    from stackwright.guardrails import models as _guardrails  # noqa: F401
     from stackwright.jobs import models as _jobs  # noqa: F401
     from stackwright.monitoring import alerts as _alerts  # noqa: F401
     from stackwright.prompts import models as _prompts  # noqa: F401
