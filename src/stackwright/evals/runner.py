@@ -8,6 +8,7 @@ its last commit, in one transaction), so a killed run resumes by running only th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -25,6 +26,7 @@ from stackwright.evals.targets import TargetError, is_transient, make_target
 log = logging.getLogger("stackwright.evals")
 FILE_SUFFIXES = (".jsonl", ".csv")
 BACKOFF_S = 0.2
+COMMIT_EVERY_S = 0.05  # finished cases are committed at most this long after they finish (fewer, larger commits)
 MAX_BACKOFF_S = 5.0
 Progress = Callable[[int, int], None]
 
@@ -125,6 +127,7 @@ class Runner:
         self.progress = progress
         self.pending_rows: list[dict[str, Any]] = []
         self.wake = asyncio.Event()
+        self.closed = asyncio.Event()
         self.done = 0
 
     async def execute(self, items: list[dict[str, Any]], done: set[tuple[str, int]]) -> None:
@@ -148,7 +151,8 @@ class Runner:
             for task in tasks:  # a failure or an interrupt stops the other cases too; they rerun on resume
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self.closing = True  # the writer commits what finished, then ends (also after a failure or an interrupt)
+            self.closing = True
+            self.closed.set()  # the writer commits what finished, then ends (also after a failure or an interrupt)
             self.wake.set()
             try:
                 await writer
@@ -209,6 +213,9 @@ class Runner:
     async def _writer(self) -> None:
         while True:
             await self.wake.wait()
+            if not self.closing:  # gather the cases finishing meanwhile into one commit (the end of the run does not wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.closed.wait(), COMMIT_EVERY_S)
             self.wake.clear()
             if self.pending_rows:
                 rows, self.pending_rows = self.pending_rows, []
