@@ -175,3 +175,11 @@ def test_online_rule_commands(ready, tmp_path, monkeypatch):
     assert "removed" in ready.ok("eval", "online", "remove", "echo-check").stdout
     assert "no online evaluation rule" in ready.fails("eval", "online", "remove", "echo-check").lower()
     assert ready.json("eval", "online", "list") == []
+
+
+def test_python_targets_and_scorers_next_to_the_spec(ready, tmp_path):
+    (tmp_path / "my_app_under_test.py").write_text("def answer(case):\n    return 'echo: ' + case['question']\n\n"
+                                                  "def shouts(output):\n    return output.isupper()\n")  # fmt: skip
+    spec = base_spec(target={"python": "my_app_under_test:answer"}, scorers=["contains", {"type": "python", "function": "my_app_under_test:shouts"}])
+    result = ready.json("eval", "run", str(write_spec(tmp_path, spec, "py.yaml")))
+    assert result["summary"]["scorers"]["contains"]["passed"] == 3 and result["summary"]["scorers"]["python"]["mean"] == 0.0

@@ -22,6 +22,15 @@ def _usage_error(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _importable_from(*folders: Path) -> None:
+    """Let `python: module:function` name modules in these folders (a console script's path lacks the cwd)."""
+    import sys
+
+    for folder in folders:
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+
+
 def _project_id(session: Any, project: str) -> str:
     from stackwright.auth import service as auth_service
 
@@ -129,6 +138,7 @@ def run(
     from stackwright.evals.runner import check_executor, prepare_run
     from stackwright.evals.spec import NAME_RE, load_file
 
+    _importable_from(Path.cwd(), spec_file.resolve().parent)  # python: targets and scorers next to the spec
     try:
         check_executor(executor)
         if name is not None and not NAME_RE.match(name):
@@ -160,6 +170,7 @@ def resume(
     from stackwright.core.errors import StackwrightError
     from stackwright.evals import service
 
+    _importable_from(Path.cwd())
     try:
         db = common.database(ctx)
         with db.read() as session:
