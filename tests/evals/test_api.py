@@ -117,3 +117,11 @@ def test_promotion_is_refused_while_the_required_evaluation_fails(api, cases, pr
     assert promoted["stable"]["prompt"] == "support-answer@2"
     change = ok(api.get(f"{base}/history", params={"env": "production"}))["data"][0]
     assert change["details"]["gate"]["evidence"]["run_id"] == run["id"]
+
+
+def test_resuming_a_run_that_is_running_here_is_a_conflict(api, cases):
+    cases.fake.script("fake-model", [{"delay_s": 1.0}] * 4)
+    started = ok(api.post("/api/v1/evals/runs", json={"spec": {**SPEC, "concurrency": 1}}), 202)
+    error = assert_error(api.post(f"/api/v1/evals/runs/{started['id']}/resume"), 409)
+    assert "is running in this server" in error["message"]
+    assert wait_run(api, started["id"])["summary"]["cases"] == 4

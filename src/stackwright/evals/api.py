@@ -47,8 +47,8 @@ def _start(request: Request, project_id: str, run_id: str, run_name: str) -> Non
     from stackwright.evals.targets import GatewayCaller
 
     state = request.app.state
-    tasks: set[asyncio.Task] = getattr(state, "eval_tasks", None) or set()
-    state.eval_tasks = tasks
+    tasks: dict[str, asyncio.Task] = getattr(state, "eval_tasks", None) or {}
+    state.eval_tasks = tasks  # run id -> its task in this server
 
     async def work() -> None:
         try:
@@ -57,8 +57,8 @@ def _start(request: Request, project_id: str, run_id: str, run_name: str) -> Non
             log.exception("eval run %s failed", run_id)
 
     task = asyncio.get_running_loop().create_task(work())
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    tasks[run_id] = task
+    task.add_done_callback(lambda _: tasks.pop(run_id, None))
 
 
 @router.post("/evals/runs", summary="Start an eval run (runs in the background; poll GET /evals/runs/{id})", status_code=202)
@@ -99,9 +99,9 @@ async def resume_run(request: Request, caller: WriteCaller, run: RunRef) -> JSON
             return service.run_payload(service.find_run(session, caller.project_id, run))
 
     found = await run_in_threadpool(read)
-    active = {t for t in getattr(request.app.state, "eval_tasks", set()) if not t.done()}
-    if found["status"] == "running" and active:
-        raise Conflict(f"Run {found['id']} may still be running in this server.", hint="Wait for it, or resume it after it stops.")
+    running = getattr(request.app.state, "eval_tasks", {}).get(found["id"])
+    if running is not None and not running.done():
+        raise Conflict(f"Run {found['id']} is running in this server.", hint="Wait for it to finish; resume is for runs that stopped.")
     _start(request, caller.project_id, found["id"], found["name"])
     return JSONBody(found, status_code=202)
 
