@@ -217,9 +217,9 @@ def _sentence_cut(text: str, tokens: Tokens, a: int, b: int, size: int) -> int:
     before the last word that starts in its second half, else at b."""
     low = a + max(1, size // 2)
     for j in range(b, low, -1):
-        piece = text[tokens.starts[j - 1] : tokens.ends[j - 1]].rstrip()
+        piece = text[tokens.starts[j - 1] : tokens.ends[j - 1]]
         gap = text[tokens.ends[j - 1] : tokens.starts[j]] if j < len(tokens.starts) else ""
-        if piece.endswith((".", "!", "?", "。", "！", "？")) or "\n" in gap or piece.endswith("\n"):
+        if piece.rstrip().endswith((".", "!", "?", "。", "！", "？")) or "\n" in piece or "\n" in gap:
             return j
     for j in range(b, low, -1):
         if j < len(tokens.starts) and (tokens.starts[j] > tokens.ends[j - 1] or text[tokens.starts[j]].isspace()):

@@ -116,7 +116,7 @@ class Embedder:
             raise
         except StackwrightError as exc:
             raise EmbedderFailed(f"The embedder {self.name!r} failed: {exc.message}", details={"embedder": self.name}) from None
-        except Exception as exc:  # a plugin's own error: name it and the embedder
+        except Exception as exc:  # noqa: BLE001 - a plugin's own error, whatever it is: name it and the embedder
             raise EmbedderFailed(
                 f"The embedder {self.name!r} failed: {type(exc).__name__}: {exc}", details={"embedder": self.name}
             ) from None
@@ -223,7 +223,7 @@ def _plugin_embedder(name: str, dimensions: int | None) -> Embedder:
     size = check_dimensions(name, factory, dimensions)
     try:
         impl = factory(dimensions=size)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a plugin that cannot start, whatever the reason
         raise EmbedderFailed(f"The embedder {name!r} could not start: {type(exc).__name__}: {exc}") from None
     size = int(getattr(impl, "dimensions", 0) or size or 0)  # 0: learnt from its first answer
     batch = getattr(impl, "batch_size", None) or getattr(factory, "batch_size", None) or LOCAL_BATCH
