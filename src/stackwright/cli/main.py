@@ -60,6 +60,8 @@ def _mount() -> None:
     from stackwright.datasets.cli import datasets_app
     from stackwright.evals.cli import eval_app
     from stackwright.gateway.cli import gateway_app
+    from stackwright.guardrails.cli import guardrails_app
+    from stackwright.jobs.cli import jobs_app
     from stackwright.prompts.cli import prompts_app
     from stackwright.releases.cli import release_app
     from stackwright.retrieval.collections_cli import collections_app
@@ -84,6 +86,8 @@ def _mount() -> None:
     app.add_typer(retrieval_app, name="retrieval")
     app.add_typer(datasets_app, name="datasets")
     app.add_typer(eval_app, name="eval")
+    app.add_typer(jobs_app, name="jobs")
+    app.add_typer(guardrails_app, name="guardrails")
     register_ingest(app)
     register_search(app)
 

@@ -31,6 +31,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.gateway.limits import Enforcer
     from stackwright.gateway.limits_api import router as limits_router
     from stackwright.gateway.proxy import Gateway
+    from stackwright.guardrails.api import router as guardrails_router
+    from stackwright.jobs.api import router as jobs_router
+    from stackwright.jobs.scheduler import JobsTask
     from stackwright.prompts.api import router as prompts_router
     from stackwright.releases.api import router as releases_router
     from stackwright.releases.guard import RollbackTask
@@ -53,6 +56,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     metrics = Metrics()  # per app, never the global registry
     span_writer = SpanWriter(db, settings.ingest_queue_max_spans, metrics=metrics)
     retention = RetentionTask(db, settings.retention_check_interval_s)  # `await retention.run_once()` purges now
+    jobs = JobsTask(db, settings)  # background jobs and cron schedules; `await jobs.run_once()` runs one pass now
     release_guard = RollbackTask(db)  # `await release_guard.run_once()` checks every candidate's rollback rules now
     pricers = ProjectPricers(db)
     limits = Enforcer(db)
@@ -62,10 +66,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         retention.start()
         release_guard.start()
+        jobs.start()
         preload_local_models()
         yield
         await retention.stop()
         await release_guard.stop()
+        await jobs.stop()
         await gateway.aclose()
         await limits.aclose()
         await span_writer.close()
@@ -87,6 +93,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.limits = limits
     app.state.retention = retention
     app.state.release_guard = release_guard
+    app.state.jobs = jobs
     app.state.metrics = metrics
     install_error_handlers(app)
     mount_docs(app)
@@ -107,6 +114,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(retrieval_eval_router)
     app.include_router(datasets_router)
     app.include_router(evals_router)
+    app.include_router(jobs_router)
+    app.include_router(guardrails_router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:
