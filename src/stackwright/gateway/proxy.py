@@ -46,6 +46,9 @@ class Gateway:
         self.tracer = GatewayTracer(span_writer, pricers, settings.max_attribute_chars)
         self._keys: dict[str, tuple[float, Actor]] = {}
         self._shadows: set[asyncio.Task] = set()
+        from stackwright.guardrails.hook import PolicyCache
+
+        self.guardrails = PolicyCache(db, settings)
 
     async def aclose(self) -> None:
         if self._shadows:
@@ -80,6 +83,7 @@ class Gateway:
 
     async def chat(self, actor: Actor, body: dict[str, Any], headers: Any, attributes: dict[str, Any] | None = None) -> Response:
         from stackwright.gateway import routes, stored_prompts
+        from stackwright.guardrails import hook as guardrails_hook
 
         prompt_attributes: dict[str, Any] = {}
         if isinstance(body, dict) and routes.is_route_ref(body.get("model")):
@@ -93,9 +97,14 @@ class Gateway:
         call = self._new_call(actor, "chat", asked, body, headers)
         call.extra = {**prompt_attributes, **(attributes or {})}
         call.stream = bool(body.get("stream"))
+        guard = await guardrails_hook.before(self, actor, call, body, headers, project)
+        if guard is not None:
+            body, call.stream = guard.body, bool(guard.body.get("stream"))
+            if guard.fallback is not None:
+                return await guardrails_hook.fallback_response(self, guard)
         ticket = await self._admit(actor, asked)
         served = project.models[asked]
-        use_cache = wanted(served.cache or project.cache, body, headers)
+        use_cache = wanted(served.cache or project.cache, body, headers) and not (guard and guard.buffers)
         key = cache_key(asked, body) if use_cache else None
         if key is not None:
             cached = await self.cache.get(actor.project_id, key)
@@ -121,11 +130,15 @@ class Gateway:
             call.ttft_ms = (time.time_ns() - call.start_ns) / 1e6
             return StreamingResponse(self._relay(call, ticket, key, first, stream, body), media_type="text/event-stream",
                                      headers={**SSE_HEADERS, **self._headers(call, with_cost=False)})  # fmt: skip
+        if guard is not None:
+            result = await guard.after(result, upstream, ticket)
         self._account(call, result.get("usage"))
         call.output = _first_message(result)
         await self._finish(call, ticket)
         if key is not None:
             self.cache.put(actor.project_id, key, result, (served.cache or project.cache).ttl_s)
+        if guard is not None and guard.streamed:
+            return guard.respond_stream(result, self._headers(call))
         return Response(orjson.dumps(result), media_type="application/json", headers=self._headers(call))
 
     async def _chat_route(self, actor: Actor, body: dict[str, Any], headers: Any, attributes: dict | None = None) -> Response:

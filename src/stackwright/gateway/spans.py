@@ -67,6 +67,7 @@ class CallRecord:
     key_id: str | None = None
     tags: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the stored prompt's name and version
+    children: list[dict[str, Any]] = field(default_factory=list)  # finished child spans (guardrail decisions)
 
     def spans(self) -> list[dict[str, Any]]:
         attrs: dict[str, Any] = {
@@ -118,7 +119,7 @@ class CallRecord:
             error = f"{attempt.error_kind}: {attempt.error}" if attempt.error_kind else None
             children.append(_span(self.trace_id, new_span_id(), self.span_id, f"attempt {number} {attempt.deployment}",
                                   attempt.start_ns, attempt.end_ns or self.end_ns, child_attrs, error))  # fmt: skip
-        return [root, *children]
+        return [root, *children, *self.children]
 
 
 def _text(value: Any) -> str | None:

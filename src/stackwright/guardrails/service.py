@@ -1,0 +1,74 @@
+"""Policy storage: put (create or replace), list, show, delete; every query is scoped to one project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stackwright.core.clock import utcnow
+from stackwright.core.errors import NotFound
+from stackwright.guardrails.models import GuardrailPolicy
+from stackwright.guardrails.policy import Policy
+
+
+def payload(row: GuardrailPolicy) -> dict[str, Any]:
+    return {
+        "name": row.name, "route": row.route, "description": row.description, "input": row.input, "output": row.output,
+        "revision": row.revision, "created_at": row.created_at, "updated_at": row.updated_at,
+    }  # fmt: skip
+
+
+def get_row(session: Session, project_id: str, name: str) -> GuardrailPolicy:
+    row = session.scalar(select(GuardrailPolicy).where(GuardrailPolicy.project_id == project_id, GuardrailPolicy.name == name))
+    if row is None:
+        raise NotFound(f"The guardrail policy {name!r} does not exist in this project.",
+                       hint="List them with `stackwright guardrails list` or GET /api/v1/guardrails/policies.")  # fmt: skip
+    return row
+
+
+def put_policy(session: Session, project_id: str, policy: Policy) -> tuple[dict[str, Any], str]:
+    """Create or replace; returns (payload, 'created' | 'updated' | 'unchanged')."""
+    data = policy.as_dict()
+    row = session.scalar(
+        select(GuardrailPolicy).where(GuardrailPolicy.project_id == project_id, GuardrailPolicy.name == policy.name).with_for_update()
+    )
+    if row is None:
+        row = GuardrailPolicy(project_id=project_id, name=policy.name, route=data["route"], description=data["description"],
+                              input=data["input"], output=data["output"], revision=1)  # fmt: skip
+        session.add(row)
+        session.flush()
+        return payload(row), "created"
+    same = (row.route, row.description, row.input, row.output) == (data["route"], data["description"], data["input"], data["output"])
+    if same:
+        return payload(row), "unchanged"
+    row.route, row.description, row.input, row.output = data["route"], data["description"], data["input"], data["output"]
+    row.revision += 1
+    row.updated_at = utcnow()
+    session.flush()
+    return payload(row), "updated"
+
+
+def list_policies(session: Session, project_id: str) -> list[dict[str, Any]]:
+    rows = session.scalars(select(GuardrailPolicy).where(GuardrailPolicy.project_id == project_id).order_by(GuardrailPolicy.name))
+    return [payload(r) for r in rows]
+
+
+def delete_policy(session: Session, project_id: str, name: str) -> None:
+    session.delete(get_row(session, project_id, name))
+    session.flush()
+
+
+def load_policies(session: Session, project_id: str) -> list[Policy]:
+    """A project's policies, built (checks constructed) for running."""
+    from stackwright.guardrails.policy import from_stored
+
+    rows = session.scalars(select(GuardrailPolicy).where(GuardrailPolicy.project_id == project_id).order_by(GuardrailPolicy.name))
+    return [from_stored(payload(r)) for r in rows]
+
+
+def get_policy(session: Session, project_id: str, name: str) -> Policy:
+    from stackwright.guardrails.policy import from_stored
+
+    return from_stored(payload(get_row(session, project_id, name)))
