@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 from stackwright.auth.deps import ReadCaller, WriteCaller
 from stackwright.core.deps import SessionDep
@@ -75,13 +76,13 @@ def get_policy(caller: ReadCaller, session: SessionDep, name: Name) -> JSONBody:
 
 
 @router.delete("/policies/{name}", summary="Delete a policy", status_code=204)
-def delete_policy(request: Request, caller: WriteCaller, session: SessionDep, name: Name) -> JSONBody:
+def delete_policy(request: Request, caller: WriteCaller, session: SessionDep, name: Name) -> Response:
     from stackwright.guardrails import service
 
     service.delete_policy(session, caller.project_id, name)
     session.commit()
     _forget(request, caller.project_id)
-    return JSONBody(None, status_code=204)
+    return Response(status_code=204)
 
 
 @router.post("/check", summary="Run checks (or a policy's checks) on a text: decisions, final text, blocked")

@@ -98,7 +98,7 @@ def check(
     ctx: typer.Context,
     text: str = typer.Argument(..., help="The text to check ('-' reads standard input)."),
     policy: str = typer.Option(None, "--policy", help="Run this stored policy's checks."),
-    checks: list[str] = typer.Option(None, "--check", help="A check to run (repeatable), e.g. --check pii."),
+    checks: list[str] = typer.Option(None, "--check", help="A check to run, NAME or NAME:ACTION (repeatable), e.g. --check pii:redact."),
     direction: str = typer.Option("input", "--direction", help="input or output."),
     context: str = typer.Option(None, "--context", help="Grounding context (groundedness)."),
     project: str = PROJECT_OPTION,
@@ -125,7 +125,8 @@ def check(
             found = get_policy(session, _project_id(session, project), policy)
         specs = found.input if direction == "input" else found.output
     else:
-        specs = checks_from_list(list(checks), direction)
+        entries = [dict(zip(("check", "action"), c.split(":", 1), strict=False)) for c in checks]
+        specs = checks_from_list(entries, direction)
     result = asyncio.run(acheck_text(specs, text, direction, context))
     if as_json:
         common.print_json(result)

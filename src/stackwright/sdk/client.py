@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from stackwright.sdk.base import DEFAULT_TIMEOUT, IN_PROCESS_URL, BaseClient, Call
+from stackwright.sdk.guardrails import Guardrails
 from stackwright.sdk.releases import Releases
 from stackwright.sdk.prompts import AsyncPrompts, Prompts
 from stackwright.sdk.resources import Audit, Keys, Projects, Users
@@ -56,6 +57,7 @@ class _Resources:
         self.projects, self.users, self.keys, self.audit = Projects(self), Users(self), Keys(self), Audit(self)
         self.releases = Releases(self)
         self.collections, self.retrieval = Collections(self), Retrieval(self)
+        self.guardrails = Guardrails(self)
 
     def _after_close(self) -> None:
         while self._on_close:
