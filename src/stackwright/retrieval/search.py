@@ -212,10 +212,12 @@ def _embed_query(db: Database, collection: Collection, query: str, context: Any)
     return vectors[0]
 
 
+# By row id only: with "c.collection_id = ..." too, SQLite may walk the collection's index instead of
+# looking the rows up (the collection is checked on the rows that come back).
 _HIT_SQL = (
     "SELECT c.row_id, c.chunk_id, c.document_id, c.position, c.text, c.heading_path, c.embedding, "
-    "d.source, d.title, d.metadata FROM retrieval_chunks c JOIN retrieval_documents d ON d.id = c.document_id "
-    "WHERE c.collection_id = :hit_collection AND c.row_id IN ({ids}) AND {where}"
+    "d.source, d.title, d.metadata, c.collection_id FROM retrieval_chunks c "
+    "JOIN retrieval_documents d ON d.id = c.document_id WHERE c.row_id IN ({ids}) AND {where}"
 )
 
 
@@ -228,7 +230,7 @@ def _fetch_hits(session: Session, collection: Collection, ranked: list[tuple[int
         return []
     ids = {f"hit{i}": row_id for i, (row_id, _) in enumerate(ranked)}
     sql = _HIT_SQL.format(ids=", ".join(f":{n}" for n in ids), where=where)
-    rows = {row[0]: row for row in session.execute(text(sql), {**params, **ids, "hit_collection": collection.id})}
+    rows = {row[0]: row for row in session.execute(text(sql), {**params, **ids}) if row[10] == collection.id}
     hits = []
     for row_id, score in ranked:
         row = rows.get(row_id)
