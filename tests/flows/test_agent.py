@@ -6,7 +6,15 @@ import asyncio
 
 import pytest
 
-from stackwright.flows import AgentLimitExceeded, AgentState, Final, ToolCall, current_step, run_agent, step
+from stackwright.flows import (
+    AgentLimitExceeded,
+    AgentState,
+    Final,
+    ToolCall,
+    current_step,
+    run_agent,
+    step,
+)
 from tests.flows.conftest import finished
 
 

@@ -20,7 +20,7 @@ from tests.jobs.conftest import set_due
 
 def make_schedule(db: Database, project_id: str, name: str = "nightly", cron: str = "*/5 * * * *", **params):
     with db.write() as session:
-        row, created = service.set_schedule(session, project_id, name, cron, "noop", params)
+        row, _ = service.set_schedule(session, project_id, name, cron, "noop", params)
         return row.id
 
 
@@ -111,11 +111,11 @@ def test_two_schedulers_racing_fire_each_schedule_once(prepared, project_id, set
             fired: list[list[str]] = [[], []]
             errors: list[BaseException] = []
 
-            def run(index: int) -> None:
+            def run(index: int, barrier=barrier, fired=fired, errors=errors) -> None:
                 try:
                     barrier.wait(10)
                     fired[index] = claim_due_schedules(engines[index])
-                except BaseException as exc:  # surfaced below
+                except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
                     errors.append(exc)
 
             threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]

@@ -4,7 +4,13 @@ composition; an agent loop with hard limits. Every step is a span under the curr
     from stackwright.flows import step, sequence, parallel, run_agent, current_step
 """
 
-from stackwright.flows.agent import AgentLimitExceeded, AgentState, Final, ToolCall, run_agent
+from stackwright.flows.agent import (
+    AgentLimitExceeded,
+    AgentState,
+    Final,
+    ToolCall,
+    run_agent,
+)
 from stackwright.flows.compose import Flow, parallel, sequence
 from stackwright.flows.steps import Step, StepError, StepRun, current_step, step
 

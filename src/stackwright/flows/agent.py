@@ -169,7 +169,7 @@ async def _loop(decide: Any, tools: Mapping[str, Any], state: AgentState, run: S
                     tool_span.set_output(entry["result"])
                 except (asyncio.CancelledError, AgentLimitExceeded):
                     raise
-                except Exception as exc:  # the agent sees the error and may recover
+                except Exception as exc:  # noqa: BLE001 - the agent sees the error and may recover
                     entry["error"] = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
                     tool_span.set_status(False, entry["error"])
         state.history.append(entry)

@@ -47,7 +47,7 @@ class StepError(StackwrightError):
 class StepRun:
     """The running call of a step (``current_step()``): report cost and tokens, read attempts."""
 
-    __slots__ = ("name", "attempt", "cost_usd", "tokens", "total_cost_usd", "total_tokens", "parent")
+    __slots__ = ("attempt", "cost_usd", "name", "parent", "tokens", "total_cost_usd", "total_tokens")
 
     def __init__(self, name: str, parent: StepRun | None):
         self.name = name
@@ -91,7 +91,7 @@ def _annotations(fn: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, A
     signature = inspect.signature(fn)
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
-    except Exception:  # an annotation that does not resolve: no validation for it
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: no validation for it
         hints = {}
     return signature, hints
 
@@ -175,7 +175,7 @@ class Step:
 
         try:
             data = orjson.dumps(to_jsonable_python([list(args), kwargs]), option=orjson.OPT_SORT_KEYS)
-        except Exception:  # arguments that do not serialize are not cached
+        except Exception:  # noqa: BLE001 - arguments that do not serialize are not cached
             return None
         return hashlib.sha256(data).hexdigest()
 
@@ -368,7 +368,7 @@ def as_step(fn: Any) -> Step:
         return fn
     if not callable(fn):
         raise TypeError(f"a workflow part must be a step or a callable, not {type(fn).__name__}")
-    if hasattr(fn, "__call__") and not inspect.isfunction(fn) and not inspect.ismethod(fn) and inspect.iscoroutinefunction(getattr(fn, "__call__", None)):
+    if not inspect.isfunction(fn) and not inspect.ismethod(fn) and inspect.iscoroutinefunction(type(fn).__call__):
         return Step(fn.__call__, name=getattr(fn, "name", None) or type(fn).__name__, retries=0, timeout_s=None,
                     fallback=NO_FALLBACK, cache=False, backoff_s=0.2, max_backoff_s=10.0)  # fmt: skip
     return Step(fn, name=None, retries=0, timeout_s=None, fallback=NO_FALLBACK, cache=False, backoff_s=0.2, max_backoff_s=10.0)

@@ -142,7 +142,11 @@ class IngestParams(_Strict):
 def retrieval_ingest(ctx: Any, params: IngestParams) -> Any:
     from stackwright.auth.actors import SYSTEM
     from stackwright.retrieval.collections import get_collection
-    from stackwright.retrieval.ingest import DocumentInput, ingest_documents, record_ingest
+    from stackwright.retrieval.ingest import (
+        DocumentInput,
+        ingest_documents,
+        record_ingest,
+    )
 
     with ctx.db.read() as session:
         collection = get_collection(session, ctx.project_id, params.collection)

@@ -134,7 +134,7 @@ def claim_due_schedules(db: Database, *, now: datetime | None = None) -> list[st
     for schedule_id, scheduled, cron in due:
         try:
             new_job = _fire(db, schedule_id, scheduled, service.next_fire(cron, max(now, scheduled)))
-        except Exception:
+        except Exception:  # one broken schedule must not stop the others (logged with its stack)
             log.exception("could not fire job schedule %s", schedule_id)
             continue
         if new_job:
@@ -189,7 +189,7 @@ def execute_job(db: Database, job_id: str, worker: str, attempt: int, *, retry_b
         return _finish(db, ctx, "succeeded", result=_jsonable(result))
     except JobCancelled as exc:
         return _finish(db, ctx, "cancelled", error=str(exc))
-    except Exception as exc:  # the job failed: record why, retry if attempts are left
+    except Exception as exc:  # noqa: BLE001 - the job failed: record why, retry if attempts are left
         permanent = isinstance(exc, InvalidInput)  # bad params or spec: another attempt fails the same way
         error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         log.info("job %s attempt %d failed: %s", job_id, attempt, error)
@@ -269,7 +269,12 @@ class JobWorker:
             self._executor = executors.get(self.executor_name)(max_workers=self.concurrency)
         return self._executor
 
+    def check_executor(self) -> None:
+        """Load the executor now: ConfigError/NotFound with a fix-it message if it cannot run here."""
+        self._get_executor()
+
     def tick(self) -> dict[str, Any]:
+        self._get_executor()  # before claiming anything: a job is never claimed without somewhere to run it
         requeued = requeue_stale(self.db, self.stale_after_s)
         fired = claim_due_schedules(self.db)
         self._heartbeat()
@@ -279,7 +284,7 @@ class JobWorker:
             if job is None:
                 break
             started.append(job.id)
-            self._running[job.id] = self._submit(job)
+            self._submit(job)
         return {"requeued": requeued, "fired": fired, "started": started}
 
     def _submit(self, job: Job) -> Future:
@@ -288,6 +293,7 @@ class JobWorker:
             future = executor.submit(execute_job, self.db, job.id, self.worker_id, job.attempts, retry_backoff_s=self.retry_backoff_s)
         else:
             future = executor.submit(run_job_in_process, self.db.settings.model_dump_json(), job.id, self.worker_id, job.attempts, self.retry_backoff_s)
+        self._running[job.id] = future  # before the callback: a job that already finished removes itself
         future.add_done_callback(lambda f, job_id=job.id: self._done(job_id, f))
         return future
 

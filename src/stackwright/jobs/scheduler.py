@@ -37,6 +37,7 @@ class JobsTask:
     def start(self) -> None:
         if not self.enabled or (self._task is not None and not self._task.done()):
             return
+        self.worker.check_executor()  # a missing executor (ray not installed) stops the server at start, with the fix
         self._stopping = False
         self._wakeup = asyncio.Event()
         self._loop = asyncio.get_running_loop()

@@ -46,7 +46,7 @@ def check_cron(expr: str) -> str:
         raise InvalidInput(f"Cron expression {expr!r} is not valid.", hint='e.g. "*/5 * * * *" or "0 3 * * 1".')
     try:
         next_fire(normalized, utcnow())
-    except Exception:
+    except Exception:  # noqa: BLE001 - croniter gives up searching for a date that does not exist
         raise InvalidInput(f"Cron expression {expr!r} never fires (no such date).", hint="Check the day of month against the month.") from None
     return normalized
 

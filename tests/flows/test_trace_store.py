@@ -1,0 +1,81 @@
+"""Steps traced through the real SDK exporter (OTLP/HTTP) into the app in process: the stored trace has
+the workflow's spans nested, with attempts and cost; the trace's total cost adds up the steps' costs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from stackwright.flows import current_step, parallel, sequence, step
+from stackwright.sdk.observe import configure_tracing, flush, observe
+from tests.conftest import TEST_API_KEY
+
+
+def test_step_spans_are_stored_nested_with_attributes(app, api) -> None:
+    from stackwright.sdk.observe.otlp import OTLPHttpExporter
+    from stackwright.sdk.transport import InProcessTransport
+
+    exporter = OTLPHttpExporter("http://stackwright.test/v1/traces", TEST_API_KEY)
+    exporter._client = httpx.Client(transport=InProcessTransport(app), timeout=30)
+    assert configure_tracing(exporter=exporter, schedule_delay=0.05, service_name="flows-test") is True
+
+    @step(name="retrieve", retries=1, backoff_s=0.001)
+    async def retrieve(question: str) -> list[str]:
+        if current_step().attempt == 1:
+            raise ConnectionError("index warming up")
+        return ["doc-1", "doc-2"]
+
+    @step(name="draft")
+    def draft(docs: list[str]) -> str:
+        current_step().add_cost(0.003, tokens=120)
+        return f"answer from {len(docs)} docs"
+
+    @step(name="tone")
+    def tone(docs: list[str]) -> str:
+        current_step().add_cost(0.001, tokens=30)
+        return "friendly"
+
+    flow = sequence(retrieve, parallel(answer=draft, tone=tone), name="support-flow")
+
+    async def main() -> tuple[dict, str]:
+        with observe("request", kind="chain") as root:
+            return await flow("How do I reset my password?"), root.trace_id_hex
+
+    result, trace_id = asyncio.run(main())
+    assert result == {"answer": "answer from 2 docs", "tone": "friendly"}
+    assert flush(10) is True
+    response = api.get(f"/api/v1/traces/{trace_id}")
+    assert response.status_code == 200, response.text
+    trace = response.json()
+    spans = {s["name"]: s for s in _spans(trace)}
+    assert {"request", "support-flow", "retrieve", "draft", "tone"} <= set(spans)
+    ids = {name: s["span_id"] for name, s in spans.items()}
+    assert spans["support-flow"]["parent_span_id"] == ids["request"]
+    assert spans["retrieve"]["parent_span_id"] == ids["support-flow"]
+    parallel_span = next(s for s in _spans(trace) if s["name"].startswith("parallel("))
+    assert spans["draft"]["parent_span_id"] == parallel_span["span_id"] == spans["tone"]["parent_span_id"]
+    assert spans["draft"]["cost"] == pytest.approx(0.003) and spans["tone"]["cost"] == pytest.approx(0.001)
+    retrieve = api.get(f"/api/v1/traces/{trace_id}/spans/{ids['retrieve']}").json()
+    assert _attr(retrieve, "stackwright.step.attempts") == 2
+    assert "index warming up" in _attr(retrieve, "stackwright.step.last_error")
+    whole = api.get(f"/api/v1/traces/{trace_id}/spans/{ids['support-flow']}").json()
+    assert _attr(whole, "stackwright.step.total_cost") == pytest.approx(0.004)
+    configure_tracing(enabled=False)
+
+
+def _spans(trace: dict) -> list[dict]:
+    if "spans" in trace:
+        return trace["spans"]
+    out, stack = [], list(trace.get("tree") or trace.get("roots") or [])
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(node.get("children") or [])
+    return out
+
+
+def _attr(span: dict, key: str):
+    attrs = span.get("attributes") or span.get("span", {}).get("attributes") or {}
+    return attrs.get(key)
