@@ -167,3 +167,18 @@ def test_registry_lists_builtins_and_takes_plugins():
         one("x", {"check": "nope"})
     with pytest.raises(InvalidInput, match="unknown parameter 'colour'"):
         one("x", {"check": "pii", "colour": "red"})
+
+
+def test_labelled_sets_are_large_enough_and_apart_from_the_attack_corpus():
+    from importlib import resources
+
+    from stackwright.guardrails.injection import attack_corpus
+
+    data = resources.files("stackwright.guardrails").joinpath("data")
+    pii_rows = [json.loads(line) for line in data.joinpath("pii_labelled.jsonl").read_text().splitlines()]
+    injection_rows = [json.loads(line) for line in data.joinpath("injection_labelled.jsonl").read_text().splitlines()]
+    assert len(pii_rows) >= 150 and sum(1 for r in pii_rows if not r["entities"]) >= 40
+    assert all(e["value"] in r["text"] for r in pii_rows for e in r["entities"])
+    assert len(injection_rows) >= 150 and {r["label"] for r in injection_rows} == {0, 1}
+    corpus = {line.lower() for line in attack_corpus()}
+    assert not [r["text"] for r in injection_rows if r["text"].strip().lower() in corpus]

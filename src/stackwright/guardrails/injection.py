@@ -92,7 +92,7 @@ def attack_corpus() -> tuple[str, ...]:
     return tuple(line.strip() for line in raw.splitlines() if line.strip() and not line.startswith("#"))
 
 
-def similarity_score(text: str, low: float = 0.7, high: float = 0.95) -> tuple[float, str | None]:
+def similarity_score(text: str, low: float = 0.5, high: float = 0.75) -> tuple[float, str | None]:
     """Max cosine of a sentence to the attack corpus, mapped linearly from [low, high] to [0, 1]."""
     from stackwright.guardrails.semantic import max_similarity
 
@@ -133,8 +133,8 @@ class PromptInjection(Check):
     def __init__(self, params: dict[str, Any]):
         super().__init__(params)
         self.threshold = number(params, "threshold", 0.7, 0.0, 1.0)
-        self.low = number(params, "similarity_low", 0.7, 0.0, 1.0)
-        self.high = number(params, "similarity_high", 0.95, 0.0, 1.0)
+        self.low = number(params, "similarity_low", 0.5, 0.0, 1.0)
+        self.high = number(params, "similarity_high", 0.75, 0.0, 1.0)
         if self.high <= self.low:
             raise ParamError("similarity_high", "similarity_high must be above similarity_low")
         embedding = params.get("embedding", True)

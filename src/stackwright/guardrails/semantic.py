@@ -37,14 +37,19 @@ def embed_fixed(texts: tuple[str, ...]) -> Any:
     return embed(list(texts))
 
 
+@lru_cache(maxsize=256)
+def embed_sentences(text: str) -> tuple[tuple[str, ...], Any]:
+    """(sentences, their embeddings) of a text; cached, so the checks of one request embed it once."""
+    pieces = tuple(sentences(text) or [text])
+    return pieces, embed(list(pieces))
+
+
 def max_similarity(text: str, references: tuple[str, ...]) -> tuple[float, int, str]:
     """(best cosine, index of the best reference, the sentence that matched) over the text's sentences."""
     import numpy as np
 
-    pieces = sentences(text) or [text]
-    if len(pieces) > 1:
-        pieces.append(text)
-    matrix = embed(pieces) @ embed_fixed(references).T
+    pieces, vectors = embed_sentences(text)
+    matrix = vectors @ embed_fixed(references).T
     flat = int(np.argmax(matrix))
     row, col = divmod(flat, matrix.shape[1])
     return float(matrix[row, col]), col, pieces[row]
@@ -88,13 +93,12 @@ class Groundedness(Check):
         self.min_supported = number(params, "min_supported", 0.5, 0.0, 1.0)
 
     def run(self, text: str, ctx: Context) -> Result:
-        answer = sentences(text)
-        if not answer:
+        if not sentences(text):
             return Result(False, 1.0, ["nothing to ground: the answer is empty"])
-        context = sentences(ctx.context or "")
-        if not context:
+        if not sentences(ctx.context or ""):
             return Result(True, 0.0, ["no context to ground the answer in"])
-        matrix = embed(answer) @ embed(context).T
+        answer, answer_vectors = embed_sentences(text)
+        matrix = answer_vectors @ embed_sentences(ctx.context or "")[1].T
         best = matrix.max(axis=1)
         supported = [float(b) >= self.threshold for b in best]
         share = sum(supported) / len(answer)
