@@ -67,7 +67,11 @@ def bench_pii() -> None:
 
 def bench_injection() -> None:
     from stackwright.guardrails.checks import Context
-    from stackwright.guardrails.injection import PromptInjection, heuristic_score, similarity_score
+    from stackwright.guardrails.injection import (
+        PromptInjection,
+        heuristic_score,
+        similarity_score,
+    )
 
     rows = _rows("injection_labelled.jsonl")
     check = PromptInjection({})

@@ -15,28 +15,45 @@ from typing import Any
 from stackwright.guardrails.checks import Check, Context, ParamError, Result, number
 
 _I = re.IGNORECASE | re.DOTALL
-_OBJ = r"(?:instructions?|prompts?|rules?|guidelines?|directions?|context|messages?|guardrails?|restrictions?|polic(?:y|ies)|programming|constraints?)"
+_STRONG = (r"(?:instructions?|rules?|guidelines?|guidance|directions?|directives?|programming|guardrails?|restrictions?"
+           r"|constraints?|polic(?:y|ies)|system\s+prompt|safety\s+\w+|content\s+\w+)")  # fmt: skip
+_WEAK = r"(?:messages?|context|prompts?|text|conversation|everything|all)"
+_EARLIER = r"(?:previous|prior|above|earlier|preceding|initial|original|system|existing|old|developer'?s?)"
+_OVERRIDE = r"(?:ignore|disregard|forget|override|bypass|skip|set\s+aside|abandon|drop|discard|throw\s+out)"
+_LIMITS = r"(?:rules?|restrictions?|limits?|limitations?|filters?|guidelines?|polic(?:y|ies)|ethics|ethical\s+\w+|censorship|safety\s+\w+)"
+_WORDS = r"(?:\s+[\w'-]+){0,4}?\s+"
 PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
-    ("instruction override", 0.95, re.compile(
-        r"\b(?:ignore|disregard|forget|override|bypass|skip|drop|abandon)\b[^.\n]{0,40}?\b(?:all\s+|any\s+|the\s+|your\s+|my\s+|of\s+)*"
-        r"(?:previous|prior|above|earlier|preceding|initial|original|system|existing|safety|developer)?\s*" + _OBJ, _I)),
+    ("instruction override", 0.95, re.compile(rf"\b{_OVERRIDE}\b{_WORDS}(?:{_EARLIER}\s+)?{_STRONG}\b", _I)),
+    ("instruction override", 0.95, re.compile(rf"\b{_OVERRIDE}\b{_WORDS}{_EARLIER}\s+{_WEAK}\b", _I)),
+    ("instruction override", 0.9, re.compile(rf"\b{_OVERRIDE}\s+(?:all|everything)\b(?:\s+(?:of|that\s+is|that\s+was))?(?:\s+the)?\s+(?:above|before|previous|prior)", _I)),
     ("instruction override", 0.85, re.compile(r"\b(?:new|updated|real|actual|true)\s+(?:system\s+)?instructions?\s*(?::|are|follow)", _I)),
-    ("instruction override", 0.8, re.compile(r"\bfrom now on\b[^.\n]{0,60}\b(?:you (?:will|must|are|shall)|respond|answer|act)\b", _I)),
-    ("role-play jailbreak", 0.95, re.compile(r"\b(?:DAN|do anything now|developer mode|jailbr(?:eak|oken)|god ?mode|unfiltered mode|evil mode)\b", _I)),
+    ("instruction override", 0.8, re.compile(r"\bfrom now on\b[^.\n]{0,60}\b(?:you (?:will|must|are|shall)|respond|answer|act)\b[^.\n]{0,60}\b(?:no|without|unrestricted|unfiltered|any(?:thing)?)\b", _I)),
+    ("instruction override", 0.85, re.compile(r"\b(?:AI|assistant|model|chatbot|LLM)s?\b[^.\n]{0,25}\b(?:ignore|forget|disregard|stop)\b[^.\n]{0,40}\b(?:instead|and\s+(?:reply|respond|output|print|say|tell))\b", _I)),
+    ("role-play jailbreak", 0.95, re.compile(r"\bDAN\b|\b[Dd]o [Aa]nything [Nn]ow\b")),
+    ("role-play jailbreak", 0.95, re.compile(r"\bjailbr(?:eak|oken)(?!ing)|\b(?:god|evil|unfiltered|unrestricted)\s+mode\b", _I)),
+    ("role-play jailbreak", 0.85, re.compile(r"\b(?:enable|activate|enter|switch\s+to|now\s+in|you\s+are\s+in)\s+developer\s+mode\b|\bdeveloper\s+mode\s+(?:enabled|activated|on)\b", _I)),
     ("role-play jailbreak", 0.85, re.compile(
-        r"\b(?:pretend|act|behave|roleplay|role-play)\b[^.\n]{0,30}\b(?:you are|you're|to be|as)\b[^.\n]{0,60}"
-        r"\b(?:no|without|free of|not bound by|unrestricted|uncensored|unfiltered)\b[^.\n]{0,30}"
-        r"(?:rules?|restrictions?|limits?|filters?|guidelines?|polic(?:y|ies)|ethics|censorship)", _I)),
-    ("role-play jailbreak", 0.8, re.compile(r"\byou are (?:now|no longer)\b[^.\n]{0,60}\b(?:AI|assistant|model|bound|restricted|limited|filtered)\b", _I)),
-    ("role-play jailbreak", 0.75, re.compile(r"\b(?:stay in character|never break character|answer as both|two responses)\b", _I)),
+        r"\b(?:pretend|act|behave|roleplay|role-play|play|imagine|simulate|speak)\b[^.\n]{0,60}"
+        rf"\b(?:no|zero|without(?:\s+any)?|free\s+of|not\s+bound\s+by|not\s+restricted\s+by(?:\s+any)?|unrestricted|uncensored|unfiltered)\s+(?:\w+\s+)?{_LIMITS}", _I)),
+    ("role-play jailbreak", 0.8, re.compile(rf"\b(?:with|has|have|having)\s+(?:no|zero)\s+(?:\w+\s+)?{_LIMITS}|\bnot\s+(?:bound|restricted|limited)\s+by\s+(?:any\s+)?{_LIMITS}", _I)),
+    ("role-play jailbreak", 0.8, re.compile(r"\byou are (?:now|no longer)\b[^.\n]{0,60}\b(?:AI|GPT|bot|assistant|model|bound|restricted|limited|filtered)", _I)),
+    ("role-play jailbreak", 0.5, re.compile(r"\b(?:stay in character|never break character|answer as both|two responses)\b", _I)),
     ("system-prompt extraction", 0.9, re.compile(
-        r"\b(?:reveal|show|print|display|output|repeat|recite|leak|dump|tell me|give me|what (?:is|are|were))\b[^.\n?]{0,40}"
-        r"\b(?:your|the)\s+(?:system\s+prompt|initial\s+(?:prompt|instructions)|hidden\s+(?:prompt|instructions)|(?:original|secret|internal)\s+instructions|instructions\s+above|confidential\s+instructions)", _I)),
+        r"\b(?:reveal|show|print|display|output|repeat|recite|leak|dump|tell me|give me|what (?:is|are|were)|share|summari[sz]e|translate)\b[^.\n?]{0,40}"
+        r"\b(?:your|the)\s+(?:full\s+|exact\s+|entire\s+)?(?:system\s+(?:prompt|message)|initial\s+(?:prompt|instructions)|hidden\s+(?:prompt|instructions|system\s+message)"
+        r"|(?:original|secret|internal)\s+instructions|instructions\s+above|confidential\s+instructions)", _I)),
     ("system-prompt extraction", 0.85, re.compile(r"\b(?:repeat|print|output)\b[^.\n]{0,30}\b(?:everything|all|text|words)\b[^.\n]{0,20}\b(?:above|before|so far)\b", _I)),
-    ("system-prompt extraction", 0.8, re.compile(r"\bbegin(?:ning)? with\s+[\"']?you are\b", _I)),
+    ("system-prompt extraction", 0.85, re.compile(
+        r"\b(?:prompt|instructions)\s+(?:that\s+)?(?:was|were)\s+given\s+to\s+you"
+        r"|\bwhat\s+(?:instructions|rules|guidelines)\s+(?:did|were|have)\b[^?.\n]{0,40}\b(?:give|gave|given|told)\s+you", _I)),
+    ("system-prompt extraction", 0.8, re.compile(r"\bbegin(?:ning)? (?:your (?:reply|answer|response) )?with\s+[\"']?you are\b", _I)),
     ("delimiter injection", 0.85, re.compile(r"<\|(?:im_start|im_end|system|endoftext|start_header_id|end_header_id|eot_id)\|>|\[/?INST\]|<</?SYS>>", _I)),
-    ("delimiter injection", 0.8, re.compile(r"(?:^|\n)\s*(?:#{2,}|-{3,}|={3,}|\*{3,})?\s*(?:system|assistant|developer)\s*(?:message|prompt)?\s*:\s*\S", _I)),
-    ("markup injection", 0.8, re.compile(r"</?(?:system|instructions?|admin|developer|sys)>", _I)),
+    ("delimiter injection", 0.8, re.compile(
+        r"(?:^|\n)\s*(?:#{2,}|-{3,}|={3,}|\*{3,})?\s*(?:system|assistant|developer)\s*(?:message|prompt)?\s*:"
+        r"[^\n]{0,80}\b(?:ignore|you are|you must|reveal|grant|disable|override|instructions?|comply|obey|unrestricted|sure)\b", _I)),
+    ("delimiter injection", 0.85, re.compile(r"\b(?:end of (?:the )?user input|user input ends here|end of input|system override)\b", _I)),
+    ("markup injection", 0.85, re.compile(r"<(system|instructions?|admin|developer|sys)>[^<]{1,300}</\1>|</(?:user|context|document)>\s*<(?:system|instructions?)>"
+                                                r"|</?(?:system|instructions?|admin|developer|sys)>\s*(?:new\s+(?:task|instructions?)|ignore|you\s+(?:are|must))", _I)),
     ("markup injection", 0.75, re.compile(r"!\[[^\]]*\]\(https?://[^)]*\?[^)]*(?:data|q|secret|prompt|chat)=", _I)),
 ]
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/=])")
