@@ -79,3 +79,23 @@ def _spans(trace: dict) -> list[dict]:
 def _attr(span: dict, key: str):
     attrs = span.get("attributes") or span.get("span", {}).get("attributes") or {}
     return attrs.get(key)
+
+
+def test_a_gateway_call_inside_a_step_adds_its_usage(app, api) -> None:
+    @step(name="ask-local-model")
+    def ask(question: str) -> str:
+        response = api.post("/v1/chat/completions", json={
+            "model": "local/extractive",
+            "messages": [{"role": "user", "content": f"Context: Passwords are reset from the account page.\nQuestion: {question}"}],
+        })  # fmt: skip
+        assert response.status_code == 200, response.text
+        current_step().add_usage(response)
+        current_step().add_usage({"usage": {"total_tokens": 5}})  # a JSON body works too
+        seen.append((response.json()["usage"]["total_tokens"], current_step().tokens, current_step().cost_usd))
+        return response.json()["choices"][0]["message"]["content"]
+
+    seen: list[tuple[int, int, float]] = []
+    answer = ask.sync("How do I reset my password?")
+    assert "account page" in answer
+    ((reported, counted, cost),) = seen
+    assert reported > 0 and counted == reported + 5 and cost == 0.0  # the local model is free

@@ -69,6 +69,23 @@ class StepRun:
         self.total_tokens += tokens
 
 
+    def add_usage(self, response: Any) -> None:
+        """Add the cost and tokens of a gateway answer: an httpx response (its ``x-stackwright-cost-usd``
+        header and ``usage``), an OpenAI SDK raw response (``with_raw_response``), a parsed completion, or
+        the JSON body. What is missing counts as 0; this never raises on an odd response."""
+        try:
+            headers = getattr(response, "headers", None) or {}
+            cost = float(headers.get("x-stackwright-cost-usd") or 0.0)
+            body: Any = response
+            if not isinstance(response, dict) and callable(getattr(response, "json", None)):
+                body = response.json()
+            usage = body.get("usage") if isinstance(body, dict) else getattr(response, "usage", None)
+            total = usage.get("total_tokens") if isinstance(usage, dict) else getattr(usage, "total_tokens", None)
+            self.add_cost(max(0.0, cost), max(0, int(total or 0)))
+        except Exception:  # noqa: BLE001 - usage bookkeeping must not fail the step
+            return
+
+
 _CURRENT: ContextVar[StepRun | None] = ContextVar("stackwright_current_step", default=None)
 _DETACHED = StepRun("(outside any step)", None)
 
