@@ -137,3 +137,24 @@ def test_read_keys_cannot_enqueue_cancel_or_schedule(api, client_for, make_key):
     assert_error(reader.post(f"/api/v1/jobs/{job_id}/cancel"), 403)
     assert_error(reader.post("/api/v1/jobs/schedules", json={"name": "x", "cron": "0 3 * * *", "kind": "noop"}), 403)
     assert_error(reader.delete("/api/v1/jobs/schedules/x"), 403)
+
+
+def test_an_evals_run_job_runs_the_spec_through_the_gateway(api, app):
+    from tests.datasets.conftest import import_jsonl
+
+    cases = [
+        {"input": {"messages": [{"role": "user", "content": "Context: Refunds take 5 days.\nQuestion: How long do refunds take?"}]},
+         "expected": "5 days"},
+        {"input": {"messages": [{"role": "user", "content": "Context: The office opens at 9.\nQuestion: When does the office open?"}]},
+         "expected": "9"},
+    ]  # fmt: skip
+    import_jsonl(api, "faq", cases)
+    spec = {"name": "faq-check", "dataset": "faq", "target": {"model": "local/extractive"}, "scorers": ["contains"]}
+    job_id = api.post("/api/v1/jobs", json={"kind": "evals.run", "params": {"spec": spec, "name": "nightly-faq"}}).json()["id"]
+    run_jobs(app)
+    done = api.get(f"/api/v1/jobs/{job_id}").json()
+    assert done["status"] == "succeeded", done
+    assert done["result"]["name"] == "nightly-faq" and done["progress"] == 1.0
+    run = api.get(f"/api/v1/evals/runs/{done['result']['run_id']}").json()
+    assert run["status"] == "completed", run
+    assert any("2 cases" in line["message"] for line in done["logs"])
