@@ -74,3 +74,29 @@ def test_the_local_executor_runs_at_most_concurrency_jobs(prepared, project_id, 
     finally:
         worker.close(wait=True)
     assert [job(prepared, project_id, i)["result"] for i in ids] == [{"n": i} for i in range(3)]
+
+
+def test_a_job_run_inline_keeps_heartbeating(prepared, project_id) -> None:
+    """`jobs run --wait` runs the job in the CLI: a long job without progress reports must not look dead."""
+    from sqlalchemy import select
+
+    from stackwright.jobs.kinds import JobKind, kinds
+    from stackwright.jobs.models import Job
+
+    def watch(ctx, params):
+        with ctx.db.read() as session:
+            first = session.scalar(select(Job.heartbeat_at).where(Job.id == ctx.job_id))
+        for _ in range(600):
+            with ctx.db.read() as session:
+                if session.scalar(select(Job.heartbeat_at).where(Job.id == ctx.job_id)) > first:
+                    return {"heartbeat_advanced": True}
+            threading.Event().wait(0.05)
+        return {"heartbeat_advanced": False}
+
+    kinds.register("test.watch", JobKind("test.watch", watch))
+    try:
+        job_id = enqueue(prepared, project_id, "test.watch")
+        JobWorker(prepared, stale_after_s=1.0, worker_id="cli").run_until_idle(job_id=job_id)
+    finally:
+        kinds.unregister("test.watch")
+    assert job(prepared, project_id, job_id)["result"] == {"heartbeat_advanced": True}

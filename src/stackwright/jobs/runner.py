@@ -318,9 +318,32 @@ class JobWorker:
             job = claim_job(self.db, self.worker_id, job_id=job_id)
             if job is None:
                 return ran
-            execute_job(self.db, job.id, self.worker_id, job.attempts, retry_backoff_s=self.retry_backoff_s)
+            self._run_inline(job)
             ran += 1
         return ran
+
+    def _run_inline(self, job: Job) -> str:
+        """Run one attempt in this thread, heartbeating from another so no scheduler takes it for dead."""
+        import threading
+
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(max(0.2, self.stale_after_s / 4)):
+                try:
+                    with self.db.write() as session:
+                        session.execute(update(Job).where(Job.id == job.id, Job.worker == self.worker_id, Job.status == "running")
+                                        .values(heartbeat_at=utcnow()))  # fmt: skip
+                except Exception:  # the next beat tries again
+                    log.exception("heartbeat of job %s failed", job.id)
+
+        thread = threading.Thread(target=beat, name=f"stackwright-heartbeat-{job.id}", daemon=True)
+        thread.start()
+        try:
+            return execute_job(self.db, job.id, self.worker_id, job.attempts, retry_backoff_s=self.retry_backoff_s)
+        finally:
+            stop.set()
+            thread.join()
 
     def wait_running(self, timeout_s: float | None = None) -> None:
         from concurrent.futures import wait
