@@ -91,9 +91,31 @@ def encoded_payloads(text: str) -> tuple[float, list[str]]:
     return score, reasons
 
 
+# Words one of which must appear (lower-cased substring test, much cheaper than the regex) for each
+# pattern to be tried; in order of PATTERNS. A pattern whose words are absent cannot match.
+_OVERRIDE_WORDS = ("ignore", "disregard", "forget", "override", "bypass", "skip", "aside", "abandon", "drop", "discard", "throw")
+_NEEDS: list[tuple[str, ...]] = [
+    _OVERRIDE_WORDS, _OVERRIDE_WORDS, _OVERRIDE_WORDS, ("instruction",), ("from now on",),
+    ("ignore", "forget", "disregard", "stop"),
+    ("dan", "anything now"), ("jailbr", " mode"), ("developer mode",),
+    ("no ", "zero", "without", "free of", "not bound", "not restricted", "unrestricted", "uncensored", "unfiltered"),
+    ("no ", "zero", "not bound", "not restricted", "not limited"), ("you are",),
+    ("character", "answer as both", "two responses"),
+    ("system", "prompt", "instructions"), ("above", "before", "so far"), ("given to you", "what instructions", "what rules", "what guidelines"),
+    ("you are",), ("<|", "inst]", "<<sys>>", "<</sys>>"), ("system", "assistant", "developer"),
+    ("input", "system override"), ("<system", "<instruction", "<admin", "<developer", "<sys", "</"), ("](",),
+]  # fmt: skip
+assert len(_NEEDS) == len(PATTERNS)
+
+
 def heuristic_score(text: str) -> tuple[float, list[str]]:
     score, reasons = 0.0, []
-    for label, weight, pattern in PATTERNS:
+    lowered = text.lower()
+    for (label, weight, pattern), needs in zip(PATTERNS, _NEEDS, strict=True):
+        if weight <= score and label in reasons:
+            continue
+        if not any(word in lowered for word in needs):
+            continue
         if pattern.search(text):
             score = max(score, weight)
             if label not in reasons:
