@@ -88,3 +88,10 @@ def test_mask_json_recurses_and_keeps_structure():
     assert count_kinds(findings) == {"EMAIL": 1, "CARD": 1}
     assert value["user"] == "jane@example.com"  # the input is not changed
     assert mask_json("plain") == ("plain", [])
+
+
+def test_phone_numbers_with_long_subscriber_groups():
+    from stackwright.guardrails.pii import detect as find
+
+    assert [(f.kind, f.text) for f in find("Call +49 30 4887604 today")] == [("PHONE", "+49 30 4887604")]
+    assert find("Reference 3037 9397 and order 48213") == []
