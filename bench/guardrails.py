@@ -6,7 +6,9 @@
    overall (micro).
 2. Prompt injection: src/stackwright/guardrails/data/injection_labelled.jsonl (attacks written apart from
    the attack corpus; benign look-alikes such as "ignore the previous email"). Precision and recall of the
-   prompt_injection check with its defaults (patterns + embedding), and of each layer alone.
+   prompt_injection check with its defaults (patterns + embedding), and of each layer alone. The patterns
+   were revised after reading this set's errors, so its figures flatter them; injection_heldout.jsonl
+   (written afterwards, never tuned on) gives the honest figure.
 3. Latency: every non-LLM check (pii, secrets, prompt_injection, banned_topics, length, canary,
    json_schema, groundedness) run one after the other on the same 1 KB input, p50 and p99 per round
    (target p50 <= 2 ms). The sentence embeddings are cached per text, so the embedding checks of one
@@ -65,7 +67,7 @@ def bench_pii() -> None:
     print(f"  {'overall':<12} {p:9.3f} {r:7.3f} {tp:4d} {fp:3d} {fn:3d}")
 
 
-def bench_injection() -> None:
+def bench_injection(dataset: str = "injection_labelled.jsonl") -> None:
     from stackwright.guardrails.checks import Context
     from stackwright.guardrails.injection import (
         PromptInjection,
@@ -73,7 +75,7 @@ def bench_injection() -> None:
         similarity_score,
     )
 
-    rows = _rows("injection_labelled.jsonl")
+    rows = _rows(dataset)
     check = PromptInjection({})
     ctx = Context()
     layers = {
@@ -82,7 +84,7 @@ def bench_injection() -> None:
         "  embedding only": lambda t: similarity_score(t, check.low, check.high)[0] >= check.threshold,
     }
     attacks = sum(r["label"] for r in rows)
-    print(f"\nPrompt injection: {len(rows)} texts ({attacks} attacks, {len(rows) - attacks} benign)")
+    print(f"\nPrompt injection, {dataset}: {len(rows)} texts ({attacks} attacks, {len(rows) - attacks} benign)")
     print(f"  {'detector':<28} {'precision':>9} {'recall':>7}   tp  fp  fn")
     for name, predict in layers.items():
         tp = fp = fn = 0
@@ -161,6 +163,7 @@ def main() -> None:
     args = parser.parse_args()
     bench_pii()
     bench_injection()
+    bench_injection("injection_heldout.jsonl")
     bench_latency(args.rounds)
 
 
