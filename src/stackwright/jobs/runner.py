@@ -265,6 +265,9 @@ class JobWorker:
     def _get_executor(self) -> Any:
         if self._executor is None:
             from stackwright.core.plugins import executors
+            from stackwright.jobs.kinds import kinds
+
+            kinds.names()  # load the kinds' entry points here, once, before jobs run in several threads at a time
 
             self._executor = executors.get(self.executor_name)(max_workers=self.concurrency)
         return self._executor
