@@ -52,11 +52,12 @@ def test_the_server_runs_jobs_and_schedules_and_recovers_after_a_restart(tmp_pat
                                                                    heartbeat_at=utcnow() - timedelta(hours=1)))  # fmt: skip
     try:
         for _ in range(2):  # two restarts: the due time fires once, the stale job is re-run
-            with running_server(home, KEY, env=ENV) as again:
-                with httpx.Client(base_url=again.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10) as api:
-                    wait_for(lambda: api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "succeeded")
-                    fired = wait_for(lambda: api.get("/api/v1/jobs", params={"kind": "noop"}).json()["data"])
-                    wait_for(lambda: all(j["status"] == "succeeded" for j in api.get("/api/v1/jobs", params={"kind": "noop"}).json()["data"]))
+            with running_server(home, KEY, env=ENV) as again, httpx.Client(
+                base_url=again.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+            ) as api:
+                wait_for(lambda api=api: api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "succeeded")
+                fired = wait_for(lambda api=api: api.get("/api/v1/jobs", params={"kind": "noop"}).json()["data"])
+                wait_for(lambda api=api: all(j["status"] == "succeeded" for j in api.get("/api/v1/jobs", params={"kind": "noop"}).json()["data"]))
             assert again.returncode == 0, again.log()[-2000:]
         with db.read() as session:
             runs = session.scalars(select(Job).where(Job.schedule_id.isnot(None))).all()
