@@ -173,9 +173,37 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
+class _Permitted:
+    """The search's filter and ACL: as SQL (``where``, ``params``) for the SQL paths, and as the documents
+    they exclude (keys, read once per search) for the row masks of the in-memory indexes."""
+
+    def __init__(self, session: Session, collection: Collection, plan: Plan):
+        self.session, self.collection, self.plan = session, collection, plan
+        self.where, self.params = _conditions(session, plan)
+        self._excluded: np.ndarray | None = None
+
+    def excluded_documents(self) -> np.ndarray:
+        """Keys of the collection's documents the search may not return (filtered out, not readable, not
+        ready). Usually few: most documents of a collection pass."""
+        import numpy as np
+
+        from stackwright.retrieval.vector_index import id_keys
+
+        if self._excluded is None:
+            started = time.perf_counter()
+            ids = self.session.execute(
+                text(f"SELECT d.id FROM retrieval_documents d WHERE d.collection_id = :vx_collection AND NOT ({self.where})"),
+                {**self.params, "vx_collection": self.collection.id},
+            ).scalars().all()
+            self._excluded = id_keys(list(ids)) if ids else np.zeros(0, dtype=np.int64)
+            self.plan.timings["acl_filter_ms"] = _ms(started)
+        return self._excluded
+
+
 def _vector_part(session: Session, home: Any, collection: Collection, plan: Plan, vector: np.ndarray,
-                 where: str, params: dict[str, Any]) -> list[tuple[int, float]]:  # fmt: skip
+                 permitted: _Permitted) -> list[tuple[int, float]]:  # fmt: skip
     started = time.perf_counter()
+    where, params = permitted.where, permitted.params
     if collection.backend == "pgvector":
         from stackwright.retrieval.pgvector import pgvector_search
 
@@ -183,22 +211,36 @@ def _vector_part(session: Session, home: Any, collection: Collection, plan: Plan
                                     exact=plan.exact, ef_search=plan.ef_search)  # fmt: skip
         plan.timings["vector_ms"] = _ms(started)
         return ranked
-    import numpy as np
-
-    from stackwright.retrieval.vector_index import EmbeddedIndex, embedded_index, id_key
+    from stackwright.retrieval.vector_index import EmbeddedIndex, embedded_index
 
     index = embedded_index(home, collection.id, collection.dimensions)
     snap = index.current(session, collection.index_version, ann=plan.ann)
-    plan.timings["index_ms"] = _ms(started)
-    excluded_ids = session.execute(
-        text(f"SELECT d.id FROM retrieval_documents d WHERE d.collection_id = :vx_collection AND NOT ({where})"),
-        {**params, "vx_collection": collection.id},
-    ).scalars().all()
-    excluded = np.fromiter((id_key(i) for i in excluded_ids), dtype=np.int64, count=len(excluded_ids))
-    mask = EmbeddedIndex.permitted(snap, excluded)
+    mask = EmbeddedIndex.permitted(snap, permitted.excluded_documents())
     hits = index.search(snap, vector, plan.pool, mask, ann=plan.ann)
     plan.timings["vector_ms"] = _ms(started)
     return [(int(r), float(s)) for r, s in zip(hits.row_ids, hits.scores, strict=True)]
+
+
+def _keyword_part(session: Session, collection: Collection, plan: Plan, permitted: _Permitted) -> list[tuple[int, float]]:
+    """FTS5 / Postgres full-text in SQL; on SQLite, large collections go through the in-memory
+    accelerator (stackwright.retrieval.keyword_index), which ranks the same way."""
+    from stackwright.retrieval import keyword_index as accel
+    from stackwright.retrieval.keyword import keyword_search, terms
+
+    started = time.perf_counter()
+    ranked = None
+    if session.get_bind().dialect.name == "sqlite" and collection.chunk_count >= accel.MIN_ROWS:
+        stems = accel.stem_phrases(terms(plan.query))
+        stats = accel.fts5_stats(session, stems) if stems else None
+        if stems and stats is not None:
+            index = accel.keyword_index(collection.id, str(session.get_bind().url))
+            snap = index.current(session, collection.index_version)
+            mask = accel.permitted(snap, permitted.excluded_documents())
+            ranked = index.search(snap, stems, stats, plan.pool, mask)
+    if ranked is None:
+        ranked = keyword_search(session, collection.id, plan.query, plan.pool, permitted.where, permitted.params)
+    plan.timings["keyword_ms"] = _ms(started)
+    return ranked
 
 
 def _embed_query(db: Database, collection: Collection, query: str, context: Any) -> np.ndarray:
@@ -269,17 +311,15 @@ def _diversify(hits: list[dict[str, Any]], vector: np.ndarray, plan: Plan, dimen
 def search_collection(session: Session, home: Any, collection: Collection, plan: Plan, vector: np.ndarray | None) -> list[dict[str, Any]]:
     """The hits of a planned search on an open session (``vector``: the embedded query, for vector/hybrid)."""
     from stackwright.retrieval.hybrid import reciprocal_rank_fusion
-    from stackwright.retrieval.keyword import keyword_search
     from stackwright.retrieval.rerankers import rerank
 
-    where, params = _conditions(session, plan)
+    permitted = _Permitted(session, collection, plan)
+    where, params = permitted.where, permitted.params
     rankings: dict[str, list[tuple[int, float]]] = {}
     if plan.mode in ("vector", "hybrid"):
-        rankings["vector"] = _vector_part(session, home, collection, plan, vector, where, params)
+        rankings["vector"] = _vector_part(session, home, collection, plan, vector, permitted)
     if plan.mode in ("keyword", "hybrid"):
-        started = time.perf_counter()
-        rankings["keyword"] = keyword_search(session, collection.id, plan.query, plan.pool, where, params)
-        plan.timings["keyword_ms"] = _ms(started)
+        rankings["keyword"] = _keyword_part(session, collection, plan, permitted)
     started = time.perf_counter()
     if plan.mode == "hybrid":
         ranked = reciprocal_rank_fusion({m: [r for r, _ in rows] for m, rows in rankings.items()}, plan.weights, plan.rrf_k)

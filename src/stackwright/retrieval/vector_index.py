@@ -60,6 +60,18 @@ def id_key(hex_id: str) -> int:
         return int.from_bytes(hashlib.blake2b(hex_id.encode(), digest_size=8).digest(), "big") >> 4
 
 
+def id_keys(hex_ids: list[str]) -> np.ndarray:
+    """``id_key`` of many ids at once (int64 array)."""
+    import numpy as np
+
+    if hex_ids and all(len(i) >= 16 for i in hex_ids):
+        try:
+            return (np.frombuffer(bytes.fromhex("".join(i[:16] for i in hex_ids)), dtype=">u8") >> np.uint64(4)).astype(np.int64)
+        except ValueError:
+            pass
+    return np.fromiter((id_key(i) for i in hex_ids), dtype=np.int64, count=len(hex_ids))
+
+
 def exact_order(vectors: np.ndarray, query: np.ndarray, chunk_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ranking both backends agree on: float64 cosine (vectors are unit length) rounded to 6 decimals,
     best first, ties by chunk id. Returns (order indices into ``vectors``, scores in that order)."""
@@ -147,8 +159,8 @@ class EmbeddedIndex:
         )
         rows = result.fetchall()
         row_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        chunk_keys = np.fromiter((id_key(r[1]) for r in rows), dtype=np.int64, count=len(rows))
-        doc_keys = np.fromiter((id_key(r[2]) for r in rows), dtype=np.int64, count=len(rows))
+        chunk_keys = id_keys([r[1] for r in rows])
+        doc_keys = id_keys([r[2] for r in rows])
         return row_ids, chunk_keys, doc_keys
 
     def _read_files(self) -> tuple[np.ndarray, int]:
@@ -326,7 +338,7 @@ class EmbeddedIndex:
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
         margin = min(len(scores), count + 16)  # near-ties at the cut are settled by the exact rescoring
-        top = np.argpartition(-scores, margin - 1)[:margin] if margin < len(scores) else np.arange(len(scores))
+        top = np.argpartition(scores, len(scores) - margin)[-margin:] if margin < len(scores) else np.arange(len(scores))
         top = top[np.isfinite(scores[top])]
         return self._ranked(snap, query, top, count, used_ann=False)
 
