@@ -158,3 +158,32 @@ def test_retrieval_ingest_job(prepared, project_id, worker):
     worker.run_until_idle()
     failed = job(prepared, project_id, missing)
     assert failed["status"] == "failed" and "nope" in failed["error"]
+
+
+def _go_stale(db, job_id):
+    with db.write() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow() - timedelta(minutes=10)))
+
+
+def test_a_stale_job_with_a_cancel_request_is_cancelled_not_requeued(prepared, project_id):
+    job_id = enqueue(prepared, project_id, "noop")
+    claim_job(prepared, "gone")
+    with prepared.write() as session:
+        service.cancel(session, project_id, job_id)
+    _go_stale(prepared, job_id)
+    assert requeue_stale(prepared, 60) == []
+    done = job(prepared, project_id, job_id)
+    assert done["status"] == "cancelled" and "stopped heartbeating" in done["error"]
+
+
+def test_a_job_that_keeps_killing_its_worker_fails_at_last(prepared, project_id):
+    job_id = enqueue(prepared, project_id, "noop", max_attempts=1)
+    for _ in range(2):  # attempt 1 and 2 die with their worker: re-queued
+        claim_job(prepared, "doomed")
+        _go_stale(prepared, job_id)
+        assert requeue_stale(prepared, 60) == [job_id]
+    claim_job(prepared, "doomed")  # attempt 3 (max_attempts + 2) dies too: failed
+    _go_stale(prepared, job_id)
+    assert requeue_stale(prepared, 60) == []
+    done = job(prepared, project_id, job_id)
+    assert (done["status"], done["attempts"]) == ("failed", 3) and "crashing its worker" in done["error"]

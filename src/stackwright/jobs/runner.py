@@ -29,6 +29,7 @@ from stackwright.jobs.models import Job, JobSchedule
 
 log = logging.getLogger("stackwright.jobs")
 MAX_BACKOFF_S = 600.0
+EXTRA_ATTEMPTS_AFTER_CRASH = 2  # attempts beyond max_attempts granted to jobs whose worker died
 
 
 class JobCancelled(Exception):
@@ -101,20 +102,34 @@ def claim_job(db: Database, worker: str, *, job_id: str | None = None, now: date
 
 
 def requeue_stale(db: Database, stale_after_s: float, *, now: datetime | None = None) -> list[str]:
-    """Put running jobs whose heartbeat is older than ``stale_after_s`` back in the queue (their worker is gone)."""
+    """Put running jobs whose heartbeat is older than ``stale_after_s`` back in the queue (their worker is
+    gone). A job whose cancel was requested is cancelled instead; one that took its worker down
+    ``EXTRA_ATTEMPTS_AFTER_CRASH`` times beyond its ``max_attempts`` fails (a job that kills every
+    process that runs it must not loop forever). Returns the re-queued ids."""
     now = now or utcnow()
     cutoff = now - timedelta(seconds=stale_after_s)
     requeued = []
     with db.write() as session:
-        rows = session.execute(select(Job.id, Job.worker, Job.heartbeat_at, Job.attempts).where(Job.status == "running", Job.heartbeat_at < cutoff)).all()
-        for job_id, worker, heartbeat, attempts in rows:
+        rows = session.execute(
+            select(Job.id, Job.worker, Job.heartbeat_at, Job.attempts, Job.max_attempts, Job.cancel_requested)
+            .where(Job.status == "running", Job.heartbeat_at < cutoff)
+        ).all()  # fmt: skip
+        for job_id, worker, heartbeat, attempts, max_attempts, cancel_requested in rows:
+            why = f"worker {worker} stopped heartbeating (last at {heartbeat.isoformat()})"
+            if cancel_requested:
+                values, message = {"status": "cancelled", "finished_at": now, "error": f"cancelled; {why}"}, f"cancelled: {why}"
+            elif attempts >= max_attempts + EXTRA_ATTEMPTS_AFTER_CRASH:
+                error = f"{why}, after {attempts} attempts: the job may be crashing its worker"
+                values, message = {"status": "failed", "finished_at": now, "error": error}, f"failed: {error}"
+            else:
+                values, message = {"status": "queued", "worker": None, "run_after": now, "progress": 0.0}, f"re-queued: {why}"
             done = session.execute(
-                update(Job).where(Job.id == job_id, Job.status == "running", Job.heartbeat_at == heartbeat)
-                .values(status="queued", worker=None, run_after=now, progress=0.0)
+                update(Job).where(Job.id == job_id, Job.status == "running", Job.heartbeat_at == heartbeat).values(**values)
             ).rowcount  # fmt: skip
             if done:
-                service.add_log(session, job_id, attempts, f"re-queued: worker {worker} stopped heartbeating (last at {heartbeat.isoformat()})", "warning")
-                requeued.append(job_id)
+                service.add_log(session, job_id, attempts, message, "warning")
+                if values["status"] == "queued":
+                    requeued.append(job_id)
     if requeued:
         log.warning("re-queued %d job(s) left running by a stopped worker: %s", len(requeued), ", ".join(requeued))
     return requeued
