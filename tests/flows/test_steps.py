@@ -307,3 +307,17 @@ def test_sync_steps_nest_under_the_calling_step(sink) -> None:
     inners = [s for s in spans if s.name == "inner"]
     assert len(inners) == 2 and all(s.parent_span_id == outer_span.span_id for s in inners)
     assert outer_span.attributes["stackwright.step.total_cost"] == pytest.approx(1.0)
+
+
+def test_a_step_on_a_method_gets_its_instance() -> None:
+    class Bot:
+        def __init__(self, greeting: str) -> None:
+            self.greeting = greeting
+
+        @step(retries=1, backoff_s=0.001, name="greet")
+        async def greet(self, name: str) -> str:
+            return f"{self.greeting}, {name}"
+
+    assert asyncio.run(Bot("Hello").greet("Ada")) == "Hello, Ada"
+    with pytest.raises(StepError, match="argument 'name'"):
+        asyncio.run(Bot("Hi").greet(["not", "a", "name"]))

@@ -144,6 +144,12 @@ class Step:
     def __repr__(self) -> str:
         return f"<Step {self.name!r} retries={self.retries} timeout_s={self.timeout_s}>"
 
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        """``@step`` on a method: the step bound to its instance (not cached: instances rarely hash alike)."""
+        if instance is None:
+            return self
+        return functools.partial(self.__call__, instance)
+
     # -- validation -----------------------------------------------------------------------------------------
     def _adapter(self, key: str, annotation: Any) -> Any:
         from pydantic import TypeAdapter
