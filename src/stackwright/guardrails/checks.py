@@ -24,7 +24,6 @@ BUILTINS = {
     "banned_topics": "stackwright.guardrails.semantic:BannedTopics",
     "groundedness": "stackwright.guardrails.semantic:Groundedness",
 }
-_registry: dict[str, Any] = {}
 _loaded = False
 
 LLM = Callable[[str, list[dict[str, Any]]], Awaitable[str]]  # (model, messages) -> answer text
@@ -274,47 +273,62 @@ class JsonSchema(Check):
 
 
 # -- registry -------------------------------------------------------------------------------------------
+# Backed by ``stackwright.core.plugins.guardrail_checks`` (listed by `stackwright plugins list`); checks
+# come from the built-ins, the ``stackwright.guardrails`` entry-point group and the core registry's own
+# ``stackwright.guardrail_checks`` group.
+
+
+def _core() -> Any:
+    from stackwright.core.plugins import guardrail_checks
+
+    return guardrail_checks
+
+
+def _import(target: str) -> Any:
+    from importlib import import_module
+
+    module, _, attr = target.partition(":")
+    return getattr(import_module(module), attr)
+
+
+def _ensure() -> Any:
+    global _loaded
+    registry = _core()
+    if _loaded:
+        return registry
+    _loaded = True
+    import logging
+    from importlib.metadata import entry_points
+
+    known = set(registry.names())
+    for name, target in BUILTINS.items():
+        if name not in known:
+            registry.register(name, _import(target), source="built-in")
+    for ep in entry_points(group="stackwright.guardrails"):
+        if ep.name in registry.names():
+            continue
+        try:
+            registry.register(ep.name, ep.load(), source=f"entry point {ep.value}")
+        except Exception:  # one broken plugin must not take the others down
+            logging.getLogger("stackwright.plugins").exception("could not load guardrail check %r from %s", ep.name, ep.value)
+    return registry
 
 
 def register(name: str, factory: Any) -> None:
-    """Register a check class (or a 'module:attr' string, imported on first use)."""
-    _registry[name] = factory
-
-
-def _load_entry_points() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    from importlib.metadata import entry_points
-
-    for name, target in BUILTINS.items():
-        _registry.setdefault(name, target)
-    for ep in entry_points(group="stackwright.guardrails"):
-        _registry.setdefault(ep.name, ep)
+    """Register a check class at run time (replacing one of the same name)."""
+    _ensure().register(name, factory, replace=True)
 
 
 def names() -> list[str]:
-    _load_entry_points()
-    return sorted(_registry)
+    return _ensure().names()
 
 
 def get(name: str) -> Any:
     """The check class for ``name``; ValueError naming the known checks."""
-    _load_entry_points()
-    factory = _registry.get(name)
-    if factory is None:
-        raise ValueError(f"unknown check {name!r}; checks: {', '.join(names())}")
-    if isinstance(factory, str):
-        from importlib import import_module
-
-        module, _, attr = factory.partition(":")
-        factory = getattr(import_module(module), attr)
-        _registry[name] = factory
-    elif hasattr(factory, "load"):
-        factory = factory.load()
-        _registry[name] = factory
-    return factory
+    registry = _ensure()
+    if name not in registry.names():
+        raise ValueError(f"unknown check {name!r}; checks: {', '.join(registry.names())}")
+    return registry.get(name)
 
 
 def build(name: str, params: dict[str, Any]) -> Check:
