@@ -99,3 +99,35 @@ def test_a_gateway_call_inside_a_step_adds_its_usage(app, api) -> None:
     assert "account page" in answer
     ((reported, counted, cost),) = seen
     assert reported > 0 and counted == reported + 5 and cost == 0.0  # the local model is free
+
+
+def test_a_gateway_call_with_the_steps_trace_headers_nests_under_the_step(app, api) -> None:
+    from stackwright.sdk.observe.otlp import OTLPHttpExporter
+    from stackwright.sdk.transport import InProcessTransport
+
+    exporter = OTLPHttpExporter("http://stackwright.test/v1/traces", TEST_API_KEY)
+    exporter._client = httpx.Client(transport=InProcessTransport(app), timeout=30)
+    assert configure_tracing(exporter=exporter, schedule_delay=0.05) is True
+    assert current_step().trace_headers() == {}  # outside any span
+
+    @step(name="answer")
+    def answer(question: str) -> str:
+        headers = current_step().trace_headers()
+        response = api.post("/v1/chat/completions", headers=headers, json={
+            "model": "local/extractive",
+            "messages": [{"role": "user", "content": f"Context: Refunds take 5 days.\nQuestion: {question}"}],
+        })  # fmt: skip
+        current_step().add_usage(response)
+        ids.append(headers["traceparent"].split("-")[1:3])
+        return response.json()["choices"][0]["message"]["content"]
+
+    ids: list[list[str]] = []
+    answer.sync("How long do refunds take?")
+    assert flush(10) is True
+    ((trace_id, step_span_id),) = ids
+    spans = _spans(api.get(f"/api/v1/traces/{trace_id}").json())
+    by_id = {s["span_id"]: s for s in spans}
+    assert by_id[step_span_id]["name"] == "answer"
+    children = [s for s in spans if s["parent_span_id"] == step_span_id]
+    assert children, spans  # the gateway's span sits under the step
+    assert by_id[step_span_id]["total_tokens"] > 0  # add_usage put the call's tokens on the step

@@ -69,6 +69,16 @@ class StepRun:
         self.total_tokens += tokens
 
 
+    def trace_headers(self) -> dict[str, str]:
+        """``{"traceparent": ...}`` for the current span: pass it with a gateway call (``extra_headers=`` in
+        the OpenAI SDK) and the gateway's span joins this step's trace, under it. Empty when tracing is off."""
+        from stackwright.sdk.observe.span import current_span
+
+        span = current_span()
+        if not span.is_recording:
+            return {}
+        return {"traceparent": f"00-{span.trace_id_hex}-{span.span_id_hex}-01"}
+
     def add_usage(self, response: Any) -> None:
         """Add the cost and tokens of a gateway answer: an httpx response (its ``x-stackwright-cost-usd``
         header and ``usage``), an OpenAI SDK raw response (``with_raw_response``), a parsed completion, or
