@@ -1,0 +1,1 @@
+"""Reference applications built on every Stackwright layer (the top of the dependency order)."""
