@@ -1,0 +1,575 @@
+"""The eight questions (ARCHITECTURE.md), answered for one request from stored data only.
+
+``explain(session, project_id, trace_id)`` reads the trace's spans (tree with self time, bodies and
+attributes), its scores, the release of the route the request went through (stable and candidate
+configs, history, last rollback and how fast it took effect) and the eval runs of those configs, and
+returns one dict with the keys of ``KEYS``. Nothing is hard-coded: where the store holds no answer, the
+value says so (``"explanation"``) instead of inventing one.
+
+The CLI (``stackwright demo ask|explain``) and the API (``GET /api/v1/traces/{trace_id}/explain``) both
+call this function, so they answer the same thing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stackwright.core.errors import Conflict, NotFound
+
+KEYS = ("answer", "trace_id", "prompt_version", "model", "context", "failure", "eval_delta", "cost_usd", "slowest_step", "rollback")
+MAX_SPANS = 5_000
+MAX_TEXT = 4_000  # characters of a message, chunk or tool payload shown
+EVAL_RUNS_SCANNED = 200  # newest completed eval runs looked at to find the configs' runs
+TRACES_PER_RUN = 5  # case traces of a run read to learn which prompt version it evaluated
+SIGNIFICANCE = 0.05
+_SPAN_COLUMNS = (
+    "span_id", "parent_span_id", "name", "kind", "status", "status_message", "start_ns", "end_ns", "duration_ms",
+    "model", "provider", "prompt_name", "prompt_version", "route", "environment", "release_arm", "cost",
+    "input_tokens", "output_tokens", "input", "output", "documents", "attributes", "events",
+)  # fmt: skip
+
+
+# -- reading the trace ---------------------------------------------------------------------------------
+
+
+def _spans(session: Session, project_id: str, trace_id: str) -> list[dict[str, Any]]:
+    from stackwright.tracing.models import Span
+
+    columns = [getattr(Span, name) for name in _SPAN_COLUMNS]
+    query = (
+        select(*columns)
+        .where(Span.project_id == project_id, Span.trace_id == trace_id)
+        .order_by(Span.start_ns + 0, Span.span_id)
+        .limit(MAX_SPANS)
+    )
+    out = []
+    for row in session.execute(query):
+        span = dict(row._mapping)
+        span["attributes"] = span["attributes"] or {}
+        out.append(span)
+    return out
+
+
+def _json(value: Any) -> Any:
+    """A JSON string attribute decoded (messages, findings, reasons); anything else as it is."""
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return value[:MAX_TEXT] + f"…[{len(value) - MAX_TEXT} more chars]"
+    return value
+
+
+def _is_call(span: dict[str, Any]) -> bool:
+    """A model call (the gateway's call span, or an instrumented LLM span), not one of its attempts."""
+    attrs = span["attributes"]
+    return span["kind"] == "llm" and "stackwright.gateway.attempt" not in attrs
+
+
+def _answer_span(spans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The model call that produced the answer: the last call that used a stored prompt, else the last
+    call; guardrail judge calls and classifiers before it do not count when a prompt call exists."""
+    calls = [s for s in spans if _is_call(s)]
+    with_prompt = [s for s in calls if s["prompt_name"]]
+    chosen = with_prompt or calls
+    return max(chosen, key=lambda s: (s["end_ns"], s["start_ns"])) if chosen else None
+
+
+def _root(spans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    ids = {s["span_id"] for s in spans}
+    roots = [s for s in spans if not s["parent_span_id"] or s["parent_span_id"] not in ids]
+    return min(roots, key=lambda s: s["start_ns"]) if roots else None
+
+
+def _route_span(spans: list[dict[str, Any]], llm: dict[str, Any] | None) -> dict[str, Any] | None:
+    if llm is not None and llm["route"]:
+        return llm
+    served = [s for s in spans if s["route"] and s["release_arm"] != "shadow"]
+    return served[-1] if served else None
+
+
+# -- 1. prompt version -----------------------------------------------------------------------------------
+
+
+def _config_prompt(config: dict[str, Any] | None) -> str | None:
+    return (config or {}).get("prompt")
+
+
+def prompt_version(llm: dict[str, Any] | None, release: Any) -> dict[str, Any]:
+    used = None
+    if llm is not None and llm["prompt_name"]:
+        used = f"{llm['prompt_name']}@{llm['prompt_version']}"
+    out: dict[str, Any] = {
+        "prompt": used,
+        "name": llm["prompt_name"] if llm else None,
+        "version": llm["prompt_version"] if llm else None,
+        "span_id": llm["span_id"] if llm else None,
+        "route": llm["route"] if llm else None,
+        "environment": llm["environment"] if llm else None,
+        "arm": llm["release_arm"] if llm else None,
+        "release_revision": (llm["attributes"].get("stackwright.release.revision") if llm else None),
+    }
+    if release is not None:
+        out["live"] = {
+            "route": release.route,
+            "environment": release.environment,
+            "revision": release.revision,
+            "stable": _config_prompt(release.stable),
+            "candidate": _config_prompt(release.candidate),
+            "candidate_mode": release.candidate_mode,
+            "candidate_share": release.candidate_share,
+        }
+    if used is None:
+        out["explanation"] = "no model call of this trace recorded a stored prompt (stackwright.prompt.name/version)"
+    return out
+
+
+# -- 2. model --------------------------------------------------------------------------------------------
+
+
+def _config_at(session: Session, release: Any, revision: Any, arm: str | None) -> dict[str, Any] | None:
+    """The config an arm had at a release revision, from the release history."""
+    from stackwright.releases.models import ReleaseChange
+
+    if release is None or revision is None:
+        return None
+    try:
+        revision = int(revision)
+    except (TypeError, ValueError):
+        return None
+    change = session.scalar(
+        select(ReleaseChange).where(ReleaseChange.release_id == release.id, ReleaseChange.revision == revision).limit(1)
+    )
+    if change is None:
+        return None
+    after = change.after or {}
+    if arm in ("candidate", "shadow"):
+        return (after.get("candidate") or {}).get("config")
+    return after.get("stable")
+
+
+def _parameters(attrs: dict[str, Any], config: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+    params: dict[str, Any] = {}
+    sources = []
+    invocation = _json(attrs.get("llm.invocation_parameters"))
+    if isinstance(invocation, dict):
+        params.update(invocation)
+        sources.append("span attribute llm.invocation_parameters")
+    for key, value in attrs.items():
+        if key.startswith("gen_ai.request.") and key != "gen_ai.request.model":
+            params[key[len("gen_ai.request."):]] = value
+            sources.append(f"span attribute {key}")
+    if config and config.get("params"):
+        params = {**config["params"], **params}
+        sources.append("release config at the span's revision")
+    return params, ", ".join(dict.fromkeys(sources)) or None
+
+
+def model(session: Session, llm: dict[str, Any] | None, spans: list[dict[str, Any]], release: Any) -> dict[str, Any]:
+    if llm is None:
+        return {"asked": None, "served": None, "explanation": "this trace has no model call (no LLM span)"}
+    attrs = llm["attributes"]
+    attempts = [s for s in spans if s["parent_span_id"] == llm["span_id"] and "stackwright.gateway.attempt" in s["attributes"]]
+    winner = next((a for a in reversed(attempts) if a["status"] != "error"), None)
+    config = _config_at(session, release, attrs.get("stackwright.release.revision"), llm["release_arm"])
+    params, source = _parameters(attrs, config)
+    asked = attrs.get("gen_ai.request.model") or attrs.get("llm.request.model") or llm["model"]
+    return {
+        "asked": asked,
+        "served": attrs.get("stackwright.gateway.served_model") or llm["model"],
+        "upstream_model": attrs.get("gen_ai.response.model") or llm["model"],
+        "provider": llm["provider"],
+        "deployment": attrs.get("stackwright.gateway.deployment") or (winner or {}).get("attributes", {}).get("stackwright.gateway.deployment"),
+        "parameters": params,
+        "parameters_source": source,
+        "release_config_model": (config or {}).get("model"),
+        "attempts": attrs.get("stackwright.gateway.attempts", len(attempts) or None),
+        "cache": attrs.get("stackwright.gateway.cache"),
+        "span_id": llm["span_id"],
+        "input_tokens": llm["input_tokens"],
+        "output_tokens": llm["output_tokens"],
+    }
+
+
+# -- 3. context ------------------------------------------------------------------------------------------
+
+
+def _messages(llm: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    if llm is None or llm["input"] is None:
+        return None
+    value = _json(llm["input"])
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        value = value["messages"]
+    if isinstance(value, list):
+        return [{"role": m.get("role"), "content": _clip(m.get("content"))} if isinstance(m, dict) else {"content": _clip(m)} for m in value]
+    return [{"role": "user", "content": _clip(value)}]
+
+
+def _chunks(span: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for doc in span["documents"] or []:
+        meta = _json(doc.get("metadata")) or {}
+        meta = meta if isinstance(meta, dict) else {"metadata": meta}
+        out.append(
+            {
+                "chunk_id": doc.get("id"), "score": doc.get("score"), "source": meta.get("source"), "title": meta.get("title"),
+                "document_id": meta.get("document_id"), "text": _clip(doc.get("content")), "span_id": span["span_id"],
+            }
+        )  # fmt: skip
+    return out
+
+
+def context(llm: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[str, Any]:
+    retrieval = [s for s in spans if s["kind"] == "retrieval" or s["documents"]]
+    tools = [s for s in spans if s["kind"] == "tool"]
+    chunks = [c for s in retrieval for c in _chunks(s)]
+    out = {
+        "rendered_messages": _messages(llm),
+        "retrieved_chunks": chunks,
+        "retrieval_queries": [{"span_id": s["span_id"], "name": s["name"], "query": _clip(s["input"]),
+                               "collection": s["attributes"].get("stackwright.retrieval.collection")} for s in retrieval],  # fmt: skip
+        "tool_results": [
+            {"span_id": s["span_id"], "name": s["name"], "status": s["status"], "input": _clip(_json(s["input"])),
+             "output": _clip(_json(s["output"])), "error": s["status_message"]}  # fmt: skip
+            for s in tools
+        ],
+    }
+    if llm is None and not chunks and not tools:
+        out["explanation"] = "no model call, retrieval or tool span in this trace"
+    return out
+
+
+# -- 4. failure --------------------------------------------------------------------------------------------
+
+
+def _decision(span: dict[str, Any]) -> dict[str, Any]:
+    attrs = span["attributes"]
+    return {
+        "check": attrs.get("guardrail.check"), "action": attrs.get("guardrail.action"),
+        "direction": attrs.get("guardrail.direction"), "triggered": attrs.get("guardrail.triggered"),
+        "score": attrs.get("guardrail.score"), "reasons": _json(attrs.get("guardrail.reasons")),
+        "findings": _json(attrs.get("guardrail.findings")), "reasks": attrs.get("guardrail.reasks"),
+        "span_id": span["span_id"],
+    }  # fmt: skip
+
+
+def failure(trace: dict[str, Any], spans: list[dict[str, Any]], scores: list[dict[str, Any]]) -> dict[str, Any]:
+    guardrail_spans = [s for s in spans if s["kind"] == "guardrail" or "guardrail.check" in s["attributes"]]
+    decisions = [_decision(s) for s in guardrail_spans]
+    triggered = [d for d in decisions if d["triggered"]]
+    errors = [{"span_id": s["span_id"], "name": s["name"], "message": s["status_message"]} for s in spans if s["status"] == "error"]
+    retries, fallbacks = [], []
+    for s in spans:
+        attrs = s["attributes"]
+        attempts = attrs.get("stackwright.gateway.attempts") or attrs.get("stackwright.step.attempts")
+        if isinstance(attempts, int) and attempts > 1:
+            retries.append({"span_id": s["span_id"], "name": s["name"], "attempts": attempts,
+                            "last_error": attrs.get("stackwright.step.last_error")})  # fmt: skip
+        gateway_fallbacks = _json(attrs.get("stackwright.gateway.fallbacks"))
+        if gateway_fallbacks:
+            fallbacks.append({"span_id": s["span_id"], "name": s["name"], "to": gateway_fallbacks})
+        if attrs.get("stackwright.step.fallback"):
+            fallbacks.append({"span_id": s["span_id"], "name": s["name"], "to": "the step's fallback",
+                              "reason": attrs.get("stackwright.step.last_error")})  # fmt: skip
+    changed = [d for d in triggered if d["action"] in ("block", "redact", "reask", "fallback")]
+    reasons = []
+    for d in triggered:
+        why = d["reasons"] if isinstance(d["reasons"], str) else "; ".join(map(str, d["reasons"] or []))
+        reasons.append(f"guardrail {d['direction']} {d['check']} -> {d['action']}" + (f" ({why})" if why else ""))
+    reasons += [f"error in {e['name']}: {e['message']}" for e in errors if e["message"]]
+    reasons += [f"{r['name']} took {r['attempts']} attempts" for r in retries]
+    reasons += [f"{f['name']} fell back to {f['to']}" for f in fallbacks]
+    failed = trace["status"] == "error" or bool(errors)
+    if failed or reasons:
+        summary = ("failed: " if failed else "changed: ") + "; ".join(reasons or [f"{trace['error_count']} span(s) failed"])
+    else:
+        summary = (f"nothing failed: {len(spans)} spans ok, {len(decisions)} guardrail check(s) passed, "
+                   "no error, retry or fallback")  # fmt: skip
+    return {
+        "failed": failed,
+        "changed_by_guardrails": bool(changed),
+        "summary": summary,
+        "status": trace["status"],
+        "guardrail_decisions": decisions,
+        "errors": errors,
+        "retries": retries,
+        "fallbacks": fallbacks,
+        "scores": [{"name": s["name"], "value": s["value"], "string_value": s["string_value"], "source": s["source"],
+                    "comment": s["comment"], "span_id": s["span_id"]} for s in scores],  # fmt: skip
+    }
+
+
+# -- 5. eval delta -------------------------------------------------------------------------------------------
+
+
+def _run_prompts(session: Session, project_id: str, run: Any) -> set[str]:
+    """Which prompt versions (name@version) a run evaluated: its case traces' model calls, else its spec."""
+    from stackwright.evals.models import EvalCaseResult
+    from stackwright.tracing.models import Span
+
+    trace_ids = list(
+        session.scalars(
+            select(EvalCaseResult.trace_id)
+            .where(EvalCaseResult.run_id == run.id, EvalCaseResult.trace_id.isnot(None))
+            .order_by(EvalCaseResult.id)
+            .limit(TRACES_PER_RUN)
+        )
+    )
+    found: set[str] = set()
+    if trace_ids:
+        rows = session.execute(
+            select(Span.prompt_name, Span.prompt_version)
+            .where(Span.project_id == project_id, Span.trace_id.in_(trace_ids), Span.prompt_name.isnot(None))
+            .distinct()
+        )
+        found = {f"{name}@{version}" for name, version in rows}
+    if not found:
+        target = (run.spec or {}).get("target") or {}
+        prompt = target.get("prompt") or ""
+        name, _, version = prompt.partition("@")
+        if version.isdigit():
+            found = {prompt}
+    return found
+
+
+def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The newest completed run that evaluated each config's prompt version (and nothing else)."""
+    from stackwright.evals.models import EvalRun
+
+    wanted = {arm: _config_prompt(c) for arm, c in configs.items() if _config_prompt(c)}
+    found: dict[str, Any] = {}
+    runs = session.scalars(
+        select(EvalRun)
+        .where(EvalRun.project_id == project_id, EvalRun.status == "completed")
+        .order_by(EvalRun.finished_at.desc(), EvalRun.id.desc())
+        .limit(EVAL_RUNS_SCANNED)
+    )
+    for run in runs:
+        prompts = _run_prompts(session, project_id, run)
+        if len(prompts) != 1:
+            continue
+        (prompt,) = prompts
+        for arm, want in wanted.items():
+            if arm not in found and want == prompt:
+                found[arm] = run
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def _run_brief(run: Any) -> dict[str, Any]:
+    scorers = (run.summary or {}).get("scorers") or {}
+    return {"id": run.id, "name": run.name, "dataset": run.dataset_ref,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "means": {k: v.get("mean") for k, v in scorers.items()}}  # fmt: skip
+
+
+def eval_delta(session: Session, project_id: str, release: Any) -> dict[str, Any]:
+    from stackwright.evals.compare import compare_runs
+
+    if release is None:
+        return {"compared": False, "explanation": "the request went through no release route, so there are no stable and candidate configs to compare"}
+    configs: dict[str, dict[str, Any]] = {"stable": release.stable}
+    if release.candidate is not None:
+        configs["candidate"] = release.candidate
+    elif release.last_rollback and release.last_rollback.get("from"):
+        configs["candidate"] = release.last_rollback["from"]  # the config the last rollback left
+    out: dict[str, Any] = {
+        "route": release.route, "environment": release.environment,
+        "stable": _config_prompt(configs["stable"]), "candidate": _config_prompt(configs.get("candidate")),
+        "candidate_is_rolled_back": release.candidate is None and "candidate" in configs,
+    }  # fmt: skip
+    runs = _runs_for(session, project_id, configs)
+    out["runs"] = {arm: _run_brief(run) for arm, run in runs.items()}
+    if "stable" not in runs or "candidate" not in runs:
+        missing = [f"{arm} ({_config_prompt(c)})" for arm, c in configs.items() if arm not in runs]
+        out.update(compared=False, scorers={},
+                   explanation=f"no completed eval run of {' and '.join(missing)} is stored; run `stackwright eval run` with a spec whose target is that prompt version")  # fmt: skip
+        return out
+    result = compare_runs(session, project_id, runs["stable"].id, runs["candidate"].id, limit=5)
+    scorers = {}
+    for name, s in result["scorers"].items():
+        ps = [p for p in (s.get("wilcoxon_p"), s.get("mcnemar_p")) if p is not None]
+        p = min(ps) if ps else None
+        scorers[name] = {
+            "stable_mean": s["mean_a"], "candidate_mean": s["mean_b"], "mean_delta": s["mean_diff"],
+            "paired_cases": s["paired"], "improved_cases": s["improvements"], "regressed_cases": s["regressions"],
+            "wilcoxon_p": s["wilcoxon_p"], "mcnemar_p": s["mcnemar_p"],
+            "significant": p is not None and p < SIGNIFICANCE and bool(s["paired"]),
+            "regressions": s["regressed_cases"], "improvements": s["improved_cases"],
+        }  # fmt: skip
+    out.update(compared=True, same_dataset=result["same_dataset"], scorers=scorers, significance_level=SIGNIFICANCE)
+    better = [n for n, s in scorers.items() if s["significant"] and (s["mean_delta"] or 0) > 0]
+    worse = [n for n, s in scorers.items() if s["significant"] and (s["mean_delta"] or 0) < 0]
+    out["verdict"] = ("improved: " + ", ".join(better) if better else "") + ("; " if better and worse else "") + (
+        "regressed: " + ", ".join(worse) if worse else "") or "no significant change"  # fmt: skip
+    return out
+
+
+# -- 6. cost -------------------------------------------------------------------------------------------------
+
+
+def cost(trace: dict[str, Any], tree: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trace's stored total, per model, and per step (a step's cost includes its sub-spans')."""
+    by_id = {s["span_id"]: s for s in tree}
+    subtree: dict[str, float] = defaultdict(float)
+    for s in reversed(tree):  # pre-order reversed: children before parents
+        subtree[s["span_id"]] += s["cost"] or 0.0
+        parent = s["parent_span_id"]
+        if parent in by_id and not s["orphan"]:
+            subtree[parent] += subtree[s["span_id"]]
+    per_model: dict[str, float] = defaultdict(float)
+    for s in tree:
+        if s["cost"] is not None and s["model"]:
+            per_model[s["model"]] += s["cost"]
+    steps = [s for s in tree if s["depth"] == 1] or tree[:1]
+    return {
+        "total": trace["cost"],
+        "per_step": [{"name": s["name"], "span_id": s["span_id"], "cost_usd": round(subtree[s["span_id"]], 10)} for s in steps],
+        "per_model": {m: round(v, 10) for m, v in sorted(per_model.items())},
+        "per_span": [{"name": s["name"], "span_id": s["span_id"], "cost_usd": s["cost"], "model": s["model"]}
+                     for s in tree if s["cost"]],  # fmt: skip
+        "tokens": {"input": trace["input_tokens"], "output": trace["output_tokens"], "total": trace["total_tokens"]},
+    }
+
+
+# -- 7. slowest step ---------------------------------------------------------------------------------------
+
+
+def slowest_step(trace: dict[str, Any], tree: list[dict[str, Any]]) -> dict[str, Any]:
+    if not tree:
+        return {"name": None, "explanation": "the trace has no spans"}
+    ranked = sorted(tree, key=lambda s: s["self_time_ms"], reverse=True)
+    top = ranked[0]
+    total = trace["duration_ms"]
+
+    def view(s: dict[str, Any]) -> dict[str, Any]:
+        return {"name": s["name"], "span_id": s["span_id"], "kind": s["kind"], "self_time_ms": round(s["self_time_ms"], 3),
+                "duration_ms": round(s["duration_ms"], 3), "share_of_trace": round(s["self_time_ms"] / total, 4) if total else None}  # fmt: skip
+
+    return {**view(top), "trace_duration_ms": total, "top": [view(s) for s in ranked[:3]]}
+
+
+# -- 8. rollback --------------------------------------------------------------------------------------------
+
+
+def rollback(session: Session, release: Any, route: str | None, env: str | None) -> dict[str, Any]:
+    from stackwright.releases.history import list_changes, stable_to_restore
+    from stackwright.releases.service import status_view
+
+    if release is None:
+        why = "the request went through no release route" if not route else f"no release for route {route!r} in {env!r} is stored"
+        return {"can_roll_back": False, "explanation": why}
+    out: dict[str, Any] = {"route": release.route, "environment": release.environment, "revision": release.revision,
+                           "current": _config_prompt(release.stable)}  # fmt: skip
+    if release.candidate is not None:
+        out.update(can_roll_back=True, kind="candidate", to=release.stable, to_prompt=_config_prompt(release.stable),
+                   explanation=f"dropping the {release.candidate_mode} candidate {_config_prompt(release.candidate)} "
+                               f"({release.candidate_share:g}%) returns all traffic to the stable {_config_prompt(release.stable)}")  # fmt: skip
+    else:
+        try:
+            restored, undone = stable_to_restore(session, release)
+        except Conflict as exc:
+            out.update(can_roll_back=False, kind=None, to=None, to_prompt=None, explanation=exc.message)
+        else:
+            out.update(can_roll_back=True, kind="stable", to=restored, to_prompt=_config_prompt(restored),
+                       explanation=f"returns to {_config_prompt(restored)}, undoing change #{undone.id} ({undone.action})")  # fmt: skip
+    status = status_view(session, release)
+    last = status["last_rollback"]
+    effect = status["last_rollback_effect"]
+    if last:
+        out["last_rollback"] = {
+            "at": last.get("at"), "actor": last.get("actor"), "automatic": last.get("automatic"), "kind": last.get("kind"),
+            "reason": last.get("reason"), "from": _config_prompt(last.get("from")), "to": _config_prompt(last.get("to")),
+            "history_id": last.get("history_id"), "effect": effect,
+            "took_effect_s": (effect or {}).get("took_effect_s"),
+        }  # fmt: skip
+    else:
+        out["last_rollback"] = None
+        out["last_rollback_explanation"] = "this route has never been rolled back"
+    out["resolve_cache_ttl_s"] = status["resolve_cache_ttl_s"]
+    changes, _ = list_changes(session, release, limit=10)
+    out["recent_changes"] = [{"id": c.id, "revision": c.revision, "action": c.action, "actor": c.actor,
+                              "at": c.created_at.isoformat()} for c in changes]  # fmt: skip
+    return out
+
+
+# -- all eight --------------------------------------------------------------------------------------------
+
+
+def _release(session: Session, project_id: str, route: str | None, env: str | None) -> Any:
+    from stackwright.releases.service import find_release
+
+    if not route or not env:
+        return None
+    try:
+        return find_release(session, project_id, route, env)
+    except Exception:  # a stored route name that is not a valid route today: no release
+        return None
+
+
+def explain(session: Session, project_id: str, trace_id: str) -> dict[str, Any]:
+    """The eight answers for one trace of this project (NotFound for an unknown or another project's trace)."""
+    from stackwright.tracing.queries import get_trace
+
+    view = get_trace(session, project_id, trace_id, max_spans=MAX_SPANS)
+    trace, tree = view["trace"], view["spans"]
+    spans = _spans(session, project_id, trace["trace_id"])
+    if not spans:
+        raise NotFound(f"Trace {trace['trace_id']!r} has no stored spans.", hint="Spans may have been purged by retention.")
+    llm = _answer_span(spans)
+    routed = _route_span(spans, llm)
+    route, env = (routed["route"], routed["environment"]) if routed else (None, None)
+    release = _release(session, project_id, route, env)
+    root = _root(spans)
+    text = (root or {}).get("output") or trace["output"] or (llm or {}).get("output")
+    return {
+        "answer": _answer_text(text),
+        "trace_id": trace["trace_id"],
+        "prompt_version": prompt_version(llm, release),
+        "model": model(session, llm, spans, release),
+        "context": context(llm, spans),
+        "failure": failure(trace, spans, view["scores"]),
+        "eval_delta": eval_delta(session, project_id, release),
+        "cost_usd": cost(trace, tree),
+        "slowest_step": slowest_step(trace, tree),
+        "rollback": rollback(session, release, route, env),
+    }
+
+
+def _answer_text(text: Any) -> Any:
+    """The final output; an app's structured output (``{"answer": ..., ...}``) gives its answer field."""
+    value = _json(text)
+    if isinstance(value, dict) and isinstance(value.get("answer"), str):
+        return value["answer"]
+    return text
+
+
+def find_trace_project(session: Session, trace_id: str, project_ref: str | None = None) -> str:
+    """The project holding this trace: the named one, else the one project whose store has it (CLI use)."""
+    from stackwright.auth import service
+    from stackwright.tracing.queries import find_trace
+
+    if project_ref:
+        return service.find_project(session, project_ref).id
+    holders = []
+    for project in service.list_projects(session):
+        try:
+            find_trace(session, project.id, trace_id)
+        except NotFound:
+            continue
+        holders.append(project.id)
+    if not holders:
+        raise NotFound(f"No trace {trace_id.strip()[:80]!r} in any project.", hint="List traces with `stackwright traces list`.")
+    return holders[0]

@@ -1,0 +1,259 @@
+"""`stackwright demo ask|explain`: one question through the whole stack, then the eight answers for it.
+
+``demo_app`` is the `demo` Typer group (mounted by ``stackwright.cli.main``). The support app adds its own
+commands (``demo seed``) to it: this module imports ``stackwright.apps.support.cli`` when that module
+exists and calls its ``register(demo_app)`` function. Keep heavy imports inside the commands there too,
+so `stackwright --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+from typing import Any
+
+import typer
+
+from stackwright.cli import common
+
+demo_app = typer.Typer(help="The reference support assistant: seed it, ask it, explain a request.", no_args_is_help=True)
+
+DEMO_ROUTE = "support.answer"
+DEMO_ENV = "production"
+PROJECT_HELP = "Project name or id (default: the project where the support demo is seeded)."
+QUESTIONS = (
+    ("prompt_version", "Which prompt version is live right now (per environment, per route)?"),
+    ("model", "Which model (provider, deployment, parameters) handled this request?"),
+    ("context", "What context did the model receive (rendered prompt, retrieved chunks, tool results)?"),
+    ("failure", "Why did this output fail (guardrail, scorer, error, retry, fallback)?"),
+    ("eval_delta", "Did the new prompt improve eval scores (per case, with significance)?"),
+    ("cost_usd", "How much does this workflow cost per request (per step, per model)?"),
+    ("slowest_step", "Which step adds the most latency?"),
+    ("rollback", "Can we roll back safely (and how fast did the last rollback take effect)?"),
+)
+
+
+def _register_support_commands() -> None:
+    """`demo seed` and friends, from the support app, when it is installed."""
+    name = "stackwright.apps.support.cli"
+    try:
+        if importlib.util.find_spec(name) is None:
+            return
+    except ModuleNotFoundError:
+        return
+    register = getattr(importlib.import_module(name), "register", None)
+    if callable(register):
+        register(demo_app)
+
+
+def _not_seeded(where: str) -> typer.Exit:
+    typer.echo(f"error: the support demo is not seeded{where}: run `stackwright demo seed` first.", err=True)
+    return typer.Exit(1)
+
+
+def _demo_project(session: Any, ref: str | None) -> str:
+    """The project with the demo's release route (the named one must have it)."""
+    from stackwright.auth import service
+    from stackwright.releases.service import find_release
+
+    if ref:
+        project = service.find_project(session, ref)
+        if find_release(session, project.id, DEMO_ROUTE, DEMO_ENV) is None:
+            raise _not_seeded(f" in project {project.name!r} (no release {DEMO_ROUTE}@{DEMO_ENV})")
+        return project.id
+    seeded = [p for p in service.list_projects(session) if find_release(session, p.id, DEMO_ROUTE, DEMO_ENV) is not None]
+    if not seeded:
+        raise _not_seeded(f" (no project has a release {DEMO_ROUTE}@{DEMO_ENV})")
+    named_default = [p for p in seeded if p.name == "default"]
+    return (named_default or seeded)[0].id
+
+
+def _call_ask(question: str, user: str | None, settings: Any, project_id: str) -> str:
+    """Run the question through ``stackwright.apps.support.ask``; its trace id."""
+    from stackwright.apps import support
+
+    ask = support.ask
+    try:
+        params = inspect.signature(ask).parameters
+    except (TypeError, ValueError):
+        params = {}
+    kwargs: dict[str, Any] = {"user_id": user}
+    if "settings" in params:
+        kwargs["settings"] = settings
+    if "project_id" in params:
+        kwargs["project_id"] = project_id
+    try:
+        result = ask(question, **kwargs)
+    except NotImplementedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    trace_id = result if isinstance(result, str) else (result.get("trace_id") if isinstance(result, dict) else getattr(result, "trace_id", None))
+    if not trace_id:
+        typer.echo(f"error: the support app answered without a trace id ({result!r:.200}).", err=True)
+        raise typer.Exit(1)
+    return str(trace_id)
+
+
+def _explain(ctx: typer.Context, trace_id: str, project_id: str | None, project_ref: str | None) -> dict[str, Any]:
+    from stackwright.apps.answers import explain, find_trace_project
+
+    with common.database(ctx).read() as session:
+        pid = project_id or find_trace_project(session, trace_id, project_ref)
+        return explain(session, pid, trace_id)
+
+
+@demo_app.command("ask")
+def ask_command(
+    ctx: typer.Context,
+    question: str = typer.Argument(..., help="The customer's question, e.g. \"How do I reset my password?\""),
+    user: str = typer.Option(None, "--user", help="The customer's user id (the account lookup and the sticky release arm use it)."),
+    project: str = typer.Option(None, help=PROJECT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the eight answers."),
+) -> None:
+    """Ask the support assistant one question through the whole stack, then print the eight answers for that request."""
+    settings = common.settings(ctx)
+    with common.database(ctx).read() as session:
+        project_id = _demo_project(session, project)
+    trace_id = _call_ask(question, user, settings, project_id)
+    show(_explain(ctx, trace_id, project_id, None), as_json)
+
+
+@demo_app.command("explain")
+def explain_command(
+    ctx: typer.Context,
+    trace_id: str = typer.Argument(..., help="A trace id (32 hex characters)."),
+    project: str = typer.Option(None, help="Project name or id (default: the project holding the trace)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the eight answers."),
+) -> None:
+    """Print the eight answers (prompt, model, context, failure, eval delta, cost, latency, rollback) for a stored trace."""
+    show(_explain(ctx, trace_id, None, project), as_json)
+
+
+# -- readable output ---------------------------------------------------------------------------------
+
+
+def show(answers: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        common.print_json(answers)
+        return
+    typer.echo(f"answer: {answers['answer']}")
+    typer.echo(f"trace:  {answers['trace_id']}  (stackwright traces show {answers['trace_id']})")
+    for number, (key, question) in enumerate(QUESTIONS, 1):
+        typer.echo("")
+        typer.echo(f"{number}. {question}")
+        for line in LINES[key](answers[key]):
+            typer.echo(f"   {line}")
+
+
+def _money(value: Any) -> str:
+    return "n/a" if value is None else f"${value:.6f}"
+
+
+def _prompt_lines(p: dict[str, Any]) -> list[str]:
+    lines = [f"this request used {p['prompt'] or 'no stored prompt'}"
+             + (f" (route {p['route']}@{p['environment']}, arm {p['arm']}, release revision {p['release_revision']})" if p.get("route") else "")]  # fmt: skip
+    live = p.get("live")
+    if live:
+        candidate = f", candidate {live['candidate']} ({live['candidate_mode']} {live['candidate_share']:g}%)" if live["candidate"] else ", no candidate"
+        lines.append(f"live now on {live['route']}@{live['environment']} (revision {live['revision']}): stable {live['stable']}{candidate}")
+    if p.get("explanation"):
+        lines.append(p["explanation"])
+    return lines
+
+
+def _model_lines(m: dict[str, Any]) -> list[str]:
+    if m.get("explanation"):
+        return [m["explanation"]]
+    params = ", ".join(f"{k}={v}" for k, v in (m.get("parameters") or {}).items()) or "none recorded"
+    return [
+        f"asked for {m['asked']}, served by {m['served']} (provider {m['provider']}, deployment {m['deployment']}, upstream model {m['upstream_model']})",
+        f"parameters: {params}" + (f" (from {m['parameters_source']})" if m.get("parameters_source") else ""),
+        f"attempts: {m['attempts']}, cache: {m['cache']}, tokens in/out: {m['input_tokens']}/{m['output_tokens']}",
+    ]
+
+
+def _context_lines(c: dict[str, Any]) -> list[str]:
+    lines = []
+    for message in c.get("rendered_messages") or []:
+        content = str(message.get("content") or "").replace("\n", " ")
+        lines.append(f"[{message.get('role')}] {content[:160]}{'…' if len(content) > 160 else ''}")
+    for chunk in c.get("retrieved_chunks") or []:
+        score = chunk["score"]
+        lines.append(f"chunk {chunk['chunk_id']} from {chunk['source'] or chunk['title'] or '?'} (score {score:.3f})" if isinstance(score, (int, float))
+                     else f"chunk {chunk['chunk_id']} from {chunk['source'] or chunk['title'] or '?'}")  # fmt: skip
+    for tool in c.get("tool_results") or []:
+        lines.append(f"tool {tool['name']} [{tool['status']}]: {str(tool['output'])[:160]}")
+    if c.get("explanation"):
+        lines.append(c["explanation"])
+    return lines or ["no rendered prompt, retrieved chunk or tool result was recorded"]
+
+
+def _failure_lines(f: dict[str, Any]) -> list[str]:
+    lines = [f["summary"]]
+    for d in f.get("guardrail_decisions") or []:
+        lines.append(f"guardrail {d['direction']} {d['check']}: {'triggered' if d['triggered'] else 'passed'} (action {d['action']}, score {d['score']})")
+    for s in f.get("scores") or []:
+        lines.append(f"score {s['name']} = {s['value'] if s['value'] is not None else s['string_value']} ({s['source']})")
+    return lines
+
+
+def _eval_lines(e: dict[str, Any]) -> list[str]:
+    head = f"{e.get('route')}@{e.get('environment')}: stable {e.get('stable')} vs candidate {e.get('candidate')}" if e.get("route") else ""
+    if not e.get("compared"):
+        return [x for x in (head, e.get("explanation")) if x] + [
+            f"run {r['name']} ({arm}): {r['means']}" for arm, r in (e.get("runs") or {}).items()
+        ]
+    lines = [head + (" (candidate already rolled back)" if e.get("candidate_is_rolled_back") else ""), f"verdict: {e['verdict']}"]
+    for name, s in e["scorers"].items():
+        delta = s["mean_delta"]
+        lines.append(
+            f"{name}: {s['stable_mean']} -> {s['candidate_mean']} (delta {'n/a' if delta is None else f'{delta:+.4f}'}, "
+            f"{s['paired_cases']} paired cases, {s['improved_cases']} better / {s['regressed_cases']} worse, "
+            f"wilcoxon p={s['wilcoxon_p']}, mcnemar p={s['mcnemar_p']}, {'significant' if s['significant'] else 'not significant'})"
+        )
+    return lines
+
+
+def _cost_lines(c: dict[str, Any]) -> list[str]:
+    lines = [f"total {_money(c['total'])} for {c['tokens']['total']} tokens"]
+    lines += [f"step {s['name']}: {_money(s['cost_usd'])}" for s in c["per_step"]]
+    lines += [f"model {m}: {_money(v)}" for m, v in c["per_model"].items()]
+    return lines
+
+
+def _slowest_lines(s: dict[str, Any]) -> list[str]:
+    if s.get("explanation"):
+        return [s["explanation"]]
+    share = s["share_of_trace"]
+    return [f"{s['name']}: {s['self_time_ms']:.1f} ms of its own time"
+            + (f" ({share:.0%} of the {s['trace_duration_ms']:.1f} ms request)" if share is not None else "")] + [
+        f"then {t['name']}: {t['self_time_ms']:.1f} ms" for t in s["top"][1:]
+    ]  # fmt: skip
+
+
+def _rollback_lines(r: dict[str, Any]) -> list[str]:
+    lines = [("yes: " if r.get("can_roll_back") else "no: ") + str(r.get("explanation"))]
+    last = r.get("last_rollback")
+    if last:
+        took = last.get("took_effect_s")
+        when = "took effect in " + (f"{took:.2f} s" if took is not None else "an unknown time (no request since)")
+        lines.append(f"last rollback {last['at']} ({'automatic' if last['automatic'] else 'by ' + str(last['actor'])}): "
+                     f"{last['from']} -> {last['to']}, {when}")  # fmt: skip
+    elif r.get("last_rollback_explanation"):
+        lines.append(r["last_rollback_explanation"])
+    return lines
+
+
+LINES = {
+    "prompt_version": _prompt_lines,
+    "model": _model_lines,
+    "context": _context_lines,
+    "failure": _failure_lines,
+    "eval_delta": _eval_lines,
+    "cost_usd": _cost_lines,
+    "slowest_step": _slowest_lines,
+    "rollback": _rollback_lines,
+}
+
+_register_support_commands()
