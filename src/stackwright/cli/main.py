@@ -55,6 +55,7 @@ def version() -> None:
 
 
 def _mount() -> None:
+    from stackwright.apps.demo_cli import demo_app
     from stackwright.auth.cli import audit_app, keys_app, projects_app, users_app
     from stackwright.core.cli import db_app, plugins_app
     from stackwright.datasets.cli import datasets_app
@@ -88,6 +89,7 @@ def _mount() -> None:
     app.add_typer(eval_app, name="eval")
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(guardrails_app, name="guardrails")
+    app.add_typer(demo_app, name="demo")
     register_ingest(app)
     register_search(app)
 
