@@ -23,6 +23,7 @@ DESCRIPTION = (
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the app. Nothing connects here: the database is opened by the first request or by `prepare`."""
+    from stackwright.apps.answers_api import router as answers_router
     from stackwright.auth.api import router as auth_router
     from stackwright.datasets.api import router as datasets_router
     from stackwright.evals.api import router as evals_router
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(ingest_router)
     app.include_router(trace_admin_router)  # before trace_router: /traces/stats is not a trace id
     app.include_router(trace_router)
+    app.include_router(answers_router)
     app.include_router(metrics_router)
     app.include_router(limits_router)
     app.include_router(gateway_admin_router)
