@@ -89,38 +89,48 @@ def _request(app: Any, api: httpx.Client, model: str) -> str:
     return trace_id
 
 
-def _evals(app: Any, api: httpx.Client, fake: Any, tmp_path: Any, model: str) -> dict[str, str]:
-    """Runs of the stable prompt (@1) and the candidate (@3): the candidate's answers contain the expected text."""
+def _run_specs(app: Any, api: httpx.Client, fake: Any, tmp_path: Any, targets: dict[str, dict[str, Any]], cases: int = 8) -> dict[str, str]:
+    """Eval runs through the real runner and gateway, one per target; the expected text is the candidate's."""
     from tests.evals.conftest import Evals
 
-    cases = [{"input": {"question": f"question {i}"}, "expected": "Version 3"} for i in range(8)]
-    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
+    rows = [{"input": {"question": f"question {i}"}, "expected": "Version 3"} for i in range(cases)]
+    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in rows))
     runner = Evals(app, api, fake, tmp_path)
     try:
         ids = {}
-        for arm, version in (("stable", 1), ("candidate", 3)):
-            spec = {"name": f"support-v{version}", "dataset": "cases.jsonl",
-                    "target": {"prompt": f"support-answer@{version}", "model": model}, "scorers": ["contains"],
+        for key, target in targets.items():
+            spec = {"name": f"support-{key}", "dataset": "cases.jsonl", "target": target, "scorers": ["contains"],
                     "concurrency": 4, "timeout_s": 5, "retries": 0}  # fmt: skip
             result = runner.run(spec)
             assert result["status"] == "completed", result
-            ids[arm] = result["id"] if "id" in result else result["run_id"]
+            ids[key] = result["id"] if "id" in result else result["run_id"]
         return ids
     finally:
         runner.close()
 
 
-@pytest.fixture
-def story(app, api, default, fake_upstream, tmp_path) -> dict[str, Any]:  # noqa: F811
+def _evals(app: Any, api: httpx.Client, fake: Any, tmp_path: Any, model: str) -> dict[str, str]:
+    """Runs of the stable prompt (@1) and the candidate (@3): the candidate's answers contain the expected text."""
+    targets = {arm: {"prompt": f"support-answer@{v}", "model": model} for arm, v in (("stable", 1), ("candidate", 3))}
+    return _run_specs(app, api, fake, tmp_path, targets)
+
+
+def build(app: Any, api: httpx.Client, project_id: str, fake: Any, tmp_path: Any) -> dict[str, Any]:
     model = f"m-{uuid.uuid4().hex[:8]}"
-    apply(api, fake_model(fake_upstream.base_url, model))
+    apply(api, fake_model(fake.base_url, model))
     ok(api.put("/api/v1/traces/settings", json={"prices": {model: {"input_per_mtok": 1000.0, "output_per_mtok": 2000.0}}}))
-    push_versions(app.state.db, default.project_id, "support-answer", 3)
+    push_versions(app.state.db, project_id, "support-answer", 3)
     _policy(api)
     _release(api, model)
     trace_id = _request(app, api, model)
-    runs = _evals(app, api, fake_upstream, tmp_path, model)
-    return {"model": model, "trace_id": trace_id, "runs": runs, "project_id": default.project_id}
+    return {"model": model, "trace_id": trace_id, "project_id": project_id}
+
+
+@pytest.fixture
+def story(app, api, default, fake_upstream, tmp_path) -> dict[str, Any]:  # noqa: F811
+    built = build(app, api, default.project_id, fake_upstream, tmp_path)
+    built["runs"] = _evals(app, api, fake_upstream, tmp_path, built["model"])
+    return built
 
 
 def _policy(api: httpx.Client) -> None:
@@ -243,3 +253,21 @@ def test_a_trace_without_release_or_model_says_so(app, api, default) -> None:  #
     assert answers["eval_delta"]["compared"] is False and "no release route" in answers["eval_delta"]["explanation"]
     assert answers["rollback"]["can_roll_back"] is False and answers["cost_usd"]["total"] == 0
     assert answers["slowest_step"]["name"] in ("job", "step")
+
+
+def test_eval_delta_from_one_run_over_the_route_splits_its_cases_by_arm(app, api, default, fake_upstream, tmp_path) -> None:  # noqa: F811
+    """No run per prompt version, but a run over the release route with a 50 % canary: its cases are split by
+    the prompt version that answered each (read from their traces), compared unpaired."""
+    from stackwright.apps.answers import explain
+
+    built = build(app, api, default.project_id, fake_upstream, tmp_path)
+    ok(api.post(f"/api/v1/releases/{ROUTE}/canary", json={"env": ENV, "prompt": "support-answer@3", "share": 50}))
+    run_id = _run_specs(app, api, fake_upstream, tmp_path, {"route": {"route": f"{ROUTE}@{ENV}"}}, cases=24)["route"]
+    with app.state.db.read() as session:
+        delta = explain(session, default.project_id, built["trace_id"])["eval_delta"]
+    assert delta["compared"] is True and delta["paired"] is False and delta["run"]["id"] == run_id
+    s = delta["scorers"]["contains"]
+    assert s["stable_cases"] + s["candidate_cases"] == 24 and s["stable_cases"] > 0 and s["candidate_cases"] > 0
+    assert (s["stable_mean"], s["candidate_mean"], s["mean_delta"]) == (0.0, 1.0, 1.0)
+    assert s["significant"] is True and s["mannwhitney_p"] < 0.05
+    assert delta["verdict"] == "improved: contains"

@@ -16,7 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from stackwright.core.errors import Conflict, NotFound
@@ -24,8 +24,8 @@ from stackwright.core.errors import Conflict, NotFound
 KEYS = ("answer", "trace_id", "prompt_version", "model", "context", "failure", "eval_delta", "cost_usd", "slowest_step", "rollback")
 MAX_SPANS = 5_000
 MAX_TEXT = 4_000  # characters of a message, chunk or tool payload shown
-EVAL_RUNS_SCANNED = 200  # newest completed eval runs looked at to find the configs' runs
-TRACES_PER_RUN = 5  # case traces of a run read to learn which prompt version it evaluated
+EVAL_RUNS_SCANNED = 50  # newest completed eval runs looked at to find the configs' runs
+CASES_PER_RUN = 5_000  # case results of a run read to learn which prompt version answered each
 SIGNIFICANCE = 0.05
 _SPAN_COLUMNS = (
     "span_id", "parent_span_id", "name", "kind", "status", "status_message", "start_ns", "end_ns", "duration_ms",
@@ -313,42 +313,38 @@ def failure(trace: dict[str, Any], spans: list[dict[str, Any]], scores: list[dic
 # -- 5. eval delta -------------------------------------------------------------------------------------------
 
 
-def _run_prompts(session: Session, project_id: str, run: Any) -> set[str]:
-    """Which prompt versions (name@version) a run evaluated: its case traces' model calls, else its spec."""
-    from stackwright.evals.models import EvalCaseResult
+def _case_prompts(session: Session, project_id: str, run: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """A run's case rows and, per case trace, the prompt version (name@version) its model call used."""
+    from stackwright.evals.service import case_rows
     from stackwright.tracing.models import Span
 
-    trace_ids = list(
-        session.scalars(
-            select(EvalCaseResult.trace_id)
-            .where(EvalCaseResult.run_id == run.id, EvalCaseResult.trace_id.isnot(None))
-            .order_by(EvalCaseResult.id)
-            .limit(TRACES_PER_RUN)
-        )
-    )
-    found: set[str] = set()
-    if trace_ids:
-        rows = session.execute(
-            select(Span.prompt_name, Span.prompt_version)
-            .where(Span.project_id == project_id, Span.trace_id.in_(trace_ids), Span.prompt_name.isnot(None))
-            .distinct()
-        )
-        found = {f"{name}@{version}" for name, version in rows}
-    if not found:
-        target = (run.spec or {}).get("target") or {}
-        prompt = target.get("prompt") or ""
-        name, _, version = prompt.partition("@")
-        if version.isdigit():
-            found = {prompt}
-    return found
+    rows = case_rows(session, run.id)[:CASES_PER_RUN]
+    trace_ids = sorted({r["trace_id"] for r in rows if r["trace_id"]})
+    prompt_of: dict[str, str] = {}
+    for i in range(0, len(trace_ids), 500):
+        query = select(Span.trace_id, Span.prompt_name, Span.prompt_version).where(
+            Span.project_id == project_id, Span.trace_id.in_(trace_ids[i : i + 500]), Span.prompt_name.isnot(None),
+            or_(Span.release_arm.is_(None), Span.release_arm != "shadow"),
+        )  # fmt: skip
+        for trace_id, name, version in session.execute(query):
+            prompt_of[trace_id] = f"{name}@{version}"
+    if not prompt_of:  # untraced cases: the spec's target, when it names an exact version
+        target = ((run.spec or {}).get("target") or {}).get("prompt") or ""
+        if target.partition("@")[2].isdigit():
+            prompt_of = {r["trace_id"] or f"case:{r['item_id']}:{r['repeat_index']}": target for r in rows}
+            for r in rows:
+                r["trace_id"] = r["trace_id"] or f"case:{r['item_id']}:{r['repeat_index']}"
+    return rows, prompt_of
 
 
-def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The newest completed run that evaluated each config's prompt version (and nothing else)."""
+def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Any]:
+    """The newest completed run that evaluated only each config's prompt version, and the newest run whose
+    cases went to both (a run over the release route itself, sticky per case)."""
     from stackwright.evals.models import EvalRun
 
     wanted = {arm: _config_prompt(c) for arm, c in configs.items() if _config_prompt(c)}
     found: dict[str, Any] = {}
+    mixed: Any = None
     runs = session.scalars(
         select(EvalRun)
         .where(EvalRun.project_id == project_id, EvalRun.status == "completed")
@@ -356,16 +352,48 @@ def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, An
         .limit(EVAL_RUNS_SCANNED)
     )
     for run in runs:
-        prompts = _run_prompts(session, project_id, run)
-        if len(prompts) != 1:
-            continue
-        (prompt,) = prompts
-        for arm, want in wanted.items():
-            if arm not in found and want == prompt:
-                found[arm] = run
+        rows, prompt_of = _case_prompts(session, project_id, run)
+        prompts = set(prompt_of.values())
+        if len(prompts) == 1:
+            (prompt,) = prompts
+            for arm, want in wanted.items():
+                if arm not in found and want == prompt:
+                    found[arm] = run
+        elif mixed is None and len(wanted) == 2 and set(wanted.values()) <= prompts:
+            mixed = (run, rows, prompt_of)
         if len(found) == len(wanted):
             break
-    return found
+    return found, mixed
+
+
+def _split_run(run: Any, rows: list[dict[str, Any]], prompt_of: dict[str, str], wanted: dict[str, str]) -> dict[str, Any]:
+    """One run's cases split by the prompt version that answered them: per-scorer means, their difference
+    and a Mann-Whitney U test (the groups hold different cases, so the test is unpaired)."""
+    from scipy.stats import mannwhitneyu
+
+    names = list(((run.summary or {}).get("scorers") or {}))
+    groups = {arm: [r for r in rows if prompt_of.get(r["trace_id"]) == want] for arm, want in wanted.items()}
+    scorers = {}
+    for name in names:
+        values = {arm: [((r.get("scores") or {}).get(name) or {}).get("value") for r in group] for arm, group in groups.items()}
+        values = {arm: [float(v) for v in vs if v is not None] for arm, vs in values.items()}
+        a, b = values["stable"], values["candidate"]
+        mean_a = round(sum(a) / len(a), 6) if a else None
+        mean_b = round(sum(b) / len(b), 6) if b else None
+        p = None
+        if a and b:
+            try:
+                p = round(float(mannwhitneyu(a, b).pvalue), 6) if len(set(a) | set(b)) > 1 else 1.0
+            except ValueError:
+                p = None
+        scorers[name] = {
+            "stable_mean": mean_a, "candidate_mean": mean_b,
+            "mean_delta": None if mean_a is None or mean_b is None else round(mean_b - mean_a, 6),
+            "stable_cases": len(a), "candidate_cases": len(b), "paired_cases": 0, "mannwhitney_p": p,
+            "significant": p is not None and p < SIGNIFICANCE,
+        }  # fmt: skip
+    return {"compared": True, "paired": False, "scorers": scorers, "run": _run_brief(run),
+            "method": f"one run over the route ({run.name}): its cases split by the prompt version that answered them, Mann-Whitney U"}  # fmt: skip
 
 
 def _run_brief(run: Any) -> dict[str, Any]:
@@ -390,8 +418,13 @@ def eval_delta(session: Session, project_id: str, release: Any) -> dict[str, Any
         "stable": _config_prompt(configs["stable"]), "candidate": _config_prompt(configs.get("candidate")),
         "candidate_is_rolled_back": release.candidate is None and "candidate" in configs,
     }  # fmt: skip
-    runs = _runs_for(session, project_id, configs)
+    runs, mixed = _runs_for(session, project_id, configs)
     out["runs"] = {arm: _run_brief(run) for arm, run in runs.items()}
+    if ("stable" not in runs or "candidate" not in runs) and mixed is not None:
+        wanted = {arm: _config_prompt(c) for arm, c in configs.items()}
+        out.update(_split_run(*mixed, wanted), significance_level=SIGNIFICANCE)
+        out["verdict"] = _verdict(out["scorers"])
+        return out
     if "stable" not in runs or "candidate" not in runs:
         missing = [f"{arm} ({_config_prompt(c)})" for arm, c in configs.items() if arm not in runs]
         out.update(compared=False, scorers={},
@@ -409,12 +442,17 @@ def eval_delta(session: Session, project_id: str, release: Any) -> dict[str, Any
             "significant": p is not None and p < SIGNIFICANCE and bool(s["paired"]),
             "regressions": s["regressed_cases"], "improvements": s["improved_cases"],
         }  # fmt: skip
-    out.update(compared=True, same_dataset=result["same_dataset"], scorers=scorers, significance_level=SIGNIFICANCE)
+    out.update(compared=True, paired=True, same_dataset=result["same_dataset"], scorers=scorers, significance_level=SIGNIFICANCE,
+               method="the newest completed run of each prompt version, paired by case: Wilcoxon signed-rank and exact McNemar")  # fmt: skip
+    out["verdict"] = _verdict(scorers)
+    return out
+
+
+def _verdict(scorers: dict[str, dict[str, Any]]) -> str:
     better = [n for n, s in scorers.items() if s["significant"] and (s["mean_delta"] or 0) > 0]
     worse = [n for n, s in scorers.items() if s["significant"] and (s["mean_delta"] or 0) < 0]
-    out["verdict"] = ("improved: " + ", ".join(better) if better else "") + ("; " if better and worse else "") + (
-        "regressed: " + ", ".join(worse) if worse else "") or "no significant change"  # fmt: skip
-    return out
+    parts = ([f"improved: {', '.join(better)}"] if better else []) + ([f"regressed: {', '.join(worse)}"] if worse else [])
+    return "; ".join(parts) or "no significant change"
 
 
 # -- 6. cost -------------------------------------------------------------------------------------------------

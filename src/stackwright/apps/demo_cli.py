@@ -205,13 +205,17 @@ def _eval_lines(e: dict[str, Any]) -> list[str]:
             f"run {r['name']} ({arm}): {r['means']}" for arm, r in (e.get("runs") or {}).items()
         ]
     lines = [head + (" (candidate already rolled back)" if e.get("candidate_is_rolled_back") else ""), f"verdict: {e['verdict']}"]
+    if e.get("method"):
+        lines.append(f"method: {e['method']}")
     for name, s in e["scorers"].items():
         delta = s["mean_delta"]
-        lines.append(
-            f"{name}: {s['stable_mean']} -> {s['candidate_mean']} (delta {'n/a' if delta is None else f'{delta:+.4f}'}, "
-            f"{s['paired_cases']} paired cases, {s['improved_cases']} better / {s['regressed_cases']} worse, "
-            f"wilcoxon p={s['wilcoxon_p']}, mcnemar p={s['mcnemar_p']}, {'significant' if s['significant'] else 'not significant'})"
-        )
+        if s.get("paired_cases"):
+            detail = (f"{s['paired_cases']} paired cases, {s['improved_cases']} better / {s['regressed_cases']} worse, "
+                      f"wilcoxon p={s['wilcoxon_p']}, mcnemar p={s['mcnemar_p']}")  # fmt: skip
+        else:
+            detail = f"{s.get('stable_cases')} vs {s.get('candidate_cases')} cases, mann-whitney p={s.get('mannwhitney_p')}"
+        lines.append(f"{name}: {s['stable_mean']} -> {s['candidate_mean']} (delta {'n/a' if delta is None else f'{delta:+.4f}'}, "
+                     f"{detail}, {'significant' if s['significant'] else 'not significant'})")  # fmt: skip
     return lines
 
 
