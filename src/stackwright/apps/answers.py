@@ -78,12 +78,13 @@ def _is_call(span: dict[str, Any]) -> bool:
 
 
 def _answer_span(spans: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The model call that produced the answer: the last call that used a stored prompt, else the last
-    call; guardrail judge calls and classifiers before it do not count when a prompt call exists."""
-    calls = [s for s in spans if _is_call(s)]
-    with_prompt = [s for s in calls if s["prompt_name"]]
-    chosen = with_prompt or calls
-    return max(chosen, key=lambda s: (s["end_ns"], s["start_ns"])) if chosen else None
+    """The model call that produced the answer: the last call served through a release route, else the last
+    that used a stored prompt, else the last call (classifier or judge calls before it do not count)."""
+    calls = [s for s in spans if _is_call(s) and s["release_arm"] != "shadow"]
+    for chosen in ([s for s in calls if s["route"]], [s for s in calls if s["prompt_name"]], calls):
+        if chosen:
+            return max(chosen, key=lambda s: (s["end_ns"], s["start_ns"]))
+    return None
 
 
 def _root(spans: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -8,9 +8,11 @@ so `stackwright --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
+import sys
 from typing import Any
 
 import typer
@@ -84,7 +86,8 @@ def _call_ask(question: str, user: str | None, settings: Any, project_id: str) -
     if "project_id" in params:
         kwargs["project_id"] = project_id
     try:
-        result = ask(question, **kwargs)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the answers (one JSON object with --json)
+            result = ask(question, **kwargs)
     except NotImplementedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
