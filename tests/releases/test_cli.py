@@ -130,3 +130,29 @@ def test_bad_input_is_an_error_line_and_writes_nothing(rel, args, needle):
     before = (rel.count(ReleaseChange), rel.count(AuditEntry))
     rel.fails("release", *args, needle=needle)
     assert (rel.count(ReleaseChange), rel.count(AuditEntry)) == before
+
+
+def test_promote_asks_the_evaluations_layer_through_the_cli(rel, tmp_path):
+    """`stackwright release promote` sees `stackwright eval run` results: a failing gate refuses, a passing one promotes.
+    The refusal is checked in a fresh `stackwright` process too, where nothing but the CLI has been imported."""
+    from tests.e2e.serverproc import clean_env, run
+    from tests.evals.conftest import base_spec, write_spec
+
+    rel.ok("release", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "gpt-4o-mini")
+    rel.ok("release", "canary", ROUTE, *ENV, "--prompt", "support-answer@2", "--share", "10", "--require-eval", "support-regression")
+    target = {"python": "tests.evals.pyfuncs:echo"}  # answers "echo: <question>": `contains` scores 0.75 on average
+    failing = write_spec(tmp_path, base_spec(target=target, scorers=["contains"], gate={"contains": {"min_mean": 0.9}}), "fail.yaml")
+    assert rel("eval", "run", str(failing), "--gate").exit_code == 1
+
+    message = rel.fails("release", "promote", ROUTE, *ENV, needle="failed its gate")
+    assert "support-regression" in message and "contains: mean 0.75 < 0.9" in message
+    fresh = run(["release", "promote", ROUTE, *ENV], clean_env(home=rel.home, database_url=rel.database_url))
+    assert fresh.returncode == 1 and "failed its gate" in fresh.stderr and "contains: mean 0.75 < 0.9" in fresh.stderr, fresh.stderr
+    assert rel.json("release", "status", ROUTE, *ENV)["candidate"]["config"]["prompt"] == "support-answer@2"  # not promoted
+
+    passing = write_spec(tmp_path, base_spec(target=target, scorers=["contains"], gate={"contains": {"min_mean": 0.5}}), "pass.yaml")
+    assert rel("eval", "run", str(passing), "--gate").exit_code == 0
+    promoted = rel.json("release", "promote", ROUTE, *ENV)
+    assert promoted["stable"]["prompt"] == "support-answer@2" and promoted["candidate"] is None
+    gate = rel.json("release", "history", ROUTE, *ENV)[0]["details"]["gate"]
+    assert gate["passed"] is True and gate["evidence"]["scorers"] == {"contains": 0.75}

@@ -95,6 +95,7 @@ def check_release(session: Any, project_id: str, requirement: str, release: Any)
 
 
 def install() -> None:
+    """Kept for callers that install it explicitly; ``check_promotion`` installs it by itself."""
     from stackwright.releases import gates
 
-    gates.register_eval_checker(check_release)
+    gates.install_builtin_checkers()
