@@ -243,8 +243,13 @@ def _rollback_lines(r: dict[str, Any]) -> list[str]:
     lines = [("yes: " if r.get("can_roll_back") else "no: ") + str(r.get("explanation"))]
     last = r.get("last_rollback")
     if last:
-        took = last.get("took_effect_s")
-        when = "took effect in " + (f"{took:.2f} s" if took is not None else "an unknown time (no request since)")
+        took, effect = last.get("took_effect_s"), last.get("effect") or {}
+        if took is None:
+            when = "its effect is not measured yet (no request of the route since)" if effect else "its effect is unknown"
+        elif not effect.get("old_config_requests_since"):
+            when = f"took effect at once (none of the {effect.get('requests_since')} requests since used the old config)"
+        else:
+            when = f"took effect {took:.2f} s later (the last of {effect['old_config_requests_since']} requests on the old config)"
         lines.append(f"last rollback {last['at']} ({'automatic' if last['automatic'] else 'by ' + str(last['actor'])}): "
                      f"{last['from']} -> {last['to']}, {when}")  # fmt: skip
     elif r.get("last_rollback_explanation"):
