@@ -228,31 +228,57 @@ def test_cli_explain_prints_the_eight_answers(app, api, story, settings) -> None
     assert missing.exit_code == 1 and "No trace" in missing.stderr
 
 
-def test_a_trace_without_release_or_model_says_so(app, api, default) -> None:  # noqa: F811
-    """A plain SDK trace: no model call, no route; every answer explains what the store does not hold."""
+def test_a_flow_without_release_or_model_call(app, api, default) -> None:  # noqa: F811
+    """Workflow steps only (no model call, no route): retries, a fallback and per-step costs are read back; the
+    answers about prompts, models, evals and rollback say what the store does not hold."""
+    import asyncio
+
     from stackwright.apps.answers import explain
+    from stackwright.flows import current_step, sequence, step
     from stackwright.sdk.observe.otlp import OTLPHttpExporter
     from stackwright.sdk.transport import InProcessTransport
 
     exporter = OTLPHttpExporter("http://stackwright.test/v1/traces", TEST_API_KEY)
     exporter._client = httpx.Client(transport=InProcessTransport(app), timeout=30)
     configure_tracing(exporter=exporter, schedule_delay=0.05)
-    with observe("job") as root:
-        with observe("step", kind="tool") as step:
-            step.set_output("done")
-            time.sleep(0.001)
-        trace_id = root.trace_id_hex
+
+    @step(name="fetch", retries=1, backoff_s=0.001)
+    async def fetch(question: str) -> str:
+        current_step().add_cost(0.002, tokens=10)
+        if current_step().attempt == 1:
+            raise ConnectionError("index warming up")
+        return question
+
+    @step(name="enrich", fallback="(no enrichment)")
+    def enrich(text: str) -> str:
+        current_step().add_cost(0.001, tokens=5)
+        raise ValueError("enricher down")
+
+    async def main() -> tuple[str, str]:
+        with observe("job") as root:
+            result = await sequence(fetch, enrich, name="flow")("q")
+            root.set_output(result)
+            return result, root.trace_id_hex
+
+    result, trace_id = asyncio.run(main())
+    assert result == "(no enrichment)"
     assert flush(10) is True
-    wait_trace(api, trace_id, spans=2)
+    wait_trace(api, trace_id, spans=4)
     with app.state.db.read() as session:
         answers = explain(session, default.project_id, trace_id)
-    assert set(answers) == KEYS
+    assert set(answers) == KEYS and answers["answer"] == "(no enrichment)"
     assert answers["prompt_version"]["prompt"] is None and "no model call" in answers["prompt_version"]["explanation"]
     assert "no model call" in answers["model"]["explanation"]
-    assert answers["failure"]["failed"] is False and answers["failure"]["summary"].startswith("nothing failed")
+    f = answers["failure"]
+    assert [(r["name"], r["attempts"]) for r in f["retries"]] == [("fetch", 2)] and "index warming up" in f["retries"][0]["last_error"]
+    assert [x["name"] for x in f["fallbacks"]] == ["enrich"] and "enricher down" in f["fallbacks"][0]["reason"]
+    assert "fetch took 2 attempts" in f["summary"] and "enrich fell back" in f["summary"]
+    steps = {x["name"]: x["cost_usd"] for x in answers["cost_usd"]["per_step"]}
+    assert steps == {"fetch": pytest.approx(0.004), "enrich": pytest.approx(0.001)}  # both attempts of fetch cost
+    assert answers["cost_usd"]["total"] == pytest.approx(0.005) and answers["cost_usd"]["per_model"] == {}
     assert answers["eval_delta"]["compared"] is False and "no release route" in answers["eval_delta"]["explanation"]
-    assert answers["rollback"]["can_roll_back"] is False and answers["cost_usd"]["total"] == 0
-    assert answers["slowest_step"]["name"] in ("job", "step")
+    assert answers["rollback"]["can_roll_back"] is False and "no release route" in answers["rollback"]["explanation"]
+    assert answers["slowest_step"]["name"] in ("job", "flow", "fetch", "enrich")
 
 
 def test_eval_delta_from_one_run_over_the_route_splits_its_cases_by_arm(app, api, default, fake_upstream, tmp_path) -> None:  # noqa: F811

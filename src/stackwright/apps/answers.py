@@ -459,7 +459,22 @@ def _verdict(scorers: dict[str, dict[str, Any]]) -> str:
 # -- 6. cost -------------------------------------------------------------------------------------------------
 
 
-def cost(trace: dict[str, Any], tree: list[dict[str, Any]]) -> dict[str, Any]:
+def _steps(tree: list[dict[str, Any]], step_ids: set[str]) -> list[dict[str, Any]]:
+    """The workflow's top-level steps (flow step spans with no step above them), else the root's children."""
+    by_id = {s["span_id"]: s for s in tree}
+    top = []
+    for s in tree:
+        if s["span_id"] not in step_ids:
+            continue
+        parent, hops = by_id.get(s["parent_span_id"]), 0
+        while parent is not None and parent["span_id"] not in step_ids and hops < len(tree):
+            parent, hops = by_id.get(parent["parent_span_id"]), hops + 1
+        if parent is None:
+            top.append(s)
+    return top or [s for s in tree if s["depth"] == 1] or tree[:1]
+
+
+def cost(trace: dict[str, Any], tree: list[dict[str, Any]], step_ids: set[str]) -> dict[str, Any]:
     """The trace's stored total, per model, and per step (a step's cost includes its sub-spans')."""
     by_id = {s["span_id"]: s for s in tree}
     subtree: dict[str, float] = defaultdict(float)
@@ -472,7 +487,7 @@ def cost(trace: dict[str, Any], tree: list[dict[str, Any]]) -> dict[str, Any]:
     for s in tree:
         if s["cost"] is not None and s["model"]:
             per_model[s["model"]] += s["cost"]
-    steps = [s for s in tree if s["depth"] == 1] or tree[:1]
+    steps = _steps(tree, step_ids)
     return {
         "total": trace["cost"],
         "per_step": [{"name": s["name"], "span_id": s["span_id"], "cost_usd": round(subtree[s["span_id"]], 10)} for s in steps],
@@ -581,7 +596,7 @@ def explain(session: Session, project_id: str, trace_id: str) -> dict[str, Any]:
         "context": context(llm, spans),
         "failure": failure(trace, spans, view["scores"]),
         "eval_delta": eval_delta(session, project_id, release),
-        "cost_usd": cost(trace, tree),
+        "cost_usd": cost(trace, tree, {s["span_id"] for s in spans if "stackwright.step.name" in s["attributes"]}),
         "slowest_step": slowest_step(trace, tree),
         "rollback": rollback(session, release, route, env),
     }
