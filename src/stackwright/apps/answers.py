@@ -160,9 +160,29 @@ def _config_at(session: Session, release: Any, revision: Any, arm: str | None) -
     return after.get("stable")
 
 
-def _parameters(attrs: dict[str, Any], config: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+def _prompt_params(session: Session, project_id: str, llm: dict[str, Any]) -> dict[str, Any] | None:
+    """The model parameters the prompt version itself stores (the registry's copy), if the call used one."""
+    from stackwright.prompts.service import find_version
+
+    if not llm["prompt_name"] or not str(llm["prompt_version"] or "").isdigit():
+        return None
+    try:
+        return dict(find_version(session, project_id, f"{llm['prompt_name']}@{llm['prompt_version']}").params or {})
+    except Exception:  # the prompt was deleted since: its parameters are no longer stored
+        return None
+
+
+def _parameters(attrs: dict[str, Any], config: dict[str, Any] | None, prompt_params: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+    """The call's parameters as the gateway merges them: the prompt version's, then the release config's,
+    then what the span itself recorded."""
     params: dict[str, Any] = {}
     sources = []
+    if prompt_params:
+        params.update(prompt_params)
+        sources.append("the prompt version")
+    if config and config.get("params"):
+        params.update(config["params"])
+        sources.append("the release config at the span's revision")
     invocation = _json(attrs.get("llm.invocation_parameters"))
     if isinstance(invocation, dict):
         params.update(invocation)
@@ -171,20 +191,17 @@ def _parameters(attrs: dict[str, Any], config: dict[str, Any] | None) -> tuple[d
         if key.startswith("gen_ai.request.") and key != "gen_ai.request.model":
             params[key[len("gen_ai.request."):]] = value
             sources.append(f"span attribute {key}")
-    if config and config.get("params"):
-        params = {**config["params"], **params}
-        sources.append("release config at the span's revision")
     return params, ", ".join(dict.fromkeys(sources)) or None
 
 
-def model(session: Session, llm: dict[str, Any] | None, spans: list[dict[str, Any]], release: Any) -> dict[str, Any]:
+def model(session: Session, project_id: str, llm: dict[str, Any] | None, spans: list[dict[str, Any]], release: Any) -> dict[str, Any]:
     if llm is None:
         return {"asked": None, "served": None, "explanation": "this trace has no model call (no LLM span)"}
     attrs = llm["attributes"]
     attempts = [s for s in spans if s["parent_span_id"] == llm["span_id"] and "stackwright.gateway.attempt" in s["attributes"]]
     winner = next((a for a in reversed(attempts) if a["status"] != "error"), None)
     config = _config_at(session, release, attrs.get("stackwright.release.revision"), llm["release_arm"])
-    params, source = _parameters(attrs, config)
+    params, source = _parameters(attrs, config, _prompt_params(session, project_id, llm))
     asked = attrs.get("gen_ai.request.model") or attrs.get("llm.request.model") or llm["model"]
     return {
         "asked": asked,
@@ -592,7 +609,7 @@ def explain(session: Session, project_id: str, trace_id: str) -> dict[str, Any]:
         "answer": _answer_text(text),
         "trace_id": trace["trace_id"],
         "prompt_version": prompt_version(llm, release),
-        "model": model(session, llm, spans, release),
+        "model": model(session, project_id, llm, spans, release),
         "context": context(llm, spans),
         "failure": failure(trace, spans, view["scores"]),
         "eval_delta": eval_delta(session, project_id, release),
