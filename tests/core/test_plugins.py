@@ -91,3 +91,58 @@ def test_runtime_registration_wins_over_an_entry_point(monkeypatch):
     registry.register("local", sentinel)
     assert registry.get("local") is sentinel
     assert registry.describe()["local"] == "runtime"  # (the ray executor comes from its entry point)
+
+
+# -- loading from two threads at once ---------------------------------------------------------------------
+RACE_STARTED = threading.Event()  # set by the slow plugin's module while it is being imported
+RACE_RELEASE = threading.Event()  # the slow plugin's import finishes once this is set
+
+
+def _install_distribution(root, group: str, module: str, body: str) -> None:
+    """A real installed distribution on sys.path: its dist-info declares one entry point in ``group``."""
+    info = root / f"{module}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\nslow = {module}:Plugin\nsecond = {module}:Other\n")
+    (root / f"{module}.py").write_text(body)
+
+
+def test_a_thread_never_sees_a_half_loaded_registry(tmp_path, monkeypatch):
+    """Thread A imports a slow plugin; thread B asks meanwhile: B waits for the loading, then sees every plugin."""
+    import sys
+    import uuid
+
+    module = f"sw_slow_plugin_{uuid.uuid4().hex[:8]}"
+    _install_distribution(tmp_path, "stackwright.race_test", module, (
+        "from tests.core import test_plugins as t\n"
+        "t.RACE_STARTED.set()\n"
+        "t.RACE_RELEASE.wait(60)\n"
+        "class Plugin: pass\n"
+        "class Other: pass\n"
+    ))  # fmt: skip
+    monkeypatch.syspath_prepend(str(tmp_path))
+    RACE_STARTED.clear()
+    RACE_RELEASE.clear()
+    registry = plugins.Registry("race_test", "Loaded from two threads.")
+    seen: dict[str, list[str]] = {}
+    first = threading.Thread(target=lambda: seen.__setitem__("first", registry.names()))
+    second = threading.Thread(target=lambda: seen.__setitem__("second", registry.names()))
+    try:
+        first.start()
+        assert RACE_STARTED.wait(60), "the plugin's import never started"
+        second.start()
+        second.join(0.5)  # before the fix, the second thread returned an empty list here
+    finally:
+        RACE_RELEASE.set()
+        first.join(60)
+        second.join(60)
+        sys.modules.pop(module, None)
+    assert seen == {"first": ["second", "slow"], "second": ["second", "slow"]}
+
+
+def test_guardrail_checks_come_from_both_groups():
+    """The built-ins are declared in `stackwright.guardrails`; the documented group is `stackwright.guardrail_checks`."""
+    assert plugins.guardrail_checks.groups == ("stackwright.guardrail_checks", "stackwright.guardrails")
+    described = plugins.guardrail_checks.describe()
+    assert {"pii", "secrets", "length", "prompt_injection"} <= set(described)
+    assert described["pii"] in ("entry point stackwright.guardrails.checks:PII", "built-in")
