@@ -282,11 +282,30 @@ def _decision(span: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def failure(trace: dict[str, Any], spans: list[dict[str, Any]], scores: list[dict[str, Any]]) -> dict[str, Any]:
-    guardrail_spans = [s for s in spans if s["kind"] == "guardrail" or "guardrail.check" in s["attributes"]]
-    decisions = [_decision(s) for s in guardrail_spans]
+def _guard_steps(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Workflow steps that ran a guardrail policy themselves and recorded its outcome on their span."""
+    out = []
+    for s in spans:
+        attrs = s["attributes"]
+        if "guardrail.policy" in attrs and "guardrail.check" not in attrs:
+            triggered = attrs.get("guardrail.triggered")
+            triggered = [t for t in triggered.split(",") if t] if isinstance(triggered, str) else triggered
+            out.append({"span_id": s["span_id"], "name": s["name"], "policy": attrs.get("guardrail.policy"),
+                        "blocked": bool(attrs.get("guardrail.blocked")), "triggered": triggered or []})  # fmt: skip
+    return out
+
+
+def failure(trace: dict[str, Any], spans: list[dict[str, Any]], scores: list[dict[str, Any]], root: dict[str, Any] | None,
+            llm: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """Why the output failed or was changed: guardrail decisions (the gateway's decision spans and guard
+    steps' records), errors (recovered or not), retries, fallbacks, and the scores stored on the trace."""
+    decisions = [_decision(s) for s in spans if s["kind"] == "guardrail" or "guardrail.check" in s["attributes"]]
+    guard_steps = _guard_steps(spans)
     triggered = [d for d in decisions if d["triggered"]]
-    errors = [{"span_id": s["span_id"], "name": s["name"], "message": s["status_message"]} for s in spans if s["status"] == "error"]
+    root_failed = root is not None and root["status"] == "error"
+    call_failed = llm is not None and llm["status"] == "error"
+    errors = [{"span_id": s["span_id"], "name": s["name"], "message": s["status_message"], "recovered": not (root_failed or s is llm)}
+              for s in spans if s["status"] == "error"]  # fmt: skip
     retries, fallbacks = [], []
     for s in spans:
         attrs = s["attributes"]
@@ -300,26 +319,32 @@ def failure(trace: dict[str, Any], spans: list[dict[str, Any]], scores: list[dic
         if attrs.get("stackwright.step.fallback"):
             fallbacks.append({"span_id": s["span_id"], "name": s["name"], "to": "the step's fallback",
                               "reason": attrs.get("stackwright.step.last_error")})  # fmt: skip
+    blocked = any(d["action"] == "block" for d in triggered) or any(g["blocked"] for g in guard_steps)
     changed = [d for d in triggered if d["action"] in ("block", "redact", "reask", "fallback")]
     reasons = []
     for d in triggered:
         why = d["reasons"] if isinstance(d["reasons"], str) else "; ".join(map(str, d["reasons"] or []))
         reasons.append(f"guardrail {d['direction']} {d['check']} -> {d['action']}" + (f" ({why})" if why else ""))
-    reasons += [f"error in {e['name']}: {e['message']}" for e in errors if e["message"]]
+    for g in guard_steps:
+        if g["triggered"] or g["blocked"]:
+            reasons.append(f"{g['name']} (policy {g['policy']}): {'blocked' if g['blocked'] else 'triggered'} {', '.join(g['triggered'])}".rstrip())
+    reasons += [f"error in {e['name']}{' (recovered)' if e['recovered'] else ''}: {e['message']}" for e in errors if e["message"]]
     reasons += [f"{r['name']} took {r['attempts']} attempts" for r in retries]
     reasons += [f"{f['name']} fell back to {f['to']}" for f in fallbacks]
-    failed = trace["status"] == "error" or bool(errors)
+    failed = root_failed or call_failed or blocked
     if failed or reasons:
         summary = ("failed: " if failed else "changed: ") + "; ".join(reasons or [f"{trace['error_count']} span(s) failed"])
     else:
-        summary = (f"nothing failed: {len(spans)} spans ok, {len(decisions)} guardrail check(s) passed, "
+        summary = (f"nothing failed: {len(spans)} spans ok, {len(decisions) + len(guard_steps)} guardrail check(s) passed, "
                    "no error, retry or fallback")  # fmt: skip
     return {
         "failed": failed,
-        "changed_by_guardrails": bool(changed),
+        "blocked": blocked,
+        "changed_by_guardrails": bool(changed) or any(g["triggered"] for g in guard_steps),
         "summary": summary,
         "status": trace["status"],
         "guardrail_decisions": decisions,
+        "guardrail_steps": guard_steps,
         "errors": errors,
         "retries": retries,
         "fallbacks": fallbacks,
@@ -491,28 +516,53 @@ def _steps(tree: list[dict[str, Any]], step_ids: set[str]) -> list[dict[str, Any
     return top or [s for s in tree if s["depth"] == 1] or tree[:1]
 
 
-def cost(trace: dict[str, Any], tree: list[dict[str, Any]], step_ids: set[str]) -> dict[str, Any]:
-    """The trace's stored total, per model, and per step (a step's cost includes its sub-spans')."""
+def _echoed_costs(tree: list[dict[str, Any]], call_ids: set[str]) -> dict[str, float]:
+    """Spans whose own cost repeats the cost of the traced gateway calls under them (a step that added a
+    call's ``x-stackwright-cost-usd`` to itself while the call's own span is in the same trace): counted once."""
+    by_id = {s["span_id"]: s for s in tree}
+    below: dict[str, float] = defaultdict(float)  # cost of gateway call spans strictly below each span
+    for s in reversed(tree):
+        parent = s["parent_span_id"]
+        if parent in by_id and not s["orphan"]:
+            below[parent] += below[s["span_id"]] + ((s["cost"] or 0.0) if s["span_id"] in call_ids else 0.0)
+    echoed = {}
+    for s in tree:
+        own, calls = s["cost"] or 0.0, below[s["span_id"]]
+        if own > 0 and s["span_id"] not in call_ids and calls > 0 and abs(own - calls) <= 1e-9 + 1e-6 * calls:
+            echoed[s["span_id"]] = own
+    return echoed
+
+
+def cost(trace: dict[str, Any], tree: list[dict[str, Any]], step_ids: set[str], call_ids: set[str]) -> dict[str, Any]:
+    """The trace's total, per model, and per step (a step's cost includes its sub-spans'); a gateway call's
+    cost also recorded by the step that made it counts once."""
+    echoed = _echoed_costs(tree, call_ids)
     by_id = {s["span_id"]: s for s in tree}
     subtree: dict[str, float] = defaultdict(float)
     for s in reversed(tree):  # pre-order reversed: children before parents
-        subtree[s["span_id"]] += s["cost"] or 0.0
+        subtree[s["span_id"]] += 0.0 if s["span_id"] in echoed else (s["cost"] or 0.0)
         parent = s["parent_span_id"]
         if parent in by_id and not s["orphan"]:
             subtree[parent] += subtree[s["span_id"]]
     per_model: dict[str, float] = defaultdict(float)
     for s in tree:
-        if s["cost"] is not None and s["model"]:
+        if s["cost"] is not None and s["model"] and s["span_id"] not in echoed:
             per_model[s["model"]] += s["cost"]
     steps = _steps(tree, step_ids)
-    return {
-        "total": trace["cost"],
+    total = trace["cost"] - sum(echoed.values())
+    out = {
+        "total": round(total, 10),
         "per_step": [{"name": s["name"], "span_id": s["span_id"], "cost_usd": round(subtree[s["span_id"]], 10)} for s in steps],
         "per_model": {m: round(v, 10) for m, v in sorted(per_model.items())},
-        "per_span": [{"name": s["name"], "span_id": s["span_id"], "cost_usd": s["cost"], "model": s["model"]}
-                     for s in tree if s["cost"]],  # fmt: skip
+        "per_span": [{"name": s["name"], "span_id": s["span_id"], "cost_usd": s["cost"], "model": s["model"],
+                      "counted": s["span_id"] not in echoed} for s in tree if s["cost"]],  # fmt: skip
         "tokens": {"input": trace["input_tokens"], "output": trace["output_tokens"], "total": trace["total_tokens"]},
+        "stored_trace_cost": trace["cost"],
     }
+    if echoed:
+        out["note"] = (f"{len(echoed)} span(s) repeat the cost of the gateway calls under them; the stored trace total "
+                       f"{trace['cost']:.8f} counts it twice, {total:.8f} once")  # fmt: skip
+    return out
 
 
 # -- 7. slowest step ---------------------------------------------------------------------------------------
@@ -611,9 +661,10 @@ def explain(session: Session, project_id: str, trace_id: str) -> dict[str, Any]:
         "prompt_version": prompt_version(llm, release),
         "model": model(session, project_id, llm, spans, release),
         "context": context(llm, spans),
-        "failure": failure(trace, spans, view["scores"]),
+        "failure": failure(trace, spans, view["scores"], root, llm),
         "eval_delta": eval_delta(session, project_id, release),
-        "cost_usd": cost(trace, tree, {s["span_id"] for s in spans if "stackwright.step.name" in s["attributes"]}),
+        "cost_usd": cost(trace, tree, {s["span_id"] for s in spans if "stackwright.step.name" in s["attributes"]},
+                         {s["span_id"] for s in spans if _is_call(s)}),
         "slowest_step": slowest_step(trace, tree),
         "rollback": rollback(session, release, route, env),
     }
