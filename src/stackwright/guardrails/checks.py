@@ -12,6 +12,7 @@ import re
 import secrets as _secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 BUILTINS = {
@@ -212,10 +213,20 @@ class Canary(Check):
             return Result(False, 0.0, ["no canary token to look for (no input canary in this request)"])
         if token in text:
             return Result(True, 1.0, ["the output contains the canary token: the system prompt leaked"])
-        compact = re.sub(r"[\s\-_.]", "", text).upper()
-        if re.sub(r"[\s\-_.]", "", token).upper() in compact:
+        if _spaced_out(token).search(text):
             return Result(True, 0.9, ["the output contains the canary token, spaced out or reformatted"])
         return Result(False)
+
+
+_SEPARATOR = r"[\s\-_.]"
+
+
+@lru_cache(maxsize=256)
+def _spaced_out(token: str) -> re.Pattern[str]:
+    """The token's characters in any case with separators (whitespace, -, _, .) anywhere between them: one
+    regex search instead of stripping separators from the whole output."""
+    chars = re.sub(_SEPARATOR, "", token)
+    return re.compile(f"{_SEPARATOR}*".join(re.escape(c) for c in chars), re.IGNORECASE)
 
 
 # -- json_schema ----------------------------------------------------------------------------------------

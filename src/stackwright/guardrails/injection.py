@@ -70,6 +70,8 @@ def _printable_share(data: bytes) -> float:
 def encoded_payloads(text: str) -> tuple[float, list[str]]:
     """(score, reasons) for base64/hex blobs that decode to text; instructions inside score high."""
     score, reasons = 0.0, []
+    if max(map(len, text.split()), default=0) < 40:  # a blob is 40+ characters without whitespace
+        return score, reasons
     for pattern, decode, label in ((_BASE64, base64.b64decode, "base64"), (_HEX, binascii.unhexlify, "hex")):
         for match in pattern.finditer(text):
             blob = match.group()
@@ -97,7 +99,7 @@ _OVERRIDE_WORDS = ("ignore", "disregard", "forget", "override", "bypass", "skip"
 _NEEDS: list[tuple[str, ...]] = [
     _OVERRIDE_WORDS, _OVERRIDE_WORDS, _OVERRIDE_WORDS, ("instruction",), ("from now on",),
     ("ignore", "forget", "disregard", "stop"),
-    ("dan", "anything now"), ("jailbr", " mode"), ("developer mode",),
+    ("dan", "anything now"), ("jailbr", "god", "evil", "unfiltered", "unrestricted"), ("developer mode",),
     ("no ", "zero", "without", "free of", "not bound", "not restricted", "unrestricted", "uncensored", "unfiltered"),
     ("no ", "zero", "not bound", "not restricted", "not limited"), ("you are",),
     ("character", "answer as both", "two responses"),
@@ -106,15 +108,22 @@ _NEEDS: list[tuple[str, ...]] = [
     ("input", "system override"), ("<system", "<instruction", "<admin", "<developer", "<sys", "</"), ("](",),
 ]  # fmt: skip
 assert len(_NEEDS) == len(PATTERNS)
+# A second group of words, one of which must appear too, for patterns that need two things.
+_ALSO: dict[int, tuple[str, ...]] = {
+    14: ("repeat", "print", "output"),  # repeat/print/output ... everything/all ... above/before/so far
+}
+_NEEDLES = tuple(sorted({word for needs in _NEEDS for word in needs} | {w for also in _ALSO.values() for w in also}))
+_GATES = [(frozenset(needs), frozenset(_ALSO.get(i, ()))) for i, needs in enumerate(_NEEDS)]
 
 
 def heuristic_score(text: str) -> tuple[float, list[str]]:
     score, reasons = 0.0, []
     lowered = text.lower()
-    for (label, weight, pattern), needs in zip(PATTERNS, _NEEDS, strict=True):
+    present = {word for word in _NEEDLES if word in lowered}  # each word looked for once
+    for (label, weight, pattern), (needs, also) in zip(PATTERNS, _GATES, strict=True):
         if weight <= score and label in reasons:
             continue
-        if not any(word in lowered for word in needs):
+        if present.isdisjoint(needs) or (also and present.isdisjoint(also)):
             continue
         if pattern.search(text):
             score = max(score, weight)
