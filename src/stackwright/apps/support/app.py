@@ -187,14 +187,22 @@ class SupportApp:
                    session_id: str | None = None, prompt: str | None = None, wait: bool = True,
                    metadata: dict[str, Any] | None = None) -> SupportAnswer:  # fmt: skip
         """Answer one question. ``account``: a demo account id or email (unknown ones raise NotFound);
-        ``user_id``: the end user (sticky release arm; default the account); ``prompt``: answer with
+        ``user_id``: the end user (sticky release arm; default the account; a user id that is a demo
+        account's id or email also selects that account); ``prompt``: answer with
         this prompt (``support-answer@canary``) instead of the release route (evals); ``wait``: flush the
         spans and read the trace back before returning (``stored`` says whether it was all there)."""
         from stackwright.sdk.observe import observe
 
+        from stackwright.core.errors import NotFound
+
         question = check_question(question)
         if account is not None:
             self.accounts.find(account)  # an unknown account is the caller's error: say so before any work
+        elif user_id:
+            try:  # a user id that is a demo account id or email is that customer's account
+                account = self.accounts.find(user_id)["id"]
+            except NotFound:
+                account = None
         started = time.perf_counter()
         subject = user_id or account or f"anon-{os.urandom(6).hex()}"
         token = _CURRENT.set(self)
