@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: the server with its API and gateway on http://127.0.0.1:8600 (SQLite in ./.stackwright)
+## run: seed the support demo (idempotent, offline), then the server on http://127.0.0.1:8600 (SQLite in ./.stackwright)
 run: $(STAMP)
+	$(VENV)/bin/stackwright demo seed
 	$(VENV)/bin/stackwright serve
 
 ## test: the whole suite, SQLite and Postgres (started by scripts/postgres.sh), end to end
