@@ -179,7 +179,7 @@ def _check(answers: dict[str, Any], story: dict[str, Any], api: httpx.Client) ->
     call = cost["per_model"][model]  # the gateway call's cost, stored on its span and repeated on the "answer" step
     assert call > 0 and cost["per_model"]["intent-classifier"] == pytest.approx(0.00002)
     assert cost["stored_trace_cost"] == pytest.approx(stored["trace"]["cost"]) == pytest.approx(0.00002 + 2 * call)
-    assert cost["total"] == pytest.approx(0.00002 + call) and "counts it twice" in cost["note"]
+    assert cost["total"] == pytest.approx(0.00002 + call) and "count them twice" in cost["note"]
     steps = {x["name"]: x["cost_usd"] for x in cost["per_step"]}
     assert steps["classify"] == pytest.approx(0.00002) and steps["answer"] == pytest.approx(cost["per_model"][model])
     # 7. slowest step: the span with the largest self time in the stored tree

@@ -248,12 +248,41 @@ def _chunks(span: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _merge_chunks(chunks: list[dict[str, Any]], messages: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """One entry per chunk id (a chunk found by several searches, or recorded by a step and by its search,
+    is one chunk): missing source and title filled from the other records, the longest text kept, every
+    retrieval span that found it listed; ``in_prompt`` says whether its text reached the rendered messages."""
+    merged: dict[Any, dict[str, Any]] = {}
+    for i, chunk in enumerate(chunks):
+        key = chunk["chunk_id"] or ("unnamed", i)
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = {**chunk, "found_by": [chunk["span_id"]]}
+            continue
+        for field in ("source", "title", "document_id", "score"):
+            if seen[field] is None:
+                seen[field] = chunk[field]
+        if len(chunk["text"] or "") > len(seen["text"] or ""):
+            seen["text"] = chunk["text"]
+        if chunk["span_id"] not in seen["found_by"]:
+            seen["found_by"].append(chunk["span_id"])
+    prompt = " ".join(" ".join(str(m.get("content") or "").split()) for m in messages or [])
+    out = []
+    for chunk in merged.values():
+        chunk.pop("span_id", None)
+        probe = " ".join(str(chunk["text"] or "").split())[:80]
+        chunk["in_prompt"] = bool(probe) and probe in prompt if messages else None
+        out.append(chunk)
+    return out
+
+
 def context(llm: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[str, Any]:
     retrieval = [s for s in spans if s["kind"] == "retrieval" or s["documents"]]
     tools = [s for s in spans if s["kind"] == "tool"]
-    chunks = [c for s in retrieval for c in _chunks(s)]
+    messages = _messages(llm)
+    chunks = _merge_chunks([c for s in retrieval for c in _chunks(s)], messages)
     out = {
-        "rendered_messages": _messages(llm),
+        "rendered_messages": messages,
         "retrieved_chunks": chunks,
         "retrieval_queries": [{"span_id": s["span_id"], "name": s["name"], "query": _clip(s["input"]),
                                "collection": s["attributes"].get("stackwright.retrieval.collection")} for s in retrieval],  # fmt: skip
@@ -516,18 +545,19 @@ def _steps(tree: list[dict[str, Any]], step_ids: set[str]) -> list[dict[str, Any
     return top or [s for s in tree if s["depth"] == 1] or tree[:1]
 
 
-def _echoed_costs(tree: list[dict[str, Any]], call_ids: set[str]) -> dict[str, float]:
-    """Spans whose own cost repeats the cost of the traced gateway calls under them (a step that added a
-    call's ``x-stackwright-cost-usd`` to itself while the call's own span is in the same trace): counted once."""
+def _echoed(tree: list[dict[str, Any]], call_ids: set[str], field: str) -> dict[str, float]:
+    """Spans whose own ``field`` (cost or total_tokens) repeats that of the traced gateway calls under them (a
+    step that added a call's ``x-stackwright-cost-usd`` and usage to itself while the call's own span is in
+    the same trace): counted once."""
     by_id = {s["span_id"]: s for s in tree}
-    below: dict[str, float] = defaultdict(float)  # cost of gateway call spans strictly below each span
+    below: dict[str, float] = defaultdict(float)  # the field summed over the model-call spans strictly below each span
     for s in reversed(tree):
         parent = s["parent_span_id"]
         if parent in by_id and not s["orphan"]:
-            below[parent] += below[s["span_id"]] + ((s["cost"] or 0.0) if s["span_id"] in call_ids else 0.0)
+            below[parent] += below[s["span_id"]] + ((s[field] or 0) if s["span_id"] in call_ids else 0)
     echoed = {}
     for s in tree:
-        own, calls = s["cost"] or 0.0, below[s["span_id"]]
+        own, calls = s[field] or 0, below[s["span_id"]]
         if own > 0 and s["span_id"] not in call_ids and calls > 0 and abs(own - calls) <= 1e-9 + 1e-6 * calls:
             echoed[s["span_id"]] = own
     return echoed
@@ -535,33 +565,37 @@ def _echoed_costs(tree: list[dict[str, Any]], call_ids: set[str]) -> dict[str, f
 
 def cost(trace: dict[str, Any], tree: list[dict[str, Any]], step_ids: set[str], call_ids: set[str]) -> dict[str, Any]:
     """The trace's total, per model, and per step (a step's cost includes its sub-spans'); a gateway call's
-    cost also recorded by the step that made it counts once."""
-    echoed = _echoed_costs(tree, call_ids)
+    cost and tokens also recorded by the step that made it count once."""
+    echoed = _echoed(tree, call_ids, "cost")
+    echoed_tokens = _echoed(tree, call_ids, "total_tokens")
+    repeats = set(echoed) | set(echoed_tokens)
     by_id = {s["span_id"]: s for s in tree}
     subtree: dict[str, float] = defaultdict(float)
     for s in reversed(tree):  # pre-order reversed: children before parents
-        subtree[s["span_id"]] += 0.0 if s["span_id"] in echoed else (s["cost"] or 0.0)
+        subtree[s["span_id"]] += 0.0 if s["span_id"] in repeats else (s["cost"] or 0.0)
         parent = s["parent_span_id"]
         if parent in by_id and not s["orphan"]:
             subtree[parent] += subtree[s["span_id"]]
     per_model: dict[str, float] = defaultdict(float)
     for s in tree:
-        if s["cost"] is not None and s["model"] and s["span_id"] not in echoed:
+        if s["cost"] is not None and s["model"] and s["span_id"] not in repeats:
             per_model[s["model"]] += s["cost"]
     steps = _steps(tree, step_ids)
-    total = trace["cost"] - sum(echoed.values())
+    total = trace["cost"] - sum((s["cost"] or 0.0) for s in tree if s["span_id"] in repeats)
+    tokens = trace["total_tokens"] - sum((s["total_tokens"] or 0) for s in tree if s["span_id"] in repeats)
     out = {
         "total": round(total, 10),
         "per_step": [{"name": s["name"], "span_id": s["span_id"], "cost_usd": round(subtree[s["span_id"]], 10)} for s in steps],
         "per_model": {m: round(v, 10) for m, v in sorted(per_model.items())},
         "per_span": [{"name": s["name"], "span_id": s["span_id"], "cost_usd": s["cost"], "model": s["model"],
-                      "counted": s["span_id"] not in echoed} for s in tree if s["cost"]],  # fmt: skip
-        "tokens": {"input": trace["input_tokens"], "output": trace["output_tokens"], "total": trace["total_tokens"]},
+                      "counted": s["span_id"] not in repeats} for s in tree if s["cost"]],  # fmt: skip
+        "tokens": {"total": tokens, "stored_trace_total": trace["total_tokens"]},
         "stored_trace_cost": trace["cost"],
     }
-    if echoed:
-        out["note"] = (f"{len(echoed)} span(s) repeat the cost of the gateway calls under them; the stored trace total "
-                       f"{trace['cost']:.8f} counts it twice, {total:.8f} once")  # fmt: skip
+    if repeats:
+        names = ", ".join(sorted({by_id[i]["name"] for i in repeats}))
+        out["note"] = (f"{names} also recorded the cost and tokens of the gateway calls under it; the stored trace totals "
+                       f"(${trace['cost']:.8f}, {trace['total_tokens']} tokens) count them twice, these totals once")  # fmt: skip
     return out
 
 

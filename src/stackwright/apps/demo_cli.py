@@ -183,8 +183,9 @@ def _context_lines(c: dict[str, Any]) -> list[str]:
         lines.append(f"[{message.get('role')}] {content[:160]}{'…' if len(content) > 160 else ''}")
     for chunk in c.get("retrieved_chunks") or []:
         score = chunk["score"]
-        lines.append(f"chunk {chunk['chunk_id']} from {chunk['source'] or chunk['title'] or '?'} (score {score:.3f})" if isinstance(score, (int, float))
-                     else f"chunk {chunk['chunk_id']} from {chunk['source'] or chunk['title'] or '?'}")  # fmt: skip
+        where = {True: ", in the prompt", False: ", not in the prompt"}.get(chunk.get("in_prompt"), "")
+        shown = f"score {score:.3f}" if isinstance(score, (int, float)) else "no score"
+        lines.append(f"chunk {chunk['chunk_id']} from {chunk['source'] or chunk['title'] or '?'} ({shown}{where})")
     for tool in c.get("tool_results") or []:
         lines.append(f"tool {tool['name']} [{tool['status']}]: {str(tool['output'])[:160]}")
     if c.get("explanation"):
@@ -223,7 +224,7 @@ def _eval_lines(e: dict[str, Any]) -> list[str]:
 
 
 def _cost_lines(c: dict[str, Any]) -> list[str]:
-    lines = [f"total {_money(c['total'])} for {c['tokens']['total']} tokens"]
+    lines = [f"total {_money(c['total'])} for {c['tokens']['total']} tokens"] + ([c["note"]] if c.get("note") else [])
     lines += [f"step {s['name']}: {_money(s['cost_usd'])}" for s in c["per_step"]]
     lines += [f"model {m}: {_money(v)}" for m, v in c["per_model"].items()]
     return lines
