@@ -43,3 +43,57 @@ def test_explain_of_an_unknown_trace_is_a_clear_error(env) -> None:
 def test_demo_group_lists_its_commands(env) -> None:
     result = run(env, "demo", "--help")
     assert result.exit_code == 0 and "ask" in result.stdout and "explain" in result.stdout
+
+
+KEYS = {"answer", "trace_id", "prompt_version", "model", "context", "failure", "eval_delta", "cost_usd", "slowest_step", "rollback"}
+
+
+def test_ask_after_seed_prints_the_eight_answers_from_storage(env, settings) -> None:
+    """Seed the support demo (few requests), ask one question through the whole stack, and check the
+    JSON's ten keys against the store."""
+    import json
+
+    from sqlalchemy import select
+
+    from stackwright.apps.support.seed import EVAL_CANARY, EVAL_STABLE, seed
+    from stackwright.core.runtime import open_database
+    from stackwright.evals.models import EvalRun
+    from stackwright.releases.models import Release
+    from stackwright.tracing.models import Span, Trace
+
+    seed(settings, requests=2)
+    result = run(env, "demo", "ask", "How do I reset my password?", "--user", "acct-1001", "--json")
+    assert result.exit_code == 0, result.output
+    answers = json.loads(result.stdout)
+    assert set(answers) == KEYS and all(answers[k] is not None for k in KEYS)
+    db = open_database(settings)
+    try:
+        with db.read() as session:
+            trace = session.scalar(select(Trace).where(Trace.trace_id == answers["trace_id"]))
+            spans = list(session.scalars(select(Span).where(Span.trace_id == answers["trace_id"])))
+            release = session.scalar(select(Release).where(Release.route == "support.answer", Release.environment == "production"))
+            runs = {r.name: r.id for r in session.scalars(select(EvalRun).where(EvalRun.status == "completed"))}
+    finally:
+        db.dispose()
+    assert trace is not None and answers["answer"] and isinstance(answers["answer"], str)
+    call = next(s for s in spans if s.route == "support.answer" and s.kind == "llm" and s.prompt_name)
+    p = answers["prompt_version"]
+    assert p["prompt"] == f"{call.prompt_name}@{call.prompt_version}" and p["arm"] == call.release_arm
+    configs = {"stable": release.stable, "candidate": release.candidate}
+    assert p["prompt"] == configs[call.release_arm]["prompt"] and p["live"]["stable"] == release.stable["prompt"]
+    assert answers["model"]["asked"] == call.attributes["gen_ai.request.model"] and answers["model"]["provider"] == call.provider
+    assert answers["model"]["deployment"] == call.attributes["stackwright.gateway.deployment"]
+    context = answers["context"]
+    assert [m["role"] for m in context["rendered_messages"]] == ["system", "user"]
+    assert any(c["in_prompt"] for c in context["retrieved_chunks"]) and all(c["chunk_id"] for c in context["retrieved_chunks"])
+    assert any(t["output"] and t["output"].get("id") == "acct-1001" for t in context["tool_results"])
+    assert answers["failure"]["summary"] and answers["failure"]["guardrail_decisions"]
+    delta = answers["eval_delta"]
+    assert delta["compared"] is True and delta["scorers"]
+    assert {delta["runs"]["stable"]["id"], delta["runs"]["candidate"]["id"]} == {runs[EVAL_STABLE], runs[EVAL_CANARY]}
+    assert answers["cost_usd"]["stored_trace_cost"] == pytest.approx(trace.cost) and answers["cost_usd"]["per_step"]
+    assert answers["slowest_step"]["span_id"] in {s.span_id for s in spans}
+    assert answers["rollback"]["can_roll_back"] is True and answers["rollback"]["to_prompt"] == release.stable["prompt"]
+    readable = run(env, "demo", "ask", "How do I reset my password?", "--user", "acct-1002")
+    assert readable.exit_code == 0, readable.output
+    assert all(f"\n{n}. " in readable.stdout for n in range(1, 9))
