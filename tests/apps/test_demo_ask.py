@@ -49,19 +49,20 @@ KEYS = {"answer", "trace_id", "prompt_version", "model", "context", "failure", "
 
 
 def test_ask_after_seed_prints_the_eight_answers_from_storage(env, settings) -> None:
-    """Seed the support demo (few requests), ask one question through the whole stack, and check the
-    JSON's ten keys against the store."""
+    """`demo seed` (few requests), then one question through the whole stack: the JSON's ten keys are
+    checked against the store."""
     import json
 
     from sqlalchemy import select
 
-    from stackwright.apps.support.seed import EVAL_CANARY, EVAL_STABLE, seed
+    from stackwright.apps.support.seed import EVAL_CANARY, EVAL_STABLE
     from stackwright.core.runtime import open_database
     from stackwright.evals.models import EvalRun
     from stackwright.releases.models import Release
     from stackwright.tracing.models import Span, Trace
 
-    seed(settings, requests=2)
+    seeded = run(env, "demo", "seed", "--requests", "2", "--json")
+    assert seeded.exit_code == 0, seeded.output
     result = run(env, "demo", "ask", "How do I reset my password?", "--user", "acct-1001", "--json")
     assert result.exit_code == 0, result.output
     answers = json.loads(result.stdout)
