@@ -112,14 +112,13 @@ class SupportApp:
         settings = settings or Settings()
         owns_db = db is None
         if owns_db:
-            db, result = prepare(settings)
-        else:
-            result = None
-        key = api_key or demo_key(settings.home) or settings.init_api_key or (result.api_key if result else None)
+            db, _ = prepare(settings)
+        key = api_key or demo_key(settings.home)
         if not key:
             if owns_db:
                 db.dispose()
-            raise InvalidInput("No API key for the support demo.", hint="Run `stackwright demo seed` first (it stores the demo key).")
+            raise InvalidInput(f"The support demo is not seeded in {settings.home}: there is no demo API key.",
+                               hint="Run `stackwright demo seed` first (it stores the demo key), or pass api_key=.")  # fmt: skip
         app = create_app(settings, db)
         transport = InProcessTransport(app, raise_app_exceptions=False)
         http = httpx.Client(transport=transport, base_url=IN_PROCESS_URL, timeout=120,
@@ -402,7 +401,6 @@ async def _flow(question: str, account: str | None, subject: str, prompt: str | 
     guarded = await guard_input(question)
     if guarded["blocked"]:
         intent = classify(question)
-        decision = {"escalate": False, "reasons": []}
         return SupportAnswer(answer=REFUSAL, trace_id="", question=question, intent=intent["intent"], escalate=False,
                              escalation_reasons=[], blocked=True, citations=[], account=None, retrieval_score=None,
                              guardrails=guarded["triggered"])  # fmt: skip

@@ -168,6 +168,8 @@ def seed(settings: Any = None, *, force: bool = False, requests: int = DEFAULT_R
             report.admin_password_file = str(boot.credentials_file) if boot.credentials_file else None
         else:
             report.admin_email = _admin_email(db)
+            first_start = Path(settings.home) / "initial-credentials.env"
+            report.admin_password_file = str(first_start) if first_start.exists() else None
         raw, project, created = ensure_demo_key(db, settings)
         report.project, report.api_key, report.credentials_file = project, raw, str(credentials_path(settings.home))
         say(f"demo key {'created' if created else 'kept'}: {report.credentials_file}")
