@@ -652,7 +652,10 @@ def rollback(session: Session, release: Any, route: str | None, env: str | None)
         }  # fmt: skip
     else:
         out["last_rollback"] = None
-        out["last_rollback_explanation"] = "this route has never been rolled back"
+        out["last_rollback_explanation"] = (
+            f"this route has never been rolled back; a rollback reaches every server process within "
+            f"{status['resolve_cache_ttl_s']:g} s (how long a process caches a release)"
+        )
     out["resolve_cache_ttl_s"] = status["resolve_cache_ttl_s"]
     changes, _ = list_changes(session, release, limit=10)
     out["recent_changes"] = [{"id": c.id, "revision": c.revision, "action": c.action, "actor": c.actor,

@@ -195,8 +195,13 @@ def _context_lines(c: dict[str, Any]) -> list[str]:
 
 def _failure_lines(f: dict[str, Any]) -> list[str]:
     lines = [f["summary"]]
-    for d in f.get("guardrail_decisions") or []:
-        lines.append(f"guardrail {d['direction']} {d['check']}: {'triggered' if d['triggered'] else 'passed'} (action {d['action']}, score {d['score']})")
+    decisions = f.get("guardrail_decisions") or []
+    for d in decisions:
+        if d["triggered"]:
+            lines.append(f"guardrail {d['direction']} {d['check']}: triggered, action {d['action']} (score {d['score']})")
+    passed = [f"{d['direction']} {d['check']}" for d in decisions if not d["triggered"]]
+    if passed:
+        lines.append(f"guardrail checks passed: {', '.join(passed)}")
     for s in f.get("scores") or []:
         lines.append(f"score {s['name']} = {s['value'] if s['value'] is not None else s['string_value']} ({s['source']})")
     return lines
