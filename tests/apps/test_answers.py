@@ -7,7 +7,6 @@ traces are not found."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any

@@ -16,17 +16,15 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stackwright.core.errors import Conflict, NotFound
+from stackwright.apps.answers_release import _config_prompt, eval_delta, rollback
+from stackwright.core.errors import NotFound
 
 KEYS = ("answer", "trace_id", "prompt_version", "model", "context", "failure", "eval_delta", "cost_usd", "slowest_step", "rollback")
 MAX_SPANS = 5_000
 MAX_TEXT = 4_000  # characters of a message, chunk or tool payload shown
-EVAL_RUNS_SCANNED = 50  # newest completed eval runs looked at to find the configs' runs
-CASES_PER_RUN = 5_000  # case results of a run read to learn which prompt version answered each
-SIGNIFICANCE = 0.05
 _SPAN_COLUMNS = (
     "span_id", "parent_span_id", "name", "kind", "status", "status_message", "start_ns", "end_ns", "duration_ms",
     "model", "provider", "prompt_name", "prompt_version", "route", "environment", "release_arm", "cost",
@@ -101,10 +99,6 @@ def _route_span(spans: list[dict[str, Any]], llm: dict[str, Any] | None) -> dict
 
 
 # -- 1. prompt version -----------------------------------------------------------------------------------
-
-
-def _config_prompt(config: dict[str, Any] | None) -> str | None:
-    return (config or {}).get("prompt")
 
 
 def prompt_version(llm: dict[str, Any] | None, release: Any) -> dict[str, Any]:
@@ -382,151 +376,6 @@ def failure(trace: dict[str, Any], spans: list[dict[str, Any]], scores: list[dic
     }
 
 
-# -- 5. eval delta -------------------------------------------------------------------------------------------
-
-
-def _case_prompts(session: Session, project_id: str, run: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """A run's case rows and, per case trace, the prompt version (name@version) its model call used."""
-    from stackwright.evals.service import case_rows
-    from stackwright.tracing.models import Span
-
-    rows = case_rows(session, run.id)[:CASES_PER_RUN]
-    trace_ids = sorted({r["trace_id"] for r in rows if r["trace_id"]})
-    prompt_of: dict[str, str] = {}
-    for i in range(0, len(trace_ids), 500):
-        query = select(Span.trace_id, Span.prompt_name, Span.prompt_version).where(
-            Span.project_id == project_id, Span.trace_id.in_(trace_ids[i : i + 500]), Span.prompt_name.isnot(None),
-            or_(Span.release_arm.is_(None), Span.release_arm != "shadow"),
-        )  # fmt: skip
-        for trace_id, name, version in session.execute(query):
-            prompt_of[trace_id] = f"{name}@{version}"
-    if not prompt_of:  # untraced cases: the spec's target, when it names an exact version
-        target = ((run.spec or {}).get("target") or {}).get("prompt") or ""
-        if target.partition("@")[2].isdigit():
-            prompt_of = {r["trace_id"] or f"case:{r['item_id']}:{r['repeat_index']}": target for r in rows}
-            for r in rows:
-                r["trace_id"] = r["trace_id"] or f"case:{r['item_id']}:{r['repeat_index']}"
-    return rows, prompt_of
-
-
-def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Any]:
-    """The newest completed run that evaluated only each config's prompt version, and the newest run whose
-    cases went to both (a run over the release route itself, sticky per case)."""
-    from stackwright.evals.models import EvalRun
-
-    wanted = {arm: _config_prompt(c) for arm, c in configs.items() if _config_prompt(c)}
-    found: dict[str, Any] = {}
-    mixed: Any = None
-    runs = session.scalars(
-        select(EvalRun)
-        .where(EvalRun.project_id == project_id, EvalRun.status == "completed")
-        .order_by(EvalRun.finished_at.desc(), EvalRun.id.desc())
-        .limit(EVAL_RUNS_SCANNED)
-    )
-    for run in runs:
-        rows, prompt_of = _case_prompts(session, project_id, run)
-        prompts = set(prompt_of.values())
-        if len(prompts) == 1:
-            (prompt,) = prompts
-            for arm, want in wanted.items():
-                if arm not in found and want == prompt:
-                    found[arm] = run
-        elif mixed is None and len(wanted) == 2 and set(wanted.values()) <= prompts:
-            mixed = (run, rows, prompt_of)
-        if len(found) == len(wanted):
-            break
-    return found, mixed
-
-
-def _split_run(run: Any, rows: list[dict[str, Any]], prompt_of: dict[str, str], wanted: dict[str, str]) -> dict[str, Any]:
-    """One run's cases split by the prompt version that answered them: per-scorer means, their difference
-    and a Mann-Whitney U test (the groups hold different cases, so the test is unpaired)."""
-    from scipy.stats import mannwhitneyu
-
-    names = list(((run.summary or {}).get("scorers") or {}))
-    groups = {arm: [r for r in rows if prompt_of.get(r["trace_id"]) == want] for arm, want in wanted.items()}
-    scorers = {}
-    for name in names:
-        values = {arm: [((r.get("scores") or {}).get(name) or {}).get("value") for r in group] for arm, group in groups.items()}
-        values = {arm: [float(v) for v in vs if v is not None] for arm, vs in values.items()}
-        a, b = values["stable"], values["candidate"]
-        mean_a = round(sum(a) / len(a), 6) if a else None
-        mean_b = round(sum(b) / len(b), 6) if b else None
-        p = None
-        if a and b:
-            try:
-                p = round(float(mannwhitneyu(a, b).pvalue), 6) if len(set(a) | set(b)) > 1 else 1.0
-            except ValueError:
-                p = None
-        scorers[name] = {
-            "stable_mean": mean_a, "candidate_mean": mean_b,
-            "mean_delta": None if mean_a is None or mean_b is None else round(mean_b - mean_a, 6),
-            "stable_cases": len(a), "candidate_cases": len(b), "paired_cases": 0, "mannwhitney_p": p,
-            "significant": p is not None and p < SIGNIFICANCE,
-        }  # fmt: skip
-    return {"compared": True, "paired": False, "scorers": scorers, "run": _run_brief(run),
-            "method": f"one run over the route ({run.name}): its cases split by the prompt version that answered them, Mann-Whitney U"}  # fmt: skip
-
-
-def _run_brief(run: Any) -> dict[str, Any]:
-    scorers = (run.summary or {}).get("scorers") or {}
-    return {"id": run.id, "name": run.name, "dataset": run.dataset_ref,
-            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-            "means": {k: v.get("mean") for k, v in scorers.items()}}  # fmt: skip
-
-
-def eval_delta(session: Session, project_id: str, release: Any) -> dict[str, Any]:
-    from stackwright.evals.compare import compare_runs
-
-    if release is None:
-        return {"compared": False, "explanation": "the request went through no release route, so there are no stable and candidate configs to compare"}
-    configs: dict[str, dict[str, Any]] = {"stable": release.stable}
-    if release.candidate is not None:
-        configs["candidate"] = release.candidate
-    elif release.last_rollback and release.last_rollback.get("from"):
-        configs["candidate"] = release.last_rollback["from"]  # the config the last rollback left
-    out: dict[str, Any] = {
-        "route": release.route, "environment": release.environment,
-        "stable": _config_prompt(configs["stable"]), "candidate": _config_prompt(configs.get("candidate")),
-        "candidate_is_rolled_back": release.candidate is None and "candidate" in configs,
-    }  # fmt: skip
-    runs, mixed = _runs_for(session, project_id, configs)
-    out["runs"] = {arm: _run_brief(run) for arm, run in runs.items()}
-    if ("stable" not in runs or "candidate" not in runs) and mixed is not None:
-        wanted = {arm: _config_prompt(c) for arm, c in configs.items()}
-        out.update(_split_run(*mixed, wanted), significance_level=SIGNIFICANCE)
-        out["verdict"] = _verdict(out["scorers"])
-        return out
-    if "stable" not in runs or "candidate" not in runs:
-        missing = [f"{arm} ({_config_prompt(c)})" for arm, c in configs.items() if arm not in runs]
-        out.update(compared=False, scorers={},
-                   explanation=f"no completed eval run of {' and '.join(missing)} is stored; run `stackwright eval run` with a spec whose target is that prompt version")  # fmt: skip
-        return out
-    result = compare_runs(session, project_id, runs["stable"].id, runs["candidate"].id, limit=5)
-    scorers = {}
-    for name, s in result["scorers"].items():
-        ps = [p for p in (s.get("wilcoxon_p"), s.get("mcnemar_p")) if p is not None]
-        p = min(ps) if ps else None
-        scorers[name] = {
-            "stable_mean": s["mean_a"], "candidate_mean": s["mean_b"], "mean_delta": s["mean_diff"],
-            "paired_cases": s["paired"], "improved_cases": s["improvements"], "regressed_cases": s["regressions"],
-            "wilcoxon_p": s["wilcoxon_p"], "mcnemar_p": s["mcnemar_p"],
-            "significant": p is not None and p < SIGNIFICANCE and bool(s["paired"]),
-            "regressions": s["regressed_cases"], "improvements": s["improved_cases"],
-        }  # fmt: skip
-    out.update(compared=True, paired=True, same_dataset=result["same_dataset"], scorers=scorers, significance_level=SIGNIFICANCE,
-               method="the newest completed run of each prompt version, paired by case: Wilcoxon signed-rank and exact McNemar")  # fmt: skip
-    out["verdict"] = _verdict(scorers)
-    return out
-
-
-def _verdict(scorers: dict[str, dict[str, Any]]) -> str:
-    better = [n for n, s in scorers.items() if s["significant"] and (s["mean_delta"] or 0) > 0]
-    worse = [n for n, s in scorers.items() if s["significant"] and (s["mean_delta"] or 0) < 0]
-    parts = ([f"improved: {', '.join(better)}"] if better else []) + ([f"regressed: {', '.join(worse)}"] if worse else [])
-    return "; ".join(parts) or "no significant change"
-
-
 # -- 6. cost -------------------------------------------------------------------------------------------------
 
 
@@ -614,53 +463,6 @@ def slowest_step(trace: dict[str, Any], tree: list[dict[str, Any]]) -> dict[str,
                 "duration_ms": round(s["duration_ms"], 3), "share_of_trace": round(s["self_time_ms"] / total, 4) if total else None}  # fmt: skip
 
     return {**view(top), "trace_duration_ms": total, "top": [view(s) for s in ranked[:3]]}
-
-
-# -- 8. rollback --------------------------------------------------------------------------------------------
-
-
-def rollback(session: Session, release: Any, route: str | None, env: str | None) -> dict[str, Any]:
-    from stackwright.releases.history import list_changes, stable_to_restore
-    from stackwright.releases.service import status_view
-
-    if release is None:
-        why = "the request went through no release route" if not route else f"no release for route {route!r} in {env!r} is stored"
-        return {"can_roll_back": False, "explanation": why}
-    out: dict[str, Any] = {"route": release.route, "environment": release.environment, "revision": release.revision,
-                           "current": _config_prompt(release.stable)}  # fmt: skip
-    if release.candidate is not None:
-        out.update(can_roll_back=True, kind="candidate", to=release.stable, to_prompt=_config_prompt(release.stable),
-                   explanation=f"dropping the {release.candidate_mode} candidate {_config_prompt(release.candidate)} "
-                               f"({release.candidate_share:g}%) returns all traffic to the stable {_config_prompt(release.stable)}")  # fmt: skip
-    else:
-        try:
-            restored, undone = stable_to_restore(session, release)
-        except Conflict as exc:
-            out.update(can_roll_back=False, kind=None, to=None, to_prompt=None, explanation=exc.message)
-        else:
-            out.update(can_roll_back=True, kind="stable", to=restored, to_prompt=_config_prompt(restored),
-                       explanation=f"returns to {_config_prompt(restored)}, undoing change #{undone.id} ({undone.action})")  # fmt: skip
-    status = status_view(session, release)
-    last = status["last_rollback"]
-    effect = status["last_rollback_effect"]
-    if last:
-        out["last_rollback"] = {
-            "at": last.get("at"), "actor": last.get("actor"), "automatic": last.get("automatic"), "kind": last.get("kind"),
-            "reason": last.get("reason"), "from": _config_prompt(last.get("from")), "to": _config_prompt(last.get("to")),
-            "history_id": last.get("history_id"), "effect": effect,
-            "took_effect_s": (effect or {}).get("took_effect_s"),
-        }  # fmt: skip
-    else:
-        out["last_rollback"] = None
-        out["last_rollback_explanation"] = (
-            f"this route has never been rolled back; a rollback reaches every server process within "
-            f"{status['resolve_cache_ttl_s']:g} s (how long a process caches a release)"
-        )
-    out["resolve_cache_ttl_s"] = status["resolve_cache_ttl_s"]
-    changes, _ = list_changes(session, release, limit=10)
-    out["recent_changes"] = [{"id": c.id, "revision": c.revision, "action": c.action, "actor": c.actor,
-                              "at": c.created_at.isoformat()} for c in changes]  # fmt: skip
-    return out
 
 
 # -- all eight --------------------------------------------------------------------------------------------
