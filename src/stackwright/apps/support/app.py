@@ -61,7 +61,7 @@ class SupportAnswer:
     escalate: bool
     escalation_reasons: list[str]
     blocked: bool
-    citations: list[dict[str, Any]]
+    citations: list[dict[str, Any]]  # the sources the answer cites ([n] markers)
     account: dict[str, Any] | None
     retrieval_score: float | None
     prompt: str | None = None  # name@version that answered (None when the model was not called)
@@ -73,6 +73,7 @@ class SupportAnswer:
     tokens: int = 0
     latency_ms: float = 0.0
     stored: bool = False  # every span of the trace was read back from the store
+    retrieved: list[dict[str, Any]] = field(default_factory=list)  # every source put in the prompt, by citation id
 
     @property
     def sources(self) -> list[str]:
@@ -432,7 +433,7 @@ async def _flow(question: str, account: str | None, subject: str, prompt: str | 
         account=_public_account(found), retrieval_score=retrieved["score"], prompt=prompt_ref,
         prompt_version=prompt_ref.rpartition("@")[2] if prompt_ref else None, model=answered.get("model"),
         release_arm=answered.get("arm"), guardrails=triggered, cost_usd=float(answered.get("cost") or 0.0),
-        tokens=int(answered.get("tokens") or 0),
+        tokens=int(answered.get("tokens") or 0), retrieved=retrieved["citations"],
     )  # fmt: skip
 
 

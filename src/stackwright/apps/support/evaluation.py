@@ -26,7 +26,26 @@ def _app() -> Any:
             from stackwright.apps.support.app import SupportApp
 
             _ACTIVE = SupportApp.in_process()
+            _close_at_exit(_ACTIVE)
         return _ACTIVE
+
+
+def _close_at_exit(support: Any) -> None:
+    """Close a lazily opened app before the interpreter joins threads (its in-process transport runs an
+    event loop in a thread that would otherwise keep `stackwright eval run` from exiting)."""
+    import atexit
+
+    def close() -> None:
+        global _ACTIVE
+        if _ACTIVE is support:
+            _ACTIVE = None
+        support.close()
+
+    register = getattr(threading, "_register_atexit", None)  # runs before non-daemon threads are joined
+    try:
+        register(close) if register is not None else atexit.register(close)
+    except RuntimeError:
+        atexit.register(close)
 
 
 def _target(case_input: Any, prompt: str) -> dict[str, Any]:
@@ -35,7 +54,8 @@ def _target(case_input: Any, prompt: str) -> dict[str, Any]:
     result = _app().run(case_input["question"], account=case_input.get("account"), prompt=prompt, wait=False,
                         metadata={"source": "eval"})  # fmt: skip
     return {"output": result.answer, "trace_id": result.trace_id, "escalate": result.escalate, "blocked": result.blocked,
-            "reasons": result.escalation_reasons, "sources": result.sources, "retrieved_ids": result.sources,
+            "reasons": result.escalation_reasons, "sources": result.sources,
+            "retrieved_ids": list(dict.fromkeys(c["source"] for c in result.retrieved)),
             "guardrails": result.guardrails, "cost": result.cost_usd}  # fmt: skip
 
 
