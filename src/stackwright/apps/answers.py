@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stackwright.apps.answers_release import _config_prompt, eval_delta, rollback
+from stackwright.apps.answers_release import config_prompt, eval_delta, rollback
 from stackwright.core.errors import NotFound
 
 KEYS = ("answer", "trace_id", "prompt_version", "model", "context", "failure", "eval_delta", "cost_usd", "slowest_step", "rollback")
@@ -120,8 +120,8 @@ def prompt_version(llm: dict[str, Any] | None, release: Any) -> dict[str, Any]:
             "route": release.route,
             "environment": release.environment,
             "revision": release.revision,
-            "stable": _config_prompt(release.stable),
-            "candidate": _config_prompt(release.candidate),
+            "stable": config_prompt(release.stable),
+            "candidate": config_prompt(release.candidate),
             "candidate_mode": release.candidate_mode,
             "candidate_share": release.candidate_share,
         }

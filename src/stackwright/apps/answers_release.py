@@ -17,7 +17,7 @@ CASES_PER_RUN = 5_000  # case results of a run read to learn which prompt versio
 SIGNIFICANCE = 0.05
 
 
-def _config_prompt(config: dict[str, Any] | None) -> str | None:
+def config_prompt(config: dict[str, Any] | None) -> str | None:
     return (config or {}).get("prompt")
 
 
@@ -53,7 +53,7 @@ def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, An
     cases went to both (a run over the release route itself, sticky per case)."""
     from stackwright.evals.models import EvalRun
 
-    wanted = {arm: _config_prompt(c) for arm, c in configs.items() if _config_prompt(c)}
+    wanted = {arm: config_prompt(c) for arm, c in configs.items() if config_prompt(c)}
     found: dict[str, Any] = {}
     mixed: Any = None
     runs = session.scalars(
@@ -126,18 +126,18 @@ def eval_delta(session: Session, project_id: str, release: Any) -> dict[str, Any
         configs["candidate"] = release.last_rollback["from"]  # the config the last rollback left
     out: dict[str, Any] = {
         "route": release.route, "environment": release.environment,
-        "stable": _config_prompt(configs["stable"]), "candidate": _config_prompt(configs.get("candidate")),
+        "stable": config_prompt(configs["stable"]), "candidate": config_prompt(configs.get("candidate")),
         "candidate_is_rolled_back": release.candidate is None and "candidate" in configs,
     }  # fmt: skip
     runs, mixed = _runs_for(session, project_id, configs)
     out["runs"] = {arm: _run_brief(run) for arm, run in runs.items()}
     if ("stable" not in runs or "candidate" not in runs) and mixed is not None:
-        wanted = {arm: _config_prompt(c) for arm, c in configs.items()}
+        wanted = {arm: config_prompt(c) for arm, c in configs.items()}
         out.update(_split_run(*mixed, wanted), significance_level=SIGNIFICANCE)
         out["verdict"] = _verdict(out["scorers"])
         return out
     if "stable" not in runs or "candidate" not in runs:
-        missing = [f"{arm} ({_config_prompt(c)})" for arm, c in configs.items() if arm not in runs]
+        missing = [f"{arm} ({config_prompt(c)})" for arm, c in configs.items() if arm not in runs]
         out.update(compared=False, scorers={},
                    explanation=f"no completed eval run of {' and '.join(missing)} is stored; run `stackwright eval run` with a spec whose target is that prompt version")  # fmt: skip
         return out
@@ -177,26 +177,26 @@ def rollback(session: Session, release: Any, route: str | None, env: str | None)
         why = "the request went through no release route" if not route else f"no release for route {route!r} in {env!r} is stored"
         return {"can_roll_back": False, "explanation": why}
     out: dict[str, Any] = {"route": release.route, "environment": release.environment, "revision": release.revision,
-                           "current": _config_prompt(release.stable)}  # fmt: skip
+                           "current": config_prompt(release.stable)}  # fmt: skip
     if release.candidate is not None:
-        out.update(can_roll_back=True, kind="candidate", to=release.stable, to_prompt=_config_prompt(release.stable),
-                   explanation=f"dropping the {release.candidate_mode} candidate {_config_prompt(release.candidate)} "
-                               f"({release.candidate_share:g}%) returns all traffic to the stable {_config_prompt(release.stable)}")  # fmt: skip
+        out.update(can_roll_back=True, kind="candidate", to=release.stable, to_prompt=config_prompt(release.stable),
+                   explanation=f"dropping the {release.candidate_mode} candidate {config_prompt(release.candidate)} "
+                               f"({release.candidate_share:g}%) returns all traffic to the stable {config_prompt(release.stable)}")  # fmt: skip
     else:
         try:
             restored, undone = stable_to_restore(session, release)
         except Conflict as exc:
             out.update(can_roll_back=False, kind=None, to=None, to_prompt=None, explanation=exc.message)
         else:
-            out.update(can_roll_back=True, kind="stable", to=restored, to_prompt=_config_prompt(restored),
-                       explanation=f"returns to {_config_prompt(restored)}, undoing change #{undone.id} ({undone.action})")  # fmt: skip
+            out.update(can_roll_back=True, kind="stable", to=restored, to_prompt=config_prompt(restored),
+                       explanation=f"returns to {config_prompt(restored)}, undoing change #{undone.id} ({undone.action})")  # fmt: skip
     status = status_view(session, release)
     last = status["last_rollback"]
     effect = status["last_rollback_effect"]
     if last:
         out["last_rollback"] = {
             "at": last.get("at"), "actor": last.get("actor"), "automatic": last.get("automatic"), "kind": last.get("kind"),
-            "reason": last.get("reason"), "from": _config_prompt(last.get("from")), "to": _config_prompt(last.get("to")),
+            "reason": last.get("reason"), "from": config_prompt(last.get("from")), "to": config_prompt(last.get("to")),
             "history_id": last.get("history_id"), "effect": effect,
             "took_effect_s": (effect or {}).get("took_effect_s"),
         }  # fmt: skip
