@@ -61,6 +61,11 @@ def test_create_list_show_patch_delete(api, prepared):
         ({"name": "x", "chunking": {"size": 100, "overlap": 60}}, 422, "overlap (60) must be at most half the size (50)"),
         ({"name": "x", "chunking": {"size": 4}}, 422, "chunking.size"),
         ({"name": "x", "search": {"mode": "fuzzy"}}, 422, "search.mode"),
+        ({"name": "x", "search": {"mmr_lambda": 1.5}}, 422, "search.mmr_lambda"),
+        ({"name": "x", "search": {"oversample": 0}}, 422, "search.oversample"),
+        ({"name": "x", "search": {"ef_search": 5000}}, 422, "search.ef_search"),
+        ({"name": "x", "search": {"reranker": "nope"}}, 422, "search.reranker: Value error, unknown reranker 'nope'; registered: none, overlap"),
+        ({"name": "x", "search": {"top_p": 1}}, 422, "search.top_p: is not a known field"),
         ({"name": "x", "color": "red"}, 422, "color: is not a known field"),
         ({}, 422, "name: is required"),
     ],
@@ -69,6 +74,46 @@ def test_bad_collection_settings_store_nothing(api, prepared, body, status, need
     error = assert_error(api.post("/api/v1/collections", json=body), status)
     assert needle in error["message"], error
     assert _count(prepared, Collection) == 0
+
+
+def test_search_defaults_take_every_search_option(api, prepared):
+    """A collection's search defaults accept what a query accepts (mmr_lambda, reranker, oversample, ef_search),
+    with the same limits, and searches use them unless the query overrides them."""
+    search = {"mode": "vector", "mmr_lambda": 0.3, "reranker": "overlap", "oversample": 8, "ef_search": 200}
+    created = api.post("/api/v1/collections", json={"name": "kb", "search": search})
+    assert created.status_code == 201, created.text
+    assert created.json()["search"] == {**search, "rrf_k": 60, "weights": {"vector": 1.0, "keyword": 1.0}}
+    plain = api.post("/api/v1/collections", json={"name": "plain"}).json()
+    assert plain["search"] == {"mode": "hybrid", "rrf_k": 60, "weights": {"vector": 1.0, "keyword": 1.0}, "oversample": 4,
+                               "mmr_lambda": None, "reranker": "none", "ef_search": 100}  # fmt: skip
+
+    from stackwright.retrieval.search import SearchOptions, plan
+
+    with prepared.read() as session:
+        collection = session.get(Collection, created.json()["id"])
+        resolved = plan(collection, SearchOptions(query="export"))
+        overridden = plan(collection, SearchOptions(query="export", mmr_lambda=0.9, reranker="none", oversample=2, ef_search=40))
+    assert (resolved.mode, resolved.mmr_lambda, resolved.reranker, resolved.ef_search, resolved.pool) == ("vector", 0.3, "overlap", 200, 40)
+    assert (overridden.mmr_lambda, overridden.reranker, overridden.ef_search, overridden.pool) == (0.9, "none", 40, 25)
+
+    patched = api.patch("/api/v1/collections/kb", json={"search": {"mmr_lambda": None, "reranker": "none"}})
+    assert patched.status_code == 200 and patched.json()["search"]["reranker"] == "none" and patched.json()["search"]["mmr_lambda"] is None
+    assert_error(api.patch("/api/v1/collections/kb", json={"search": {"reranker": "nope"}}), 422)
+    api.post("/api/v1/collections/kb/documents", json={"documents": [{"source": "faq", "text": FAQ}]})
+    hits = api.post("/api/v1/collections/kb/search", json={"query": "export data"})
+    assert hits.status_code == 200 and hits.json()["data"][0]["source"] == "faq"
+
+
+def test_deleting_a_collection_forgets_its_keyword_index(api, prepared):
+    from stackwright.retrieval import keyword_index
+
+    created = api.post("/api/v1/collections", json={"name": "kb"}).json()
+    url = str(prepared.engine.url)
+    held = keyword_index.keyword_index(created["id"], url)
+    assert keyword_index.keyword_index(created["id"], url) is held  # one per collection and database, kept in memory
+    assert api.delete("/api/v1/collections/kb").status_code == 200
+    assert keyword_index.keyword_index(created["id"], url) is not held  # dropped with the collection
+    keyword_index.forget(created["id"])
 
 
 def test_duplicate_names_and_bad_patches(api):

@@ -51,12 +51,26 @@ class SearchWeights(BaseModel):
 
 
 class SearchSpec(BaseModel):
-    """Search defaults a query may override."""
+    """Search defaults a query may override: every search option except ``k``, ``filter`` and
+    ``principals``, with the same limits as a query's (``stackwright.retrieval.search.plan``)."""
 
     model_config = ConfigDict(extra="forbid")
     mode: Literal["hybrid", "vector", "keyword"] = "hybrid"
     rrf_k: int = Field(default=60, ge=1, le=10_000, description="Reciprocal rank fusion constant.")
     weights: SearchWeights = Field(default_factory=SearchWeights)
+    oversample: int = Field(default=4, ge=1, le=50, description="Candidates fused, diversified or reranked: k times this.")
+    mmr_lambda: float | None = Field(default=None, ge=0, le=1, description="MMR diversification (1: relevance only); none: off.")
+    reranker: str = Field(default="none", min_length=1, max_length=200, description="A registered reranker plugin.")
+    ef_search: int = Field(default=100, ge=1, le=1000, description="pgvector: hnsw.ef_search for the vector part.")
+
+    @field_validator("reranker")
+    @classmethod
+    def _known_reranker(cls, value: str) -> str:
+        from stackwright.retrieval.rerankers import rerankers
+
+        if value not in rerankers.names():
+            raise ValueError(f"unknown reranker {value!r}; registered: {', '.join(rerankers.names())}")
+        return value
 
 
 class CollectionSpec(BaseModel):
@@ -239,10 +253,12 @@ def create(context: Any, actor: Actor, raw: Any) -> dict[str, Any]:
 
 
 def delete(db: Any, actor: Actor, project_id: str, name: str) -> dict[str, Any]:
-    """Delete a collection (one transaction), then its embedded vector index files; returns what it held."""
-    from stackwright.retrieval import vector_index
+    """Delete a collection (one transaction), then its embedded vector index files and the in-memory
+    keyword index; returns what it held."""
+    from stackwright.retrieval import keyword_index, vector_index
 
     with db.write() as session:
         before = delete_collection(session, actor, project_id, name)
     vector_index.forget(db.settings.home, before["id"])
+    keyword_index.forget(before["id"])
     return {"deleted": True, "name": name, "documents": before["document_count"], "chunks": before["chunk_count"]}
