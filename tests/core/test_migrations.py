@@ -16,7 +16,7 @@ from stackwright.core.db import Database
 from stackwright.core.errors import ConfigError, InvalidInput
 from stackwright.core.models_registry import target_metadata
 from stackwright.core.runtime import open_database
-from stackwright.retrieval.index_schema import FTS_TABLE, include_object
+from stackwright.retrieval.index_schema import FTS_TABLE, FTS_VOCAB_TABLE, include_object
 from tests.e2e.serverproc import clean_env, run
 
 AUTH_TABLES = {"instance_meta", "projects", "users", "memberships", "api_keys", "audit_log"}
@@ -28,6 +28,25 @@ TABLES |= {"datasets", "dataset_versions", "dataset_items", "dataset_version_ite
 TABLES |= {"eval_runs", "eval_case_results", "eval_online_rules"}
 TABLES |= {"jobs", "job_logs", "job_schedules"}
 TABLES |= {"guardrail_policies"}
+MIGRATIONS = Path(migrate.__file__).resolve().parents[1] / "migrations" / "versions"
+
+
+def test_tables_lists_every_table_the_migrations_create():
+    """TABLES is what the tests below expect at head: it must name every ``op.create_table`` of every migration."""
+    import ast
+
+    created: dict[str, set[str]] = {}
+    for path in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py")):
+        tree = ast.parse(path.read_text())
+        upgrade = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "upgrade")
+        created[path.name] = {
+            call.args[0].value
+            for call in ast.walk(upgrade)
+            if isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "create_table"
+            and call.args and isinstance(call.args[0], ast.Constant)
+        }  # fmt: skip
+    assert len(created) >= 14 and "0001_auth_schema.py" in created
+    assert set().union(*created.values()) == TABLES
 
 
 def _db(tmp_path: Path, url: str) -> Database:
@@ -108,9 +127,28 @@ def test_retrieval_index_objects_come_and_go_with_0008(db):
     migrate.upgrade(db, "0008")
     expected = {FTS_TABLE} if db.is_sqlite else {"search_tsv", "embedding_vec", "ix_retrieval_chunks_search_tsv"}
     assert expected <= _retrieval_index_objects(db)
+    assert FTS_VOCAB_TABLE not in _retrieval_index_objects(db)
     assert include_object(None, FTS_TABLE, "table", True, None) is False and include_object(None, "spans", "table", True, None)
+    assert include_object(None, FTS_VOCAB_TABLE, "table", True, None) is False
+    migrate.upgrade(db)  # 0014 adds the keyword accelerator's fts5vocab table on SQLite
+    assert (FTS_VOCAB_TABLE in _retrieval_index_objects(db)) is db.is_sqlite
+    migrate.downgrade(db, "0013")
+    assert FTS_VOCAB_TABLE not in _retrieval_index_objects(db) and expected <= _retrieval_index_objects(db)
     migrate.downgrade(db, "0007")
     assert _retrieval_index_objects(db) == set() and "retrieval_chunks" not in _tables(db)
+
+
+def test_a_vocab_table_made_at_run_time_goes_with_0008(db):
+    """Before 0014 a search made the fts5vocab table itself; going below 0008 still removes everything."""
+    migrate.upgrade(db, "0013")
+    if db.is_sqlite:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE VIRTUAL TABLE {FTS_VOCAB_TABLE} USING fts5vocab('{FTS_TABLE}', 'row')")
+    migrate.upgrade(db)  # 0014 keeps a table that is already there
+    migrate.downgrade(db, "0007")
+    assert _retrieval_index_objects(db) == set()
+    migrate.upgrade(db)
+    assert migrate.is_current(db) and _tables(db) == TABLES
 
 
 def test_unknown_revision_is_invalid_input(db):

@@ -10,6 +10,8 @@ SQLite
     update and delete, including deletes that cascade from a document or a collection.
     Query it as ``SELECT rowid, bm25(retrieval_chunks_fts) FROM retrieval_chunks_fts WHERE
     retrieval_chunks_fts MATCH :q`` and join ``retrieval_chunks.row_id = rowid``.
+    ``retrieval_chunks_fts_vocab``: an ``fts5vocab(..., 'row')`` table over it (document frequency per
+    term) that the keyword accelerator reads; made by migration 0014, dropped with the FTS5 table.
 
 Postgres
     ``retrieval_chunks.search_tsv``: a generated tsvector column,
@@ -30,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 FTS_TABLE = "retrieval_chunks_fts"
+FTS_VOCAB_TABLE = "retrieval_chunks_fts_vocab"
 TSV_COLUMN = "search_tsv"
 TSV_INDEX = "ix_retrieval_chunks_search_tsv"
 VECTOR_COLUMN = "embedding_vec"
@@ -45,7 +48,7 @@ def hnsw_index_name(collection_id: str) -> str:
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Alembic filter: False for the index objects above, which the ORM models do not describe."""
     if type_ == "table" and name and name.startswith(FTS_TABLE):
-        return False  # the FTS5 table and its shadow tables (_data, _idx, _docsize, _config)
+        return False  # the FTS5 table, its shadow tables (_data, _idx, _docsize, _config) and its vocab table
     if type_ == "column" and (getattr(getattr(obj, "table", None), "name", None), name) in _OUTSIDE_COLUMNS:
         return False
     if type_ == "index" and name and (name == TSV_INDEX or name.startswith(HNSW_INDEX_PREFIX)):
@@ -69,8 +72,14 @@ def sqlite_fts_ddl() -> list[str]:
     ]
 
 
+def sqlite_fts_vocab_ddl() -> str:
+    """The fts5vocab table (one row per term: its document and instance counts) over the FTS5 table."""
+    return f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_VOCAB_TABLE} USING fts5vocab('{FTS_TABLE}', 'row')"
+
+
 def sqlite_fts_drop() -> list[str]:
     return [
+        f"DROP TABLE IF EXISTS {FTS_VOCAB_TABLE}",  # made at run time by searches before migration 0014
         "DROP TRIGGER IF EXISTS retrieval_chunks_fts_update",
         "DROP TRIGGER IF EXISTS retrieval_chunks_fts_delete",
         "DROP TRIGGER IF EXISTS retrieval_chunks_fts_insert",

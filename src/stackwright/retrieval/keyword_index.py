@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from stackwright.retrieval.index_schema import FTS_VOCAB_TABLE
+
 if TYPE_CHECKING:
     import numpy as np
     from sqlalchemy.orm import Session
@@ -144,26 +146,22 @@ def _varint(blob: bytes, at: int) -> tuple[int, int]:
     raise ValueError("bad varint")
 
 
-VOCAB_TABLE = "retrieval_chunks_fts_vocab"  # fts5vocab 'row' of retrieval_chunks_fts (document frequencies)
+VOCAB_TABLE = FTS_VOCAB_TABLE  # fts5vocab 'row' of retrieval_chunks_fts, made by migration 0014
 _vocab_ready: set[str] = set()
 
 
 def _vocabulary_table(session: Session) -> bool:
-    """Whether the fts5vocab table over ``retrieval_chunks_fts`` is there; made (once per database) if not.
+    """Whether the fts5vocab table over ``retrieval_chunks_fts`` is there (migration 0014 makes it).
 
     It is a view of the FTS5 index, holding no data of its own; Alembic's comparison skips it like the
-    FTS5 table (its name starts with retrieval_chunks_fts). A table made now is seen from the next
-    transaction on, so this search answers through FTS5 directly.
+    FTS5 table (its name starts with retrieval_chunks_fts). Without it, searches answer through FTS5 directly.
     """
-    bind = session.get_bind()
-    url = str(bind.url)
+    url = str(session.get_bind().url)
     if url in _vocab_ready:
         return True
     if session.execute(text("SELECT 1 FROM sqlite_master WHERE name = :n"), {"n": VOCAB_TABLE}).first():
         _vocab_ready.add(url)
         return True
-    with bind.begin() as conn:
-        conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS {VOCAB_TABLE} USING fts5vocab('retrieval_chunks_fts', 'row')")
     return False
 
 
