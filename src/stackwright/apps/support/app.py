@@ -153,6 +153,22 @@ class SupportApp:
         return cls(http, accounts=AccountsDB(default_path(settings.home)), tracing={"base_url": base_url, "api_key": key},
                    on_close=[http.close])  # fmt: skip
 
+    def warm(self) -> None:
+        """Load the embedded models (embedder, injection-attack corpus) now, untraced, so a one-off request
+        in a fresh process measures the steps rather than the model loading (in process only)."""
+        if getattr(self, "asgi_app", None) is None:
+            return
+        try:
+            from stackwright.guardrails import check
+            from stackwright.local.embedder import preload
+
+            preload()
+            check("warm up", checks=[{"check": "prompt_injection", "action": "flag"}])
+            self.http.post("/api/v1/guardrails/check", json={"text": "warm up", "policy": POLICY, "direction": "input"})
+            self.http.get(f"/api/v1/releases/{ROUTE}", params={"env": self.environment})
+        except Exception:  # noqa: BLE001 - the first request then loads them itself
+            pass
+
     def close(self) -> None:
         from stackwright.sdk.observe import configure_tracing, flush
 
@@ -506,6 +522,7 @@ def ask(question: str, *, user_id: str | None = None, account: str | None = None
     names a running server. The key is ``api_key``, else the one `stackwright demo seed` stored."""
     support = SupportApp.connect(base_url, api_key, settings) if base_url else SupportApp.in_process(settings, api_key)
     try:
+        support.warm()
         return support.run(question, user_id=user_id, account=account, session_id=session_id, prompt=prompt)
     finally:
         support.close()
