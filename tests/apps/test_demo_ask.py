@@ -98,3 +98,29 @@ def test_ask_after_seed_prints_the_eight_answers_from_storage(env, settings) -> 
     readable = run(env, "demo", "ask", "How do I reset my password?", "--user", "acct-1002")
     assert readable.exit_code == 0, readable.output
     assert all(f"\n{n}. " in readable.stdout for n in range(1, 9))
+
+
+def test_ask_and_explain_against_a_running_server(support_demo, tmp_path) -> None:
+    """`demo ask --base-url`: the question goes to `stackwright serve` on a loopback port with the demo key,
+    and the answers come from GET /api/v1/traces/{id}/explain; an unknown trace is a clear not-found."""
+    import json
+
+    from tests.e2e.serverproc import ServerProcess, clean_env, free_ports
+    from tests.e2e.serverproc import run as run_cli
+
+    settings, report = support_demo
+    (port,) = free_ports(1)
+    env = clean_env(home=settings.home, database_url=settings.database_url, log_format="text")
+    with ServerProcess(tmp_path / "server", env, port).start() as server:
+        server.wait_ready()
+        result = run_cli(["demo", "ask", "How do I connect Slack?", "--user", "acct-1002", "--base-url", server.base_url, "--json"], env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        answers = json.loads(result.stdout)
+        assert set(answers) == KEYS and all(answers[k] is not None for k in KEYS)
+        assert answers["prompt_version"]["route"] == "support.answer" and answers["eval_delta"]["compared"] is True
+        assert any(c["source"] == "integrations-slack.md" for c in answers["context"]["retrieved_chunks"])
+        again = run_cli(["demo", "explain", answers["trace_id"], "--base-url", server.base_url, "--json"], env)
+        assert again.returncode == 0 and json.loads(again.stdout)["trace_id"] == answers["trace_id"]
+        missing = run_cli(["demo", "explain", "ab" * 16, "--base-url", server.base_url], env)
+        assert missing.returncode == 1 and "404" in missing.stderr and "No trace" in missing.stderr
+

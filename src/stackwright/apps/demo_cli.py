@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import inspect
 import sys
 from typing import Any
 
@@ -71,27 +70,14 @@ def _demo_project(session: Any, ref: str | None) -> str:
     return (named_default or seeded)[0].id
 
 
-def _call_ask(question: str, user: str | None, settings: Any, project_id: str) -> str:
-    """Run the question through ``stackwright.apps.support.ask``; its trace id."""
-    from stackwright.apps import support
+def _call_ask(question: str, user: str | None, settings: Any, base_url: str | None, api_key: str | None) -> str:
+    """Run the question through ``stackwright.apps.support.ask`` (in this process, or against the server at
+    ``base_url``); its trace id, once its spans are stored."""
+    from stackwright.apps.support import ask
 
-    ask = support.ask
-    try:
-        params = inspect.signature(ask).parameters
-    except (TypeError, ValueError):
-        params = {}
-    kwargs: dict[str, Any] = {"user_id": user}
-    if "settings" in params:
-        kwargs["settings"] = settings
-    if "project_id" in params:
-        kwargs["project_id"] = project_id
-    try:
-        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the answers (one JSON object with --json)
-            result = ask(question, **kwargs)
-    except NotImplementedError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    trace_id = result if isinstance(result, str) else (result.get("trace_id") if isinstance(result, dict) else getattr(result, "trace_id", None))
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the answers (one JSON object with --json)
+        result = ask(question, user_id=user, settings=settings, base_url=base_url, api_key=api_key)
+    trace_id = getattr(result, "trace_id", None)
     if not trace_id:
         typer.echo(f"error: the support app answered without a trace id ({result!r:.200}).", err=True)
         raise typer.Exit(1)
@@ -106,19 +92,67 @@ def _explain(ctx: typer.Context, trace_id: str, project_id: str | None, project_
         return explain(session, pid, trace_id)
 
 
+def _api_key(settings: Any, api_key: str | None) -> str:
+    """--api-key, else STACKWRIGHT_API_KEY, else the key `stackwright demo seed` saved in the data dir."""
+    import os
+
+    from stackwright.core.errors import InvalidInput
+
+    key = api_key or os.environ.get("STACKWRIGHT_API_KEY")
+    if not key:
+        from stackwright.apps.support.seed import read_demo_credentials
+
+        key = read_demo_credentials(settings.home).get("STACKWRIGHT_API_KEY")
+    if not key:
+        raise InvalidInput("No API key for the server.", hint="Pass --api-key, set STACKWRIGHT_API_KEY, or run `stackwright demo seed` first.")
+    return key
+
+
+def _explain_remote(base_url: str, key: str, trace_id: str) -> dict[str, Any]:
+    """``GET /api/v1/traces/{trace_id}/explain`` on a running server, with the key's project."""
+    import httpx
+
+    from stackwright.core.errors import NotFound, StackwrightError
+
+    try:
+        response = httpx.get(f"{base_url.rstrip('/')}/api/v1/traces/{trace_id}/explain",
+                             headers={"Authorization": f"Bearer {key}"}, timeout=60)  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise StackwrightError(f"Cannot reach {base_url}: {exc}.", hint="Start it with `stackwright serve`, or leave out --base-url.") from None
+    if response.status_code == 200:
+        return response.json()
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:300]
+    error = NotFound if response.status_code == 404 else StackwrightError
+    raise error(f"{base_url} answered {response.status_code}: {message}")
+
+
+BASE_URL_HELP = "A running server to ask and read from (default: this process, on the configured database)."
+API_KEY_HELP = "API key for --base-url (default: STACKWRIGHT_API_KEY, else the key `stackwright demo seed` saved)."
+
+
 @demo_app.command("ask")
 def ask_command(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="The customer's question, e.g. \"How do I reset my password?\""),
-    user: str = typer.Option(None, "--user", help="The customer's user id (the account lookup and the sticky release arm use it)."),
+    user: str = typer.Option(None, "--user", help="The customer's user id or demo account (account lookup, sticky release arm)."),
     project: str = typer.Option(None, help=PROJECT_HELP),
+    base_url: str = typer.Option(None, "--base-url", help=BASE_URL_HELP),
+    api_key: str = typer.Option(None, "--api-key", help=API_KEY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the eight answers."),
 ) -> None:
     """Ask the support assistant one question through the whole stack, then print the eight answers for that request."""
     settings = common.settings(ctx)
+    if base_url:
+        key = _api_key(settings, api_key)
+        trace_id = _call_ask(question, user, settings, base_url, key)
+        show(_explain_remote(base_url, key, trace_id), as_json)
+        return
     with common.database(ctx).read() as session:
         project_id = _demo_project(session, project)
-    trace_id = _call_ask(question, user, settings, project_id)
+    trace_id = _call_ask(question, user, settings, None, api_key)
     show(_explain(ctx, trace_id, project_id, None), as_json)
 
 
@@ -127,9 +161,14 @@ def explain_command(
     ctx: typer.Context,
     trace_id: str = typer.Argument(..., help="A trace id (32 hex characters)."),
     project: str = typer.Option(None, help="Project name or id (default: the project holding the trace)."),
+    base_url: str = typer.Option(None, "--base-url", help="A running server to read from (the API key's project)."),
+    api_key: str = typer.Option(None, "--api-key", help=API_KEY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the eight answers."),
 ) -> None:
     """Print the eight answers (prompt, model, context, failure, eval delta, cost, latency, rollback) for a stored trace."""
+    if base_url:
+        show(_explain_remote(base_url, _api_key(common.settings(ctx), api_key), trace_id), as_json)
+        return
     show(_explain(ctx, trace_id, None, project), as_json)
 
 
