@@ -130,4 +130,11 @@ def test_a_gateway_call_with_the_steps_trace_headers_nests_under_the_step(app, a
     assert by_id[step_span_id]["name"] == "answer"
     children = [s for s in spans if s["parent_span_id"] == step_span_id]
     assert children, spans  # the gateway's span sits under the step
-    assert by_id[step_span_id]["total_tokens"] > 0  # add_usage put the call's tokens on the step
+    called = sum(s["total_tokens"] or 0 for s in children)
+    assert called > 0
+    # The gateway's span carries the call's tokens; add_usage counts them in the step's totals only, so the
+    # trace adds them up once.
+    assert not by_id[step_span_id]["total_tokens"]
+    step_body = api.get(f"/api/v1/traces/{trace_id}/spans/{step_span_id}").json()
+    assert _attr(step_body, "stackwright.step.total_tokens") == called
+    assert api.get(f"/api/v1/traces/{trace_id}").json()["trace"]["total_tokens"] == called

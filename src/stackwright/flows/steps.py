@@ -91,9 +91,26 @@ class StepRun:
                 body = response.json()
             usage = body.get("usage") if isinstance(body, dict) else getattr(response, "usage", None)
             total = usage.get("total_tokens") if isinstance(usage, dict) else getattr(usage, "total_tokens", None)
-            self.add_cost(max(0.0, cost), max(0, int(total or 0)))
+            usd, tokens = max(0.0, cost), max(0, int(total or 0))
+            if _traced_here(headers.get("x-stackwright-trace-id")):
+                # The gateway's own span in this trace already carries this cost: count it in the step's
+                # totals (and an agent's spend) but not again in what the trace adds up.
+                self.total_cost_usd += usd
+                self.total_tokens += tokens
+            else:
+                self.add_cost(usd, tokens)
         except Exception:  # noqa: BLE001 - usage bookkeeping must not fail the step
             return
+
+
+def _traced_here(trace_id: str | None) -> bool:
+    """Whether a gateway answer's span went into the trace being recorded now (trace_headers() passed)."""
+    if not trace_id:
+        return False
+    from stackwright.sdk.observe.span import current_span
+
+    span = current_span()
+    return bool(span.is_recording and span.trace_id_hex == trace_id)
 
 
 _CURRENT: ContextVar[StepRun | None] = ContextVar("stackwright_current_step", default=None)
