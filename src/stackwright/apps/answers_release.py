@@ -24,28 +24,32 @@ def config_prompt(config: dict[str, Any] | None) -> str | None:
 # -- 5. eval delta -------------------------------------------------------------------------------------------
 
 
-def _case_prompts(session: Session, project_id: str, run: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """A run's case rows and, per case trace, the prompt version (name@version) its model call used."""
-    from stackwright.evals.service import case_rows
+def _case_prompts(session: Session, project_id: str, run: Any) -> dict[tuple[str, int], str]:
+    """Per case (item id, repeat) of a run, the prompt version (name@version) that answered it: read from the
+    case's trace, else (untraced cases) the spec's target when it names an exact version."""
+    from stackwright.evals.models import EvalCaseResult
     from stackwright.tracing.models import Span
 
-    rows = case_rows(session, run.id)[:CASES_PER_RUN]
-    trace_ids = sorted({r["trace_id"] for r in rows if r["trace_id"]})
-    prompt_of: dict[str, str] = {}
+    cases = session.execute(
+        select(EvalCaseResult.item_id, EvalCaseResult.repeat_index, EvalCaseResult.trace_id)
+        .where(EvalCaseResult.run_id == run.id)
+        .limit(CASES_PER_RUN)
+    ).all()
+    trace_ids = sorted({t for _, _, t in cases if t})
+    by_trace: dict[str, str] = {}
     for i in range(0, len(trace_ids), 500):
         query = select(Span.trace_id, Span.prompt_name, Span.prompt_version).where(
             Span.project_id == project_id, Span.trace_id.in_(trace_ids[i : i + 500]), Span.prompt_name.isnot(None),
             or_(Span.release_arm.is_(None), Span.release_arm != "shadow"),
         )  # fmt: skip
         for trace_id, name, version in session.execute(query):
-            prompt_of[trace_id] = f"{name}@{version}"
-    if not prompt_of:  # untraced cases: the spec's target, when it names an exact version
-        target = ((run.spec or {}).get("target") or {}).get("prompt") or ""
-        if target.partition("@")[2].isdigit():
-            prompt_of = {r["trace_id"] or f"case:{r['item_id']}:{r['repeat_index']}": target for r in rows}
-            for r in rows:
-                r["trace_id"] = r["trace_id"] or f"case:{r['item_id']}:{r['repeat_index']}"
-    return rows, prompt_of
+            by_trace[trace_id] = f"{name}@{version}"
+    if by_trace:
+        return {(item, repeat): by_trace[t] for item, repeat, t in cases if t in by_trace}
+    target = ((run.spec or {}).get("target") or {}).get("prompt") or ""
+    if target.partition("@")[2].isdigit():
+        return {(item, repeat): target for item, repeat, _ in cases}
+    return {}
 
 
 def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Any]:
@@ -63,7 +67,7 @@ def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, An
         .limit(EVAL_RUNS_SCANNED)
     )
     for run in runs:
-        rows, prompt_of = _case_prompts(session, project_id, run)
+        prompt_of = _case_prompts(session, project_id, run)
         prompts = set(prompt_of.values())
         if len(prompts) == 1:
             (prompt,) = prompts
@@ -71,19 +75,22 @@ def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, An
                 if arm not in found and want == prompt:
                     found[arm] = run
         elif mixed is None and len(wanted) == 2 and set(wanted.values()) <= prompts:
-            mixed = (run, rows, prompt_of)
+            mixed = (run, prompt_of)
         if len(found) == len(wanted):
             break
     return found, mixed
 
 
-def _split_run(run: Any, rows: list[dict[str, Any]], prompt_of: dict[str, str], wanted: dict[str, str]) -> dict[str, Any]:
+def _split_run(session: Session, run: Any, prompt_of: dict[tuple[str, int], str], wanted: dict[str, str]) -> dict[str, Any]:
     """One run's cases split by the prompt version that answered them: per-scorer means, their difference
     and a Mann-Whitney U test (the groups hold different cases, so the test is unpaired)."""
     from scipy.stats import mannwhitneyu
 
+    from stackwright.evals.service import case_rows
+
     names = list(((run.summary or {}).get("scorers") or {}))
-    groups = {arm: [r for r in rows if prompt_of.get(r["trace_id"]) == want] for arm, want in wanted.items()}
+    rows = case_rows(session, run.id)
+    groups = {arm: [r for r in rows if prompt_of.get((r["item_id"], r["repeat_index"])) == want] for arm, want in wanted.items()}
     scorers = {}
     for name in names:
         values = {arm: [((r.get("scores") or {}).get(name) or {}).get("value") for r in group] for arm, group in groups.items()}
@@ -133,7 +140,7 @@ def eval_delta(session: Session, project_id: str, release: Any) -> dict[str, Any
     out["runs"] = {arm: _run_brief(run) for arm, run in runs.items()}
     if ("stable" not in runs or "candidate" not in runs) and mixed is not None:
         wanted = {arm: config_prompt(c) for arm, c in configs.items()}
-        out.update(_split_run(*mixed, wanted), significance_level=SIGNIFICANCE)
+        out.update(_split_run(session, *mixed, wanted), significance_level=SIGNIFICANCE)
         out["verdict"] = _verdict(out["scorers"])
         return out
     if "stable" not in runs or "candidate" not in runs:
