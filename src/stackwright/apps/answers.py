@@ -518,19 +518,16 @@ def _answer_text(text: Any) -> Any:
 
 
 def find_trace_project(session: Session, trace_id: str, project_ref: str | None = None) -> str:
-    """The project holding this trace: the named one, else the one project whose store has it (CLI use)."""
+    """The project holding this trace: the named one, else the first project that has it (CLI use)."""
     from stackwright.auth import service
     from stackwright.tracing.queries import find_trace
 
     if project_ref:
         return service.find_project(session, project_ref).id
-    holders = []
     for project in service.list_projects(session):
         try:
             find_trace(session, project.id, trace_id)
         except NotFound:
             continue
-        holders.append(project.id)
-    if not holders:
-        raise NotFound(f"No trace {trace_id.strip()[:80]!r} in any project.", hint="List traces with `stackwright traces list`.")
-    return holders[0]
+        return project.id
+    raise NotFound(f"No trace {trace_id.strip()[:80]!r} in any project.", hint="List traces with `stackwright traces list`.")
