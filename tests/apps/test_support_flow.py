@@ -31,7 +31,7 @@ def test_ask_answers_with_citations_in_one_stored_trace(support_demo) -> None:
     assert gateway["parent_span_id"] == by_name["answer"]["span_id"]  # the model call nests under its step
     assert by_name["answer"]["parent_span_id"] == by_name[ROOT_SPAN]["span_id"]
     assert all(by_name[n]["duration_ms"] is not None for n in STEP_NAMES)
-    assert by_name["answer"]["total_tokens"] > 0 and by_name["answer"]["cost"] is not None
+    assert gateway["model"] in ("support-model", "extractive")  # the asked model or the upstream one
     retrievals = [s for s in spans if s["name"].startswith("retrieval")]
     assert retrievals and all(s["parent_span_id"] == by_name["retrieve"]["span_id"] for s in retrievals)
 
@@ -67,9 +67,10 @@ def test_guardrails_block_an_injection_before_any_model_call(support_app) -> Non
 def test_guardrails_redact_pii_before_the_model_and_the_trace_see_it(support_app) -> None:
     email = "dana@northwind.example"
     result = support_app.run(f"My email is {email} and I forgot my password, how do I reset it?", account="acct-1001")
-    assert "input:pii" in result.guardrails
-    assert result.blocked is False and "account-password-reset.md" in result.sources
+    assert "input:pii" in result.guardrails, result
+    assert result.blocked is False and "account-password-reset.md" in [c["source"] for c in result.retrieved], result
     assert email not in result.answer
+    assert result.stored is True, result
     spans = spans_of(support_app, result.trace_id)
     gateway = next(s for s in spans if s["name"].startswith("gateway chat"))
     body = support_app.http.get(f"/api/v1/traces/{result.trace_id}/spans/{gateway['span_id']}").json()
