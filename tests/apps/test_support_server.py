@@ -12,7 +12,7 @@ def test_ask_through_a_running_server(support_demo, tmp_path) -> None:
     settings, report = support_demo
     (port,) = free_ports(1)
     env = clean_env(home=settings.home, database_url=settings.database_url, log_format="text")
-    with ServerProcess(tmp_path / "server", env, port).start() as server:
+    with ServerProcess(tmp_path / "server", env, port) as server:
         server.wait_ready()
         result = ask("How do I connect Slack?", user_id="user-042", settings=settings, base_url=server.base_url)
         assert result.stored is True, server.stderr[-2000:]
