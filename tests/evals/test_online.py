@@ -70,3 +70,52 @@ def test_bad_rules_are_refused_and_rules_are_per_project(api, evals, other, clie
     assert ok(theirs.get("/api/v1/evals/online/rules"))["data"] == []
     assert_error(theirs.delete("/api/v1/evals/online/rules/mine"), 404)
     assert ok(theirs.post("/api/v1/evals/online/run"))["rules"] == {}
+
+
+def _lifespan_app(settings, interval_s: float):
+    """A second app on the same database, with its own Database, whose lifespan the test runs."""
+    from stackwright.core.db import Database
+    from stackwright.server.app import create_app
+
+    own = settings.model_copy(update={"online_eval_interval_s": interval_s, "jobs_enabled": False})
+    return create_app(own, Database(own))
+
+
+def test_the_server_lifespan_runs_the_rules_every_interval(api, evals, settings):
+    """No `eval online run`: the evaluator the lifespan starts scores new traces by itself, and stops with the app."""
+    import asyncio
+
+    ok(api.put("/api/v1/evals/online/rules/auto", json={"sample_rate": 1.0, "scorers": [{"type": "contains", "value": "echo", "name": "auto"}]}))
+    traces = [chat(api, "fake-model", f"question {i}") for i in range(3)]
+    for trace_id in traces:
+        wait_trace(api, trace_id)
+    served = _lifespan_app(settings, 0.05)
+
+    async def serve() -> dict:
+        async with served.router.lifespan_context(served):
+            assert served.state.online_evaluator.running
+            for _ in range(1200):  # generous: up to two minutes on a slow machine
+                rule = (await asyncio.to_thread(lambda: ok(api.get("/api/v1/evals/online/rules"))))["data"][0]
+                if rule["examined"] >= 3:
+                    return rule
+                await asyncio.sleep(0.1)
+            return rule
+
+    rule = asyncio.run(serve())
+    assert rule["examined"] == 3 and rule["scored"] == 3
+    assert not served.state.online_evaluator.running  # stopped with the lifespan
+    scores = ok(api.get("/api/v1/scores", params={"trace_id": traces[0], "limit": 50}))["data"]
+    assert [s["value"] for s in scores if s["name"] == "auto" and s["author"] == "eval-rule:auto"] == [1.0]
+
+
+def test_an_interval_of_zero_turns_the_evaluator_off(api, evals, settings):
+    import asyncio
+
+    served = _lifespan_app(settings, 0)
+
+    async def serve() -> bool:
+        async with served.router.lifespan_context(served):
+            return served.state.online_evaluator.running
+
+    assert asyncio.run(serve()) is False
+    assert settings.online_eval_interval_s == 30.0  # the default

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     retention_check_interval_s: int = Field(
         default=3600, ge=1, description="How often the server purges traces older than each project's retention."
     )
+    online_eval_interval_s: float = Field(
+        default=30.0, ge=0, le=86_400,
+        description="How often the server scores new traces with the online evaluation rules (seconds); 0 turns it off.",
+    )
     jobs_enabled: bool = Field(default=True, description="Run background jobs and job schedules in the server.")
     jobs_executor: str = Field(default="local", description="Where jobs run: `local` (thread pool) or `ray` (needs the ray extra).")
     jobs_concurrency: int = Field(default=2, ge=1, le=256, description="Jobs one server process runs at the same time.")

@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.auth.api import router as auth_router
     from stackwright.datasets.api import router as datasets_router
     from stackwright.evals.api import router as evals_router
+    from stackwright.evals.online import OnlineEvaluator
     from stackwright.gateway.admin_api import router as gateway_admin_router
     from stackwright.gateway.api import router as gateway_router
     from stackwright.gateway.limits import Enforcer
@@ -62,17 +63,20 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     pricers = ProjectPricers(db)
     limits = Enforcer(db)
     gateway = Gateway(settings, db, span_writer, pricers, metrics, limits=limits)
+    online_evaluator = OnlineEvaluator(db, gateway, settings.online_eval_interval_s)  # `await ....run_once()` scores now
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         retention.start()
         release_guard.start()
         jobs.start()
+        online_evaluator.start()
         preload_local_models()
         yield
         await retention.stop()
         await release_guard.stop()
         await jobs.stop()
+        await online_evaluator.stop()
         await gateway.aclose()
         await limits.aclose()
         await span_writer.close()
@@ -95,6 +99,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.retention = retention
     app.state.release_guard = release_guard
     app.state.jobs = jobs
+    app.state.online_evaluator = online_evaluator
     app.state.metrics = metrics
     install_error_handlers(app)
     mount_docs(app)
