@@ -60,8 +60,9 @@ class _Bar:
         self.progress.stop()
 
 
-def _drive(ctx: typer.Context, project_id: str, run_id: str, run_name: str) -> dict[str, Any]:
-    """Run (or resume) to the end with the gateway in this process; Ctrl-C leaves the run resumable."""
+def _drive(ctx: typer.Context, project_id: str, run_id: str, run_name: str, executor: Any = None) -> dict[str, Any]:
+    """Run (or resume) to the end with the gateway in this process (or the cases on ``executor``, Ray);
+    Ctrl-C leaves the run resumable."""
     import asyncio
 
     from stackwright.evals.runner import run_cases
@@ -76,7 +77,7 @@ def _drive(ctx: typer.Context, project_id: str, run_id: str, run_name: str) -> d
         caller = GatewayCaller(app.state.gateway, project_id, label=f"eval:{run_name}")
         try:
             with _Bar(run_name) as bar:
-                return await run_cases(db, project_id, run_id, caller, bar)
+                return await run_cases(db, project_id, run_id, caller, bar, executor)
         finally:
             await app.state.gateway.aclose()
             await app.state.limits.aclose()
@@ -135,7 +136,7 @@ def run(
 ) -> None:
     """Run an eval spec: every case through the target, scored, stored as it completes; then the summary and gates."""
     from stackwright.core.errors import StackwrightError
-    from stackwright.evals.runner import check_executor, prepare_run
+    from stackwright.evals.runner import check_executor, open_executor, prepare_run
     from stackwright.evals.spec import NAME_RE, load_file
 
     _importable_from(Path.cwd(), spec_file.resolve().parent)  # python: targets and scorers next to the spec
@@ -151,8 +152,12 @@ def run(
     except StackwrightError as exc:
         raise _usage_error(exc) from None
     if not as_json:
-        typer.echo(f"run {prepared.name} ({prepared.run_id}): {prepared.total} cases", err=True)
-    result = _drive(ctx, project_id, prepared.run_id, prepared.name)
+        typer.echo(f"run {prepared.name} ({prepared.run_id}): {prepared.total} cases" + (f" on {executor}" if executor != "local" else ""), err=True)
+    try:
+        runner_executor = open_executor(executor)
+    except StackwrightError as exc:
+        raise _usage_error(exc) from None
+    result = _drive(ctx, project_id, prepared.run_id, prepared.name, runner_executor)
     _finish(result, gate, as_json, report_md, junit)
 
 
@@ -161,6 +166,7 @@ def resume(
     ctx: typer.Context,
     run_ref: str = typer.Argument(..., metavar="RUN", help="Run id or name."),
     gate: bool = typer.Option(False, "--gate", help="Exit 1 when a gate fails."),
+    executor: str = typer.Option("local", "--executor", help="Where the remaining cases run: local or ray (ray extra)."),
     report_md: Path = typer.Option(None, "--report-md", help="Write a Markdown report here."),
     junit: Path = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
     project: str = PROJECT_OPTION,
@@ -169,9 +175,11 @@ def resume(
     """Finish an interrupted run: only the cases without a stored result run; the summary is recomputed."""
     from stackwright.core.errors import StackwrightError
     from stackwright.evals import service
+    from stackwright.evals.runner import check_executor, open_executor
 
     _importable_from(Path.cwd())
     try:
+        check_executor(executor)
         db = common.database(ctx)
         with db.read() as session:
             project_id = _project_id(session, project)
@@ -181,7 +189,11 @@ def resume(
         raise _usage_error(exc) from None
     if not as_json:
         typer.echo(f"run {run_name} ({run_id}): {left} case(s) left", err=True)
-    result = _drive(ctx, project_id, run_id, run_name)
+    try:
+        runner_executor = open_executor(executor)
+    except StackwrightError as exc:
+        raise _usage_error(exc) from None
+    result = _drive(ctx, project_id, run_id, run_name, runner_executor)
     _finish(result, gate, as_json, report_md, junit)
 
 

@@ -2,7 +2,8 @@
 timeout and retries with backoff on transient errors; a case that fails for good records its error and
 the run goes on. Results are committed as cases complete (a writer task commits whatever finished since
 its last commit, in one transaction), so a killed run resumes by running only the missing
-(item, repeat) pairs, and its final summary equals an uninterrupted run's.
+(item, repeat) pairs, and its final summary equals an uninterrupted run's. With ``--executor ray`` the
+same cases run in batches of Ray tasks (``stackwright.evals.distributed``), stored as each batch completes.
 """
 
 from __future__ import annotations
@@ -120,9 +121,43 @@ class ScoreContext:
         return await self.caller.chat(body, trace_id=case.trace_id)
 
 
+async def run_case(spec: EvalSpec, scorers: dict[str, Any], target: Any, ctx: ScoreContext, item: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """One (item, repeat): the target with a per-attempt timeout and retries, then every scorer; the row
+    to store. The same code runs here and in a Ray worker, so a case's result does not depend on where."""
+    result, error, latency_ms = None, None, None
+    for attempt in range(spec.retries + 1):
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(target(item["input"], item["id"], spec.seed + repeat), spec.timeout_s)
+            latency_ms = round((time.perf_counter() - started) * 1000, 2)
+            break
+        except (TimeoutError, asyncio.TimeoutError):
+            exc: BaseException = TargetError(f"the target timed out after {spec.timeout_s:g} s", transient=True)
+        except Exception as raised:  # noqa: BLE001 - any target failure is this case's error, never the run's
+            exc = raised
+        if not is_transient(exc) or attempt == spec.retries:
+            tries = f" (after {attempt + 1} attempts)" if attempt else ""
+            error = f"{getattr(exc, 'message', None) or f'{type(exc).__name__}: {exc}'}{tries}"
+            break
+        await asyncio.sleep(min(MAX_BACKOFF_S, BACKOFF_S * 2**attempt) * (0.5 + random.random() / 2))
+    case = Case(item["id"], item["input"], item.get("expected"), item.get("metadata") or {},
+                output=result.output if result else None, error=error, latency_ms=latency_ms,
+                cost=result.cost if result else None, trace_id=result.trace_id if result else None,
+                extra=result.extra if result else {})  # fmt: skip
+    scores = {name: (await Runner._score(scorer, case, ctx)).as_dict() for name, scorer in scorers.items()}
+    return {
+        "item_id": item["id"], "repeat_index": repeat, "input": item["input"], "expected": item.get("expected"),
+        "output": case.output, "trace_id": case.trace_id, "latency_ms": latency_ms, "cost": case.cost, "error": error,
+        "input_tokens": result.input_tokens if result else None, "output_tokens": result.output_tokens if result else None,
+        "scores": scores,
+    }  # fmt: skip
+
+
 class Runner:
-    def __init__(self, db: Any, project_id: str, run: Any, spec: EvalSpec, caller: Any, progress: Progress | None = None):
+    def __init__(self, db: Any, project_id: str, run: Any, spec: EvalSpec, caller: Any, progress: Progress | None = None,
+                 executor: Any = None):  # fmt: skip
         self.db, self.project_id, self.run, self.spec, self.caller = db, project_id, run, spec, caller
+        self.executor = executor  # None: cases run here (asyncio); else batches are submitted to it (Ray)
         self.scorers = build_all(spec)
         self.progress = progress
         self.pending_rows: list[dict[str, Any]] = []
@@ -138,12 +173,15 @@ class Runner:
         total = len(items) * spec.repeat
         if self.progress:
             self.progress(self.done, total)
-        target = make_target(spec, self.caller)
+        target = make_target(spec, self.caller) if self.executor is None else None
         semaphore = asyncio.Semaphore(spec.concurrency)
         contexts = [ScoreContext(self.caller, spec.seed + r) for r in range(spec.repeat)]  # each repeat samples the judge anew
         writer = asyncio.create_task(self._writer())
         finished = False
-        tasks = [asyncio.ensure_future(self._case(target, semaphore, contexts[r], item, r, total)) for item, r in todo]
+        if self.executor is None:
+            tasks = [asyncio.ensure_future(self._case(target, semaphore, contexts[r], item, r, total)) for item, r in todo]
+        else:
+            tasks = [asyncio.ensure_future(self._remote(todo, total))]
         try:
             await asyncio.gather(*tasks)
             finished = True
@@ -165,39 +203,40 @@ class Runner:
                 await closer()
 
     async def _case(self, target: Any, semaphore: asyncio.Semaphore, ctx: ScoreContext, item: dict[str, Any], repeat: int, total: int) -> None:
-        spec = self.spec
         async with semaphore:
-            result, error, latency_ms = None, None, None
-            for attempt in range(spec.retries + 1):
-                started = time.perf_counter()
-                try:
-                    result = await asyncio.wait_for(target(item["input"], item["id"], spec.seed + repeat), spec.timeout_s)
-                    latency_ms = round((time.perf_counter() - started) * 1000, 2)
-                    break
-                except (TimeoutError, asyncio.TimeoutError):
-                    exc: BaseException = TargetError(f"the target timed out after {spec.timeout_s:g} s", transient=True)
-                except Exception as raised:  # noqa: BLE001 - any target failure is this case's error, never the run's
-                    exc = raised
-                if not is_transient(exc) or attempt == spec.retries:
-                    tries = f" (after {attempt + 1} attempts)" if attempt else ""
-                    error = f"{getattr(exc, 'message', None) or f'{type(exc).__name__}: {exc}'}{tries}"
-                    break
-                await asyncio.sleep(min(MAX_BACKOFF_S, BACKOFF_S * 2**attempt) * (0.5 + random.random() / 2))
-            case = Case(item["id"], item["input"], item.get("expected"), item.get("metadata") or {},
-                        output=result.output if result else None, error=error, latency_ms=latency_ms,
-                        cost=result.cost if result else None, trace_id=result.trace_id if result else None,
-                        extra=result.extra if result else {})  # fmt: skip
-            scores = {name: (await self._score(scorer, case, ctx)).as_dict() for name, scorer in self.scorers.items()}
-        self.pending_rows.append({
-            "item_id": item["id"], "repeat_index": repeat, "input": item["input"], "expected": item.get("expected"),
-            "output": case.output, "trace_id": case.trace_id, "latency_ms": latency_ms, "cost": case.cost, "error": error,
-            "input_tokens": result.input_tokens if result else None, "output_tokens": result.output_tokens if result else None,
-            "scores": scores,
-        })  # fmt: skip
+            row = await run_case(self.spec, self.scorers, target, ctx, item, repeat)
+        self._finished([row], total)
+
+    def _finished(self, rows: list[dict[str, Any]], total: int) -> None:
+        """Cases done: queued for the writer's next commit, counted for the progress bar."""
+        self.pending_rows.extend(rows)
         self.wake.set()
-        self.done += 1
+        self.done += len(rows)
         if self.progress:
             self.progress(self.done, total)
+
+    async def _remote(self, todo: list[tuple[dict[str, Any], int]], total: int) -> None:
+        """The cases in batches on the executor (Ray tasks); each batch's rows are stored as it completes."""
+        from stackwright.evals import distributed
+
+        batches = distributed.batches(todo, self.spec)
+        job = distributed.BatchJob.of(self.db.settings, self.project_id, self.run, self.spec)
+        in_flight: set[asyncio.Future] = set()
+        limit = distributed.in_flight_limit(self.executor)
+        try:
+            for batch in batches:
+                if len(in_flight) >= limit:
+                    finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    for future in finished:
+                        self._finished(future.result(), total)
+                in_flight.add(asyncio.wrap_future(self.executor.submit(distributed.run_batch, job, batch)))
+            while in_flight:
+                finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for future in finished:
+                    self._finished(future.result(), total)
+        finally:
+            for future in in_flight:  # an unfinished batch stores nothing: its cases rerun on resume
+                future.cancel()
 
     @staticmethod
     async def _score(scorer: Any, case: Case, ctx: ScoreContext) -> Score:
@@ -247,8 +286,10 @@ def finalize(db: Any, project_id: str, run_id: str) -> dict[str, Any]:
         return service.run_payload(service.find_run(session, project_id, run_id))
 
 
-async def run_cases(db: Any, project_id: str, run_id: str, caller: Any, progress: Progress | None = None) -> dict[str, Any]:
-    """Run (or resume) a stored run to the end: only missing (item, repeat) pairs run."""
+async def run_cases(db: Any, project_id: str, run_id: str, caller: Any, progress: Progress | None = None,
+                    executor: Any = None) -> dict[str, Any]:  # fmt: skip
+    """Run (or resume) a stored run to the end: only missing (item, repeat) pairs run, here or, with an
+    ``executor`` (the Ray executor), in batches of Ray tasks."""
     from stackwright.evals import service
 
     with db.read() as session:
@@ -259,7 +300,7 @@ async def run_cases(db: Any, project_id: str, run_id: str, caller: Any, progress
     if run.status != "running":
         with db.write() as session:
             service.set_status(session, run.id, "running")
-    runner = Runner(db, project_id, run, spec, caller, progress)
+    runner = Runner(db, project_id, run, spec, caller, progress, executor)
     try:
         await runner.execute(dataset.items, done)
     except BaseException as exc:
@@ -271,17 +312,28 @@ async def run_cases(db: Any, project_id: str, run_id: str, caller: Any, progress
 
 
 def check_executor(name: str) -> None:
-    """``local`` runs here; anything else must be a registered executor (``ray`` needs the ray extra)."""
+    """``local`` runs here, ``ray`` on Ray (the ray extra); anything else is refused with what to do."""
     import importlib.util
 
     from stackwright.core.plugins import executors
 
     if name == "local":
         return
-    if name == "ray" and importlib.util.find_spec("ray") is None:
-        raise InvalidInput("The ray executor needs Ray, which is not installed.", hint="Install the ray extra: pip install 'stackwright[ray]'.")
+    if name == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise InvalidInput("The ray executor needs Ray, which is not installed.", hint="Install the ray extra: pip install 'stackwright[ray]'.")
+        return
     try:
         executors.get(name)
     except NotFound as exc:
         raise InvalidInput(exc.message) from None
-    raise InvalidInput(f"Eval runs on the {name!r} executor are not supported yet.", hint="Use --executor local (the default).")
+    raise InvalidInput(f"Eval runs on the {name!r} executor are not supported.", hint="Use --executor local (the default) or ray.")
+
+
+def open_executor(name: str) -> Any:
+    """The executor cases are submitted to: None for ``local`` (asyncio here), else the registered one
+    (``ray``: joins the cluster at ``RAY_ADDRESS`` if set, else starts a local Ray)."""
+    from stackwright.core.plugins import executors
+
+    check_executor(name)
+    return None if name == "local" else executors.get(name)()
