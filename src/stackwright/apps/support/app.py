@@ -77,7 +77,8 @@ class SupportAnswer:
 
     @property
     def sources(self) -> list[str]:
-        return [c["source"] for c in self.citations]
+        """The cited articles (file names), each once, in citation order."""
+        return list(dict.fromkeys(c["source"] for c in self.citations))
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "sources": self.sources}
