@@ -136,7 +136,9 @@ def corpus_documents() -> list[dict[str, Any]]:
 
     docs = []
     for path in sorted(corpus_dir("help-center").glob("*.md")):
-        text = path.read_text(encoding="utf-8")
+        # the "Related articles" list at the end of each article only names other articles: left out, it
+        # would be quoted as an answer ("- Reset a forgotten password [5]") and pull unrelated chunks in
+        text = path.read_text(encoding="utf-8").split("\n## Related articles", 1)[0].rstrip() + "\n"
         title = text.splitlines()[0].lstrip("# ").strip() if text else path.stem
         docs.append({"source": path.name, "title": title, "text": text, "metadata": {"category": category(path.name)}})
     return docs
