@@ -36,6 +36,10 @@ def _cases(cli, run_id: str) -> dict[tuple[str, int], dict]:
             for c in shown["cases"]}  # fmt: skip
 
 
+def _model_calls(fake) -> list[tuple[str, int | None]]:
+    return sorted((json.dumps(r["body"]["messages"], sort_keys=True), r["body"].get("seed")) for r in fake.requests())
+
+
 def _run(cli, spec, executor: str) -> dict:
     result = cli("eval", "run", str(spec), "--executor", executor, "--seed", "7", "--repeat", "2", "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
@@ -43,10 +47,16 @@ def _run(cli, spec, executor: str) -> dict:
 
 
 @pytest.mark.parametrize("target", [{"model": "fake-model"}, {"python": "tests.evals.pyfuncs:boom"}], ids=["gateway", "python"])
-def test_ray_gives_the_same_results_as_local(ready, ray_runtime, tmp_path, target):  # noqa: F811
+def test_ray_gives_the_same_results_as_local(ready, ray_runtime, fake_upstream, tmp_path, target):  # noqa: F811
     spec = write_spec(tmp_path, base_spec(target=target, scorers=["contains", "exact", {"type": "regex", "pattern": "echo"}]))
+    fake_upstream.reset()
     local = _run(ready, spec, "local")
+    sent_locally = _model_calls(fake_upstream)
+    if "model" in target:  # 4 items x 2 repeats, repeat r sampled with seed 7 + r
+        assert len(sent_locally) == 8 and sorted(seed for _, seed in sent_locally) == [7] * 4 + [8] * 4
+    fake_upstream.reset()
     on_ray = _run(ready, spec, "ray")
+    assert _model_calls(fake_upstream) == sent_locally  # the same requests, with the same seeds (seed + repeat)
     assert on_ray["status"] == local["status"] == "completed"
     assert on_ray["summary"]["cases"] == local["summary"]["cases"] == 8
     assert on_ray["summary"]["scorers"] == local["summary"]["scorers"]
