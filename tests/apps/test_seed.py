@@ -105,3 +105,19 @@ def test_demo_seed_command_reports_and_is_idempotent(support_demo, monkeypatch) 
     assert "already seeded" in result.output and "http://127.0.0.1:8600" in result.output and report.api_key in result.output
     listed = CliRunner().invoke(app, ["demo", "accounts", "--json"])
     assert listed.exit_code == 0 and "acct-1006" in listed.output
+
+
+def test_demo_eval_command_runs_the_spec_and_judges_the_gate(support_demo, monkeypatch) -> None:
+    import json
+
+    from stackwright.cli.main import app
+
+    settings, _ = support_demo
+    monkeypatch.setenv("STACKWRIGHT_HOME", str(settings.home))
+    monkeypatch.setenv("STACKWRIGHT_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(app, ["demo", "eval", "--name", "cli-stable", "--gate", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed" and summary["gate_passed"] is True and summary["cases"] >= 50
+    canary = CliRunner().invoke(app, ["demo", "eval", "--canary", "--name", "cli-canary", "--gate"])
+    assert canary.exit_code in (0, 1) and "gate" in canary.output  # the gate is judged either way; --gate sets the exit code

@@ -98,6 +98,35 @@ def traffic_command(
                f"{summary['errors']} errors; arms {summary['arms']}")  # fmt: skip
 
 
+def eval_command(
+    ctx: typer.Context,
+    canary: bool = typer.Option(False, "--canary", help="Answer with the prompt labelled canary (default: production, the stable one)."),
+    name: str = typer.Option(None, "--name", help="Run name (default support-eval-stable or support-eval-canary)."),
+    gate: bool = typer.Option(False, "--gate", help="Exit 1 when a gate of the spec fails (for CI)."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Run the support eval spec (assets/eval.yaml) over the dataset support-cases, through the whole flow, and judge its gate."""
+    from stackwright.apps.support.app import SupportApp
+    from stackwright.apps.support.evaluation import SPEC_FILE, run_eval
+
+    prompt = "support-answer@canary" if canary else "support-answer@production"
+    run_name = name or ("support-eval-canary" if canary else "support-eval-stable")
+    support = SupportApp.in_process(common.settings(ctx))
+    try:
+        summary = run_eval(support, name=run_name, prompt=prompt)
+    finally:
+        support.close()
+    if as_json:
+        common.print_json({**summary, "spec": str(SPEC_FILE), "prompt": prompt})
+    else:
+        means = ", ".join(f"{k} {v:.3f}" for k, v in summary["scorers"].items() if v is not None)
+        typer.echo(f"run {summary['name']} ({summary['run_id']}): {summary['status']}, {summary['cases']} cases, "
+                   f"gate {'passed' if summary['gate_passed'] else 'failed'}; {means}")  # fmt: skip
+        typer.echo(f"details: stackwright eval show {summary['run_id']}")
+    if gate and not summary["gate_passed"]:
+        raise typer.Exit(1)
+
+
 def accounts_command(ctx: typer.Context, as_json: bool = common.JSON_OPTION) -> None:
     """The demo accounts the support assistant's account tool knows."""
     from stackwright.apps.support.accounts import AccountsDB, default_path
@@ -114,4 +143,5 @@ def register(demo_app: typer.Typer) -> None:
     """Add the support app's commands to the `demo` group."""
     demo_app.command("seed")(seed_command)
     demo_app.command("traffic")(traffic_command)
+    demo_app.command("eval")(eval_command)
     demo_app.command("accounts")(accounts_command)
