@@ -16,12 +16,15 @@ On SQLite (a temporary data dir), through the real services (no HTTP):
    >= 0.95), its p50, and the time to build the graph (first ANN search).
 4. Postgres with pgvector (``--postgres-url`` of an empty database, else one started with
    scripts/postgres.sh in its own state folder; ``--no-postgres`` to skip): the same ingest and
-   latencies, and the HNSW recall@10 against exact search (iterative scans, ef_search 100).
+   latencies, and the HNSW recall@10 against exact search (the collection's default ef_search, which
+   pgvector_search raises with the rows wanted, see stackwright.retrieval.pgvector; relaxed-order
+   iterative scans). Keyword search there ranks a bounded candidate set on large match sets
+   (stackwright.retrieval.keyword).
 5. Quality on the shipped labelled set (61 help-center articles, 97 queries, document granularity):
    hit@5, MRR@10 and nDCG@10 for vector, keyword and hybrid search, per backend.
 
 No figure is asserted: compare the ratios; the machines are small (2 cores) and noisy.
-Usage: .venv/bin/python bench/retrieval.py [--chunks 100000] [--queries 200] [--postgres-url URL | --no-postgres]
+Usage: .venv/bin/python bench/retrieval.py [--chunks 100000] [--queries 200] [--postgres-url URL | --no-postgres] [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -347,6 +350,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="timed queries per mode")
     parser.add_argument("--postgres-url", default=None, help="an empty Postgres database with pgvector (default: start one)")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite backend (the raw baseline still runs)")
     args = parser.parse_args()
     for name in [n for n in os.environ if n.startswith("STACKWRIGHT_")]:
         os.environ.pop(name)  # the bench's own settings only
@@ -362,7 +366,8 @@ def main() -> None:
     baseline = raw_baseline(texts)
     print(f"{len(docs):,} synthetic documents, about {per_doc:.1f} chunks each; {len(queries)} queries; "
           f"baseline: {len(texts):,} chunks embedded and written in {baseline:.1f} s", flush=True)  # fmt: skip
-    run_backend("sqlite", None, docs, queries, baseline)
+    if not args.no_sqlite:
+        run_backend("sqlite", None, docs, queries, baseline)
     if args.no_postgres:
         return
     pg_env = None
