@@ -77,6 +77,9 @@ class ServerProcess:
         self._err = self.workdir / f"{name}.stderr"
 
     def start(self) -> ServerProcess:
+        """Launch the server; a no-op while it runs (so `with server.start():` starts one, not two)."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
         with open(self._out, "wb") as out, open(self._err, "wb") as err:
             self.proc = subprocess.Popen(
                 [executable(), "serve", *self.args],
