@@ -186,3 +186,20 @@ def test_streamed_answers_fill_the_cache(api, client, fake_upstream):
     list(client.chat.completions.create(model=model, messages=[{"role": "user", "content": "streamed"}], stream=True))
     assert chat(client, model, "streamed").headers["x-stackwright-cache"] == "hit"
     assert len(fake_upstream.requests()) == 1
+
+
+def test_the_local_model_is_free_unless_the_project_prices_it(api, client):
+    """A project may price its local compute with a price override; without one a local call costs 0."""
+    context = "Context:\n[1] Refunds are possible within 30 days of purchase.\n\nQuestion: How long do I have for a refund?"
+    before = api.get("/api/v1/traces/settings").json()["prices"]
+    priced = {**before, "local/extractive": {"input_per_mtok": 1000.0, "output_per_mtok": 2000.0}}
+    assert api.put("/api/v1/traces/settings", json={"prices": priced}).status_code == 200
+    try:
+        raw = chat(client, "local/extractive", context)
+        usage = raw.parse().usage
+        expected = usage.prompt_tokens * 1000.0 / 1e6 + usage.completion_tokens * 2000.0 / 1e6
+        assert expected > 0 and float(raw.headers["x-stackwright-cost-usd"]) == pytest.approx(expected, abs=1e-8)
+    finally:
+        assert api.put("/api/v1/traces/settings", json={"prices": before}).status_code == 200
+    again = chat(client, "local/extractive", context + " ")
+    assert again.headers["x-stackwright-cost-usd"] == "0.00000000"

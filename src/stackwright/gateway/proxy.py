@@ -268,8 +268,10 @@ class Gateway:
         usage = usage or {}
         call.input_tokens = _int(usage.get("prompt_tokens"))
         call.output_tokens = _int(usage.get("completion_tokens"))
-        if call.provider == "local":
-            call.cost = 0.0
+        if call.provider == "local":  # free, unless the project prices its local compute (a price override)
+            pricer = self.pricers.get(call.project_id)
+            priced = next((m for m in (call.served_model, call.upstream_model) if m and m in pricer.overrides), None)
+            call.cost = pricer(priced, None, call.input_tokens, call.output_tokens) if priced else 0.0
         elif call.upstream_model and (call.input_tokens or call.output_tokens):
             call.cost = self.pricers.get(call.project_id)(call.upstream_model, call.provider, call.input_tokens, call.output_tokens)
 
