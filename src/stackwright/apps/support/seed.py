@@ -242,10 +242,20 @@ def _seed_data(db: Any, settings: Any, key: str, report: SeedReport, *, requests
         support.close()
 
 
+# What the demo charges for its local models (USD per million tokens, like a small hosted model), so
+# cost per request and per step show real figures; a project's price overrides are how anyone does this.
+DEMO_PRICES = {
+    "support-model": {"input_per_mtok": 0.15, "output_per_mtok": 0.60},
+    "support-fallback": {"input_per_mtok": 0.15, "output_per_mtok": 0.60},
+}
+
+
 def apply_gateway(support: Any) -> dict[str, Any]:
     config = load_yaml(ASSETS / "gateway.yaml")
     result = support.api("PUT", "/api/v1/gateway/config", json={"config": config}).json()
-    return {"revision": result.get("revision"), "models": [m["name"] for m in config["models"]]}
+    prices = support.api("GET", "/api/v1/traces/settings").json().get("prices") or {}
+    support.api("PUT", "/api/v1/traces/settings", json={"prices": {**prices, **DEMO_PRICES}})
+    return {"revision": result.get("revision"), "models": [m["name"] for m in config["models"]], "prices": DEMO_PRICES}
 
 
 def apply_policy(support: Any) -> dict[str, Any]:
