@@ -49,6 +49,10 @@ def test_seed_sets_up_the_whole_demo(support_demo, support_app) -> None:
     assert {m["name"] for m in support_app.api("GET", "/api/v1/gateway/models").json()} >= {"support-model", "support-fallback"}
     traces = support_app.api("GET", "/api/v1/traces", params={"name": "support.ask", "limit": 100}).json()["data"]
     assert len(traces) >= SEED_REQUESTS
+    prices = support_app.api("GET", "/api/v1/traces/settings").json()["prices"]
+    assert prices["support-model"]["output_per_mtok"] > 0  # the demo prices its local model...
+    answered = [t for t in traces if (t.get("total_tokens") or 0) > 0]
+    assert answered and any((t.get("cost") or 0) > 0 for t in answered)  # ...so answered requests cost something
     evals = steps["evals"]
     assert set(evals) == {"support-eval-stable", "support-eval-canary"}
     for run in evals.values():
