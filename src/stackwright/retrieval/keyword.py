@@ -69,16 +69,17 @@ def keyword_search(
 
 # -- Postgres ---------------------------------------------------------------------------------------------
 # ts_rank_cd reads each matching row's tsvector from the table, and common words match a large share of a
-# collection (a two-word query, 15% of 100,000 chunks: ~350 ms). So the matches are ranked in a bounded
-# candidate set: first all permitted matches of the OR query, up to EXACT_UP_TO rows; when there are no
-# more, that ranking is the exact one. Otherwise the candidates are narrowed to chunks with all the words
-# (found by the GIN index intersecting its lists), then with all but one, then with at least two, each
-# ranked by the same OR query; the first narrowing with ``count`` permitted chunks answers. A chunk with
-# more of the query's words scores higher (ts_rank_cd sums the covers of the words), so these hold the
-# best matches in practice; when a narrowing has more than CANDIDATES chunks, an arbitrary CANDIDATES of
-# them are ranked. When none gives ``count`` chunks, every match is ranked (the exact, slow path).
+# collection (a two-word query, 15% of 100,000 chunks: ~350 ms). So a probe first counts the matches, up
+# to EXACT_UP_TO + 1 (no ranking, no join). Up to EXACT_UP_TO, every permitted match is ranked: the exact
+# ranking. Beyond, a bounded candidate set is ranked: the chunks with all the words (found by the GIN
+# index intersecting its lists), else with all but one, else with at least two, else with any, each by
+# the same OR query and at most CANDIDATES chunks; the first with ``count`` permitted chunks answers. A
+# chunk with more of the query's words scores higher (ts_rank_cd sums the covers of the words), so these
+# hold the best matches in practice; when a narrowing has more than CANDIDATES chunks, an arbitrary
+# CANDIDATES of them are ranked. When none gives ``count`` chunks (a filter that leaves few), every match
+# is ranked (the exact, slow path).
 
-EXACT_UP_TO = 300  # permitted matches ranked all together (the exact ranking)
+EXACT_UP_TO = 300  # matches ranked all together (the exact ranking)
 CANDIDATES = 1_000  # chunks ranked per narrowing
 MAX_NARROWING_TERMS = 10  # beyond this, "all but one" and "at least two" make queries too large
 
@@ -99,7 +100,7 @@ def narrowings(words: list[str]) -> list[str]:
 def _postgres_sql(where: str, capped: bool) -> str:
     limit = "LIMIT :kw_candidates" if capped else ""
     return (
-        "SELECT m.row_id, ts_rank_cd(m.search_tsv, to_tsquery('english', :kw_query)) AS score, count(*) OVER () AS matched "
+        "SELECT m.row_id, ts_rank_cd(m.search_tsv, to_tsquery('english', :kw_query)) AS score "
         "FROM (SELECT c.row_id, c.chunk_id, c.search_tsv FROM retrieval_chunks c JOIN retrieval_documents d ON d.id = c.document_id "
         f"WHERE c.collection_id = :kw_collection AND c.search_tsv @@ to_tsquery('english', :kw_match) AND {where} {limit}) m "
         "ORDER BY score DESC, m.chunk_id LIMIT :kw_limit"
@@ -110,13 +111,17 @@ def _postgres_search(session: Session, collection_id: str, words: list[str], cou
                      params: dict[str, Any]) -> list[tuple[int, float]]:  # fmt: skip
     ranked_by = tsquery_text(words)
     base = {**params, "kw_query": ranked_by, "kw_collection": collection_id, "kw_limit": int(count)}
-    capped = text(_postgres_sql(where, capped=True))
-    rows = session.execute(capped, {**base, "kw_match": ranked_by, "kw_candidates": EXACT_UP_TO + 1}).fetchall()
-    if not rows or rows[0][2] <= EXACT_UP_TO:
-        return [(int(r[0]), float(r[1])) for r in rows]  # every permitted match was ranked: exact
-    for match in narrowings(words):
-        rows = session.execute(capped, {**base, "kw_match": match, "kw_candidates": CANDIDATES}).fetchall()
-        if len(rows) >= count:
-            return [(int(r[0]), float(r[1])) for r in rows]
+    probe = text(
+        "SELECT count(*) FROM (SELECT 1 FROM retrieval_chunks c WHERE c.collection_id = :kw_collection "
+        "AND c.search_tsv @@ to_tsquery('english', :kw_query) LIMIT :kw_candidates) m"
+    )
+    few = session.execute(probe, {"kw_query": ranked_by, "kw_collection": collection_id, "kw_candidates": EXACT_UP_TO + 1}).scalar_one() <= EXACT_UP_TO
+    if not few:
+        capped = text(_postgres_sql(where, capped=True))
+        for match in [*narrowings(words), ranked_by]:
+            rows = session.execute(capped, {**base, "kw_match": match, "kw_candidates": CANDIDATES}).fetchall()
+            if len(rows) >= count:
+                return [(int(r[0]), float(r[1])) for r in rows]
+    # Every permitted match ranked: the exact ranking (few matches, or a filter that leaves few of them).
     rows = session.execute(text(_postgres_sql(where, capped=False)), {**base, "kw_match": ranked_by}).fetchall()
     return [(int(r[0]), float(r[1])) for r in rows]
