@@ -8,7 +8,11 @@
    the attack corpus; benign look-alikes such as "ignore the previous email"). Precision and recall of the
    prompt_injection check with its defaults (patterns + embedding), and of each layer alone. The patterns
    were revised after reading this set's errors, so its figures flatter them; injection_heldout.jsonl
-   (written afterwards, never tuned on) gives the honest figure.
+   (written afterwards, never tuned on) gives the honest figure. The later patterns (EXTRA, other
+   languages, de-obfuscation in injection.py) were written by attack category and checked only on
+   injection_dev.jsonl: 164 attacks and 180 benign support questions and look-alikes, written by hand for
+   it in seven categories (override, role-play, extraction, delimiter, indirect, obfuscation, other
+   languages), without reading either bench set; the held-out set was only ever run through this bench.
 3. Latency: every non-LLM check (pii, secrets, prompt_injection, banned_topics, length, canary,
    json_schema, groundedness) run one after the other on the same 1 KB input, p50 and p99 per round
    (target p50 <= 2 ms). The sentence embeddings are cached per text, so the embedding checks of one
