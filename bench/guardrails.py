@@ -13,6 +13,9 @@
    injection_dev.jsonl: 164 attacks and 180 benign support questions and look-alikes, written by hand for
    it in seven categories (override, role-play, extraction, delimiter, indirect, obfuscation, other
    languages), without reading either bench set; the held-out set was only ever run through this bench.
+   The same file (plus every other help-center paragraph as benign text) trains the lexical model
+   (python -m stackwright.guardrails.injection train -> data/injection_lexical.npy); injection_dev_test.jsonl
+   (47 attacks, 30 benign, written later the same way) was never trained on.
 3. Latency: every non-LLM check (pii, secrets, prompt_injection, banned_topics, length, canary,
    json_schema, groundedness) run one after the other on the same 1 KB input, p50 and p99 per round
    (target p50 <= 2 ms). The sentence embeddings are cached per text, so the embedding checks of one

@@ -1,13 +1,16 @@
 """Prompt injection, in layers: (a) patterns and heuristics (instruction overrides, role-play jailbreaks,
 system-prompt extraction, encoded payloads, delimiter and markup injection, text addressed to a model that
 reads a document or tool output, requests in other languages, and the same again on the text with common
-obfuscations undone: s p a c e d letters, l33t digits, hyph-en-ated words, reversed text); (b) embedding
-similarity of each sentence to a corpus of attack phrasings (``data/injection_attacks.txt``); (c)
-optionally, a model asked through the gateway (``model:`` in the policy). The score is the highest layer's, 0..1.
+obfuscations undone: s p a c e d letters, l33t digits, hyph-en-ated words, reversed text); (a2) a lexical
+model, logistic regression over hashed words and word pairs stored in ``data/injection_lexical.npy``
+(``lexical: false`` turns it off; its probability is its score); (b) embedding similarity of each sentence
+to a corpus of attack phrasings (``data/injection_attacks.txt``); (c) optionally, a model asked through the
+gateway (``model:`` in the policy). The score is the highest layer's, 0..1.
 
 ``PATTERNS`` were revised on the bench's labelled set; ``EXTRA`` and the other-language and
 de-obfuscation rules were written from attack categories, checked on ``data/injection_dev.jsonl``
-(attacks and benign support questions written for that purpose, never on the bench's sets). The embedding
+(attacks and benign support questions written for that purpose, never on the bench's sets), which also
+trains the lexical model; ``data/injection_dev_test.jsonl`` was written after both and is only tested on. The embedding
 layer was tried with that set as well: WordLlama's averaged word vectors put attacks and ordinary
 questions at the same cosines (attack 90th percentile 0.60, benign 99th 0.62 against the corpus), so a
 larger corpus, a benign contrast set or a linear model on the vectors each added as many false positives
@@ -389,6 +392,113 @@ def deobfuscated(text: str) -> str | None:
     return out if out != text else None
 
 
+# A lexical model: logistic regression over hashed word unigrams and bigrams (binary, L2-normalised),
+# trained (``python -m stackwright.guardrails.injection train``: deterministic, full-batch gradient
+# descent from zeros) on data/injection_dev.jsonl plus every other paragraph of the sample help center
+# (retrieval/sample/help-center, benign text unlike the dev set's shop questions, so that words the model
+# has not seen do not lean towards "attack"), and stored in data/injection_lexical.npy. Checked on
+# data/injection_dev_test.jsonl (written afterwards, never trained on) and the other help-center paragraphs.
+LEXICAL_BUCKETS = 16384
+_LEX_WORD = re.compile(r"\w+")
+_LEX_FILE = "data/injection_lexical.npy"
+
+
+_word_hashes: dict[str, int] = {}  # word -> crc32, as a tokenizer caches its words; cleared when full
+
+
+def _word_hash(word: str) -> int:
+    h = _word_hashes.get(word)
+    if h is None:
+        import zlib
+
+        if len(_word_hashes) >= 50_000:
+            _word_hashes.clear()
+        h = _word_hashes[word] = zlib.crc32(word.encode())
+    return h
+
+
+def lexical_features(text: str) -> Any:
+    """Bucket ids (a sorted numpy array, each once) of the text's lower-cased words and word pairs: a word's
+    crc32, a pair's mixed from its two words' in uint64 arithmetic (so only words are hashed), modulo
+    LEXICAL_BUCKETS."""
+    import numpy as np
+
+    words = _LEX_WORD.findall(text.lower())
+    if not words:
+        return np.zeros(0, dtype=np.int64)
+    get = _word_hashes.get
+    hashes = [get(word) for word in words]
+    if None in hashes:
+        hashes = [_word_hash(word) for word in words]
+    h = np.array(hashes, dtype=np.uint64)
+    ids = np.concatenate([h, (h[:-1] * np.uint64(0x9E3779B1)) ^ h[1:]]) % np.uint64(LEXICAL_BUCKETS)
+    return np.unique(ids).astype(np.int64)
+
+
+def train_lexical(rows: list[dict], l2: float = 1e-4, iterations: int = 1500, rate: float = 2.0, benign_weight: float = 1.0) -> Any:
+    """Weights (buckets + bias) of the lexical model for rows of {"text", "label"}; deterministic."""
+    import numpy as np
+
+    x = np.zeros((len(rows), LEXICAL_BUCKETS + 1))
+    for i, row in enumerate(rows):
+        ids = lexical_features(row["text"])
+        x[i, ids] = 1.0 / max(1.0, len(ids)) ** 0.5
+        x[i, -1] = 1.0
+    y = np.array([float(row["label"]) for row in rows])
+    weight = np.where(y == 1, 1.0, benign_weight)
+    weight /= weight.mean()
+    w = np.zeros(LEXICAL_BUCKETS + 1)
+    mask = np.r_[np.ones(LEXICAL_BUCKETS), 0.0]  # the bias is not regularised
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        w -= rate * (x.T @ ((p - y) * weight) / len(y) + l2 * w * mask)
+    return w.astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def lexical_weights() -> Any:
+    import io
+
+    import numpy as np
+
+    return np.load(io.BytesIO(resources.files("stackwright.guardrails").joinpath(_LEX_FILE).read_bytes()))
+
+
+def lexical_score(text: str) -> float:
+    """Probability (0..1) that the text is an attack, by the lexical model."""
+    import math
+
+    ids = lexical_features(text)
+    if not len(ids):
+        return 0.0
+    w = lexical_weights()
+    z = float(w[ids].sum()) / len(ids) ** 0.5 + float(w[-1])
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def help_center_paragraphs() -> list[str]:
+    """Paragraphs (20+ characters) of the sample help center, in file-name order."""
+    folder = resources.files("stackwright.retrieval").joinpath("sample/help-center")
+    paragraphs = []
+    for item in sorted(folder.iterdir(), key=lambda f: f.name):
+        if item.name.endswith(".md"):
+            paragraphs += [p for p in item.read_text(encoding="utf-8").split("\n\n") if len(p) >= 20]
+    return paragraphs
+
+
+def _train_main() -> None:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    base = Path(__file__).parent / "data"
+    rows = [json.loads(line) for line in (base / "injection_dev.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows += [{"text": paragraph, "label": 0} for paragraph in help_center_paragraphs()[::2]]
+    np.save(base / "injection_lexical.npy", train_lexical(rows))
+    print(f"trained on {len(rows)} rows -> {base / 'injection_lexical.npy'}")
+
+
 @lru_cache(maxsize=1)
 def attack_corpus() -> tuple[str, ...]:
     raw = resources.files("stackwright.guardrails").joinpath("data/injection_attacks.txt").read_text(encoding="utf-8")
@@ -431,7 +541,7 @@ def parse_judge(answer: str) -> tuple[float, list[str]]:
 
 class PromptInjection(Check):
     name = "prompt_injection"
-    params_known = ("threshold", "embedding", "model", "similarity_low", "similarity_high")
+    params_known = ("threshold", "embedding", "lexical", "model", "similarity_low", "similarity_high")
 
     def __init__(self, params: dict[str, Any]):
         super().__init__(params)
@@ -444,6 +554,10 @@ class PromptInjection(Check):
         if not isinstance(embedding, bool):
             raise ParamError("embedding", "embedding must be true or false")
         self.embedding = embedding
+        lexical = params.get("lexical", True)
+        if not isinstance(lexical, bool):
+            raise ParamError("lexical", "lexical must be true or false")
+        self.lexical = lexical
         model = params.get("model")
         if model is not None and (not isinstance(model, str) or not model.strip()):
             raise ParamError("model", "model must be the name of a gateway model, e.g. gpt-4o-mini")
@@ -451,6 +565,12 @@ class PromptInjection(Check):
 
     def run(self, text: str, ctx: Context) -> Result:
         score, reasons = heuristic_score(text)
+        if self.lexical and score < self.threshold and text.strip():
+            worded = lexical_score(text)
+            if worded > score:
+                score = worded
+                if worded >= self.threshold:
+                    reasons.append(f"worded like the attacks the lexical model was trained on (p {worded:.2f})")
         if self.embedding and score < self.threshold:
             similar, reason = similarity_score(text, self.low, self.high)
             score = max(score, similar)
@@ -471,3 +591,11 @@ class PromptInjection(Check):
             result.reasons = [*result.reasons, *(f"model {self.model}: {r}" for r in reasons or ["judged an attack"])]
         result.triggered = result.score >= self.threshold
         return result
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["train"]:
+        sys.exit("usage: python -m stackwright.guardrails.injection train")
+    _train_main()
