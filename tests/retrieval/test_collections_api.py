@@ -226,3 +226,17 @@ def test_gateway_embedder_through_the_gateway(api, fake_upstream):  # noqa: F811
     failed = assert_error(api.post("/api/v1/collections/kb/documents", json={"documents": [{"source": "new", "text": "New text."}]}), 502,
                           "embedder_failed")  # fmt: skip
     assert "The embedder 'team-embed' failed" in failed["message"] and "run the same ingest again" in failed["message"]
+
+
+def test_ingest_builds_the_ann_graph_of_an_ann_collection(api, prepared):
+    """The usearch graph is built by the ingest (embedded backend), not by the next search."""
+    body = api.post("/api/v1/collections", json={"name": "graph", "ann": True}).json()
+    ingested = api.post("/api/v1/collections/graph/documents", json={"documents": [{"source": "faq", "text": FAQ}]})
+    assert ingested.status_code == 200, ingested.text
+    graph = list((prepared.settings.home.resolve() / "vectors").glob(f"{body['id']}.*.usearch"))
+    if body["backend"] != "embedded":
+        assert not graph  # Postgres: pgvector's HNSW, no file
+        return
+    assert graph and graph[0].stat().st_size > 0
+    hits = api.post("/api/v1/collections/graph/search", json={"query": "export data", "mode": "vector"}).json()
+    assert hits["data"][0]["source"] == "faq"

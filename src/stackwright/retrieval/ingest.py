@@ -186,7 +186,25 @@ class _Ingest:
         finally:
             if self._opened is not None:
                 self._opened.__exit__(None, None, None)
+        if self.report.chunks_added or self.report.chunks_deleted:
+            self._refresh_index()
         return self.report
+
+    def _refresh_index(self) -> None:
+        """Bring an ANN collection's graph up to date now (embedded backend), so that building it, tens of
+        seconds for 100k chunks, is part of the ingest and not of the next search. The files are shared:
+        a server in another process loads the saved graph."""
+        from stackwright.retrieval.models import Collection
+        from stackwright.retrieval.vector_index import embedded_index
+
+        if self.collection.backend != "embedded" or not self.collection.ann:
+            return
+        with self.db.read() as session:
+            collection = session.get(Collection, self.collection.id)
+            if collection is None:
+                return
+            index = embedded_index(self.db.settings.home, collection.id, collection.dimensions)
+            index.current(session, collection.index_version, ann=True)
 
     def _tick(self, count: int) -> None:
         self.done += count

@@ -43,8 +43,8 @@ log = logging.getLogger("stackwright.retrieval")
 
 ANN_CONNECTIVITY = 16
 ANN_EXPANSION_ADD = 128
-ANN_EXPANSION_SEARCH = 128
-ANN_OVERSAMPLE = 4
+ANN_EXPANSION_SEARCH = 256
+ANN_OVERSAMPLE = 8
 SCORE_DECIMALS = 6
 _COMPACT_DEAD_SHARE = 1 / 3
 _FETCH_BATCH = 500
@@ -345,7 +345,7 @@ class EmbeddedIndex:
     def _ann_candidates(self, snap: Snapshot, query: np.ndarray, count: int, mask: np.ndarray | None) -> np.ndarray | None:
         import numpy as np
 
-        wanted = min(max(count * ANN_OVERSAMPLE, 64), snap.live_count)
+        wanted = min(max(count * ANN_OVERSAMPLE, 128), snap.live_count)
         matches = snap.ann.search(query, wanted)
         positions = np.asarray(matches.keys, dtype=np.int64)
         if mask is not None:
