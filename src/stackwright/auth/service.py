@@ -74,8 +74,10 @@ def find_project(session: Session, ref: str) -> Project:
 
 
 def create_user(
-    session: Session, actor: Actor, email: str, password: str | None, *, is_admin: bool = False, project_id: str | None = None
+    session: Session, actor: Actor, email: str, password: str | None, *, is_admin: bool = False, project_id: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
+    """``password_hash``: the argon2 hash of ``password`` when the caller computed it already."""
     email = check_email(email)
     if password is not None and len(password) < 8:
         raise InvalidInput("The password is too short.", hint="Use at least 8 characters.")
@@ -84,7 +86,7 @@ def create_user(
     user = User(
         id=new_id("usr"),
         email=email,
-        password_hash=hash_password(password) if password else None,
+        password_hash=(password_hash or hash_password(password)) if password else None,
         is_admin=is_admin,
         created_at=utcnow(),
     )
