@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/gateway.py
 	VENV=$(VENV) $(VENV)/bin/python bench/retrieval.py
 	$(VENV)/bin/python bench/evals.py
+	$(VENV)/bin/python bench/guardrails.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
