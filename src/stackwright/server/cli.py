@@ -46,37 +46,23 @@ def _check_can_listen(host: str, port: int) -> None:
         ) from None
 
 
-def _import_server_modules() -> None:
-    import uvicorn  # noqa: F401
-
-    import stackwright.server.app  # noqa: F401
-
-
 def serve(
     ctx: typer.Context,
     host: str = typer.Option(None, help="Address to bind (default STACKWRIGHT_HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default STACKWRIGHT_PORT, 8600)."),
 ) -> None:
     """Run the server: API, OpenAI-compatible gateway, web UI. Migrates and bootstraps on first start."""
-    import threading
+    import uvicorn
 
     from stackwright.core.logs import configure_logging
+    from stackwright.server.app import SETTINGS_ENV, create_app
     from stackwright.server.startup import prepare
+    from stackwright.server.workers import run_workers, tune_gc
 
     settings = common.settings(ctx, host=host, port=port)
     configure_logging(settings.log_level, settings.log_format)
     _check_can_listen(settings.host, settings.port)
-    # The web stack imports while the database is prepared: the first start's password hash (argon2)
-    # and SQLite's work run outside the GIL, so the two overlap on a second core.
-    importing = threading.Thread(target=_import_server_modules, name="stackwright-import", daemon=True)
-    importing.start()
     db, result = prepare(settings)
-    importing.join()
-    import uvicorn
-
-    from stackwright.server.app import SETTINGS_ENV, create_app
-    from stackwright.server.workers import run_workers, tune_gc
-
     _announce(result)
     options = {
         "host": settings.host,

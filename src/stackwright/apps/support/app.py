@@ -255,7 +255,7 @@ class SupportApp:
         while True:
             response = self.http.get(f"/api/v1/traces/{trace_id}")
             if response.status_code == 200:
-                names = [s.get("name", "") for s in _spans(response.json())]
+                names = [s.get("name", "") for s in response.json()["spans"]]
                 has_root = ROOT_SPAN in names
                 has_gateway = not with_gateway or any(n.startswith("gateway chat") for n in names)
                 if has_root and has_gateway:
@@ -478,17 +478,6 @@ def _annotate(attributes: dict[str, Any]) -> None:
     from stackwright.sdk.observe.span import current_span
 
     current_span().set_attributes(attributes)
-
-
-def _spans(trace: dict[str, Any]) -> list[dict[str, Any]]:
-    if "spans" in trace:
-        return trace["spans"]
-    out, stack = [], list(trace.get("tree") or trace.get("roots") or [])
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        stack.extend(node.get("children") or [])
-    return out
 
 
 def _code(response: Any) -> str | None:
