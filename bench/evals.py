@@ -61,7 +61,7 @@ def setup(home: Path, base_url: str):
     with db.write() as session:
         project_id = auth_service.find_project(session, "default").id
         config = {"models": [{"name": "fake-model", "deployments": [{"provider": "openai", "base_url": base_url, "model": "fake-model"}]}]}
-        apply_config(session, settings, cli_actor(), project_id, config, {})
+        apply_config(session, settings, cli_actor(), project_id, config, {}, operator=True)
     return db, create_app(settings, db), project_id
 
 

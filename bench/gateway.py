@@ -94,8 +94,10 @@ class Server:
         self.home = home or tempfile.mkdtemp(prefix="sw-bench-gw-")
         self.port = port or free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("STACKWRIGHT_")}
+        # the fake upstream is on loopback: allowed as an operator would (the config is PUT through the API)
         env.update({"STACKWRIGHT_HOME": self.home, "STACKWRIGHT_PORT": str(self.port), "STACKWRIGHT_INIT_API_KEY": KEY,
-                    "STACKWRIGHT_LOG_LEVEL": "warning", "STACKWRIGHT_WORKERS": str(workers)})  # fmt: skip
+                    "STACKWRIGHT_LOG_LEVEL": "warning", "STACKWRIGHT_WORKERS": str(workers),
+                    "STACKWRIGHT_EGRESS_ALLOW": "127.0.0.1"})  # fmt: skip
         started = time.perf_counter()
         self.proc = subprocess.Popen([STACKWRIGHT, "serve"], env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(Path(self.home) / "server.log", "a"))  # fmt: skip

@@ -75,6 +75,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         init_admin_email=TEST_ADMIN_EMAIL,
         init_admin_password=TEST_ADMIN_PASSWORD,
         log_format="text",
+        egress_allow=("127.0.0.1",),  # fake upstreams listen on loopback: allowed as an operator would
     )
 
 

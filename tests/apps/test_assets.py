@@ -14,6 +14,7 @@ from stackwright.core.errors import NotFound
 
 def test_gateway_policy_prompts_and_eval_spec_validate() -> None:
     from stackwright.evals.spec import load_file as load_spec
+    from stackwright.evals.trust import CodePolicy
     from stackwright.gateway.service import parse_spec
     from stackwright.guardrails.policy import load_file as load_policy
     from stackwright.prompts.spec import parse_file
@@ -27,7 +28,7 @@ def test_gateway_policy_prompts_and_eval_spec_validate() -> None:
     assert len(files) == 2
     for path in files:
         assert parse_file(load_yaml(path)).name == "support-answer"
-    eval_spec = load_spec(ASSETS / "eval.yaml")
+    eval_spec = load_spec(ASSETS / "eval.yaml", CodePolicy.operator())
     assert eval_spec.dataset == "support-cases" and eval_spec.gate.scorers
 
 

@@ -68,9 +68,9 @@ def test_project_creation_is_audited_in_the_new_project(api, client_for):
     entries = audit_entries(client_for(body["api_key"]["key"]))
     assert {(e["action"], e["object_id"]) for e in entries} == {
         ("project.create", body["project"]["id"]),
-        ("member.add", body["api_key"]["user_id"]),
         ("key.create", body["api_key"]["id"]),
     }
+    assert body["api_key"]["user_id"] is None  # the project's own key, not the creating admin's
     assert {e["request_id"] for e in entries} == {"mk-proj"}
     assert entries[-1]["after"]["name"] == "audited"
 

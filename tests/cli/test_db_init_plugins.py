@@ -55,7 +55,7 @@ def test_db_commands_refuse_unknown_revisions(cli):
 
 
 def test_init_prints_credentials_once(cli):
-    first = cli.ok("init")
+    first = cli.ok("init", env={"STACKWRIGHT_LOG_FORMAT": "text"})  # text: the banner with the secrets (json: tests/server/test_first_start_banner.py)
     creds_file = cli.home / "initial-credentials.env"
     assert "admin password:" in first.stderr and "API key:" in first.stderr and str(creds_file) in first.stderr
     assert creds_file.exists() and stat.S_IMODE(os.stat(creds_file).st_mode) == 0o600

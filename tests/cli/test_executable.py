@@ -17,7 +17,7 @@ def test_version_runs_as_a_console_script():
 
 
 def test_admin_flow_through_the_executable(tmp_path, database_url):
-    env = clean_env(home=tmp_path / "home", database_url=database_url)
+    env = clean_env(home=tmp_path / "home", database_url=database_url, log_format="text")  # the banner as text
     first = run(["init"], env)
     assert first.returncode == 0, first.stderr
     assert "API key:" in first.stderr and "sw-" in first.stderr

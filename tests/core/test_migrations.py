@@ -28,6 +28,7 @@ TABLES |= {"datasets", "dataset_versions", "dataset_items", "dataset_version_ite
 TABLES |= {"eval_runs", "eval_case_results", "eval_online_rules"}
 TABLES |= {"jobs", "job_logs", "job_schedules"}
 TABLES |= {"guardrail_policies"}
+TABLES |= {"invitations"}
 MIGRATIONS = Path(migrate.__file__).resolve().parents[1] / "migrations" / "versions"
 
 

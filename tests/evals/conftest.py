@@ -61,8 +61,9 @@ class Evals:
     def prepare(self, spec: dict[str, Any], **kwargs: Any) -> Any:
         from stackwright.evals.runner import prepare_run
         from stackwright.evals.spec import load_file
+        from stackwright.evals.trust import CodePolicy
 
-        loaded = load_file(write_spec(self.tmp_path, spec))
+        loaded = load_file(write_spec(self.tmp_path, spec), CodePolicy.operator())  # as the CLI does
         return prepare_run(self.app.state.db, self.project_id, loaded, **kwargs)
 
     def resume(self, run_id: str, progress: Any = None) -> dict[str, Any]:
@@ -71,6 +72,7 @@ class Evals:
 
         from stackwright.evals.runner import run_cases
         from stackwright.evals.targets import GatewayCaller
+        from stackwright.evals.trust import CodePolicy
 
         if self._portal is None:
             self._portal_cm = start_blocking_portal()
@@ -78,7 +80,7 @@ class Evals:
 
         async def go() -> dict[str, Any]:
             caller = GatewayCaller(self.app.state.gateway, self.project_id)
-            return await run_cases(self.app.state.db, self.project_id, run_id, caller, progress)
+            return await run_cases(self.app.state.db, self.project_id, run_id, caller, progress, policy=CodePolicy.operator())
 
         return self._portal.call(go)
 

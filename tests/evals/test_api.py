@@ -78,8 +78,8 @@ def test_bad_input(api, cases, make_key, client_for):  # noqa: F811
     assert_error(api.post("/api/v1/evals/runs", json={"spec": SPEC, "colour": 1}), 422)
     _, write_key = make_key(["write"])
     writer = client_for(write_key)
-    python = {**SPEC, "target": {"python": "tests.evals.pyfuncs:echo"}}
-    assert "admin key" in assert_error(writer.post("/api/v1/evals/runs", json={"spec": python}), 403)["message"]
+    python = {**SPEC, "target": {"python": "tests.evals.pyfuncs:echo"}}  # not on STACKWRIGHT_EVAL_PYTHON_ALLOW (tests/evals/test_trust.py)
+    assert "STACKWRIGHT_EVAL_PYTHON_ALLOW" in assert_error(writer.post("/api/v1/evals/runs", json={"spec": python}), 403, "python_not_allowed")["message"]
     _, read_key = make_key(["read"])
     assert_error(client_for(read_key).post("/api/v1/evals/runs", json={"spec": SPEC}), 403)
     assert_error(api.get("/api/v1/evals/runs/nope"), 404)
@@ -90,8 +90,9 @@ def test_bad_input(api, cases, make_key, client_for):  # noqa: F811
 def test_resume_over_the_api_finishes_an_interrupted_run(api, cases):
     from stackwright.evals.runner import prepare_run
     from stackwright.evals.spec import from_payload
+    from stackwright.evals.trust import CodePolicy
 
-    prepared = prepare_run(cases.app.state.db, cases.project_id, from_payload(SPEC))  # stored, never run: as if killed
+    prepared = prepare_run(cases.app.state.db, cases.project_id, from_payload(SPEC, CodePolicy.operator()))  # stored, never run: as if killed
     resumed = ok(api.post(f"/api/v1/evals/runs/{prepared.run_id}/resume"), 202)
     assert resumed["id"] == prepared.run_id
     assert wait_run(api, prepared.run_id)["summary"]["cases"] == 4

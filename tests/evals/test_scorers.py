@@ -9,10 +9,11 @@ import pytest
 
 from stackwright.evals.scorers import Case, Score, build
 from stackwright.evals.spec import ScorerSpec
+from stackwright.evals.trust import CodePolicy
 
 
 def scorer(spec):
-    return build(ScorerSpec.model_validate(spec))
+    return build(ScorerSpec.model_validate(spec), CodePolicy.operator())
 
 
 def score(spec, output, expected=None, **fields):

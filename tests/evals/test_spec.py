@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 
 from stackwright.evals.spec import SpecError, load_file, parse_text
+from stackwright.evals.trust import CodePolicy
+
+OPERATOR = CodePolicy.operator()
 from tests.evals.conftest import base_spec, write_spec
 
 GOOD = """\
@@ -25,16 +28,16 @@ gate:
 
 
 def test_the_issue_example_parses():
-    spec = parse_text(GOOD, "spec.yaml")
+    spec = parse_text(GOOD, "spec.yaml", OPERATOR)
     assert spec.target.kind == "prompt" and spec.target.model == "gpt-4o-mini"
     assert [s.key for s in spec.scorers] == ["contains", "llm_judge"]
     assert spec.gate.scorers["contains"].min_mean == 0.9 and spec.gate.no_regression_vs == "baseline"
-    assert spec.content_hash() == parse_text(GOOD, "other.yaml").content_hash()
+    assert spec.content_hash() == parse_text(GOOD, "other.yaml", OPERATOR).content_hash()
 
 
 def error(text: str) -> SpecError:
     with pytest.raises(SpecError) as info:
-        parse_text(text, "spec.yaml")
+        parse_text(text, "spec.yaml", OPERATOR)
     return info.value
 
 
@@ -68,7 +71,7 @@ def test_bad_yaml_names_the_line():
 
 def test_a_missing_file(tmp_path):
     with pytest.raises(SpecError, match="does not exist"):
-        load_file(tmp_path / "nope.yaml")
+        load_file(tmp_path / "nope.yaml", OPERATOR)
 
 
 def test_missing_dataset_file_or_stored_dataset_or_version(evals, tmp_path):

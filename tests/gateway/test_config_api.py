@@ -13,7 +13,7 @@ CONFIG = {
         {
             "name": "gpt-4o-mini",
             "deployments": [
-                {"provider": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"}
+                {"provider": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "gpt-4o-mini"}
             ],
             "retries": 2,
             "fallbacks": ["local/extractive"],
@@ -46,7 +46,8 @@ def test_models_lists_configured_and_builtin_models(api):
 
 
 def test_secrets_are_encrypted_at_rest_and_never_returned(api, prepared):
-    body = {"config": CONFIG, "secrets": {"OPENAI_API_KEY": "sk-test-secret-value-123"}}
+    keyed = {"models": [{**CONFIG["models"][0], "deployments": [{**CONFIG["models"][0]["deployments"][0], "api_key_env": "OPENAI_API_KEY"}]}]}
+    body = {"config": keyed, "secrets": {"OPENAI_API_KEY": "sk-test-secret-value-123"}}
     assert api.put("/api/v1/gateway/config", json=body).json()["secrets_stored"] == ["OPENAI_API_KEY"]
     inline = {"models": [{"name": "m", "deployments": [{"provider": "openai", "model": "x", "api_key": "sk-inline-456"}]}]}
     result = api.put("/api/v1/gateway/config", json={"config": inline}).json()

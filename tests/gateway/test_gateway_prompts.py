@@ -105,3 +105,16 @@ def test_route_errors_are_clear(api, client):
         client.chat.completions.create(model="route:no-env", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="route:ghost.route@production", messages=[{"role": "user", "content": "x"}])
+
+
+def test_a_template_over_the_render_limits_answers_400_before_any_model_call(api, client, fake_upstream):
+    model, name = unique(), unique("loops")
+    apply(api, fake_model(fake_upstream.base_url, model))
+    prompt = {"name": name, "type": "chat", "model": {"name": model},
+              "messages": [{"role": "user", "content": "{% for i in range(n) %}{% for j in range(n) %}{{ i }}{% endfor %}{% endfor %}"}]}  # fmt: skip
+    assert api.post("/api/v1/prompts", json=prompt).status_code in (200, 201)
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model=f"prompt:{name}", messages=[], extra_body={"variables": {"n": 100000}})
+    error = bad.value.response.json()["error"]
+    assert error["code"] == "prompt_render_limit" and "STACKWRIGHT_PROMPT_RENDER_MAX_ITERATIONS" in error["message"]
+    assert fake_upstream.requests() == []

@@ -93,7 +93,7 @@ def test_connection_refused_falls_back_to_the_local_model(api, client):
 
 def test_client_errors_are_not_retried_and_exhaustion_is_reported(api, client, fake_upstream):
     model = unique()
-    apply(api, fake_model(fake_upstream.base_url, model, retries=2))
+    apply(api, fake_model(fake_upstream.base_url, model, retries=2, failures_to_cooldown=10))  # no cooldown in between
     fake_upstream.script(model, [{"status": 400, "message": "temperature is out of range"}])
     with pytest.raises(openai.BadRequestError) as bad:
         chat(client, model)

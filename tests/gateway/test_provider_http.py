@@ -6,6 +6,7 @@ import asyncio
 from email.utils import formatdate
 from time import time
 
+import orjson
 import pytest
 
 from stackwright.gateway.providers.base import (
@@ -90,8 +91,17 @@ def test_upstream_messages_from_common_error_shapes() -> None:
     )
     assert upstream_message(b'{"error": "plain"}') == ("plain", None)
     assert upstream_message(b'{"detail": "fastapi says"}') == ("fastapi says", None)
-    assert upstream_message(b"<html>Bad Gateway</html>") == ("<html>Bad Gateway</html>", None)
     assert upstream_message(b"") == ("(empty body)", None)
+
+
+def test_upstream_error_bodies_are_summarised_not_echoed() -> None:
+    assert upstream_message(b"<html>internal admin page: token=abc</html>") == ("(43 bytes, not shown)", None)
+    assert upstream_message(b'{"detail": [{"loc": ["body"], "msg": "secret stuff"}]}')[0] == "(54 bytes, not shown)"
+    assert upstream_message(b"[1, 2, 3]") == ("(9 bytes, not shown)", None)
+    message, code = upstream_message(orjson.dumps({"error": {"message": "x" * 5000, "code": "c" * 5000}}))
+    assert message == "x" * 200 + "..." and len(code) == 200
+    error = error_from_response(502, {}, b"<html>" + b"internal " * 1000 + b"</html>", "http://h/v1", None)
+    assert error.message == "upstream http://h/v1 answered 502: (9013 bytes, not shown)"
 
 
 def test_error_messages_hide_the_key_and_url_secrets() -> None:

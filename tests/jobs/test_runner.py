@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from stackwright.core.clock import utcnow
-from stackwright.core.errors import Conflict, InvalidInput, NotFound
+from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stackwright.jobs import service
 from stackwright.jobs.models import Job
 from stackwright.jobs.runner import claim_job, execute_job, requeue_stale
@@ -115,7 +115,7 @@ def test_unknown_kind_and_bad_params_are_refused_naming_the_problem(prepared, pr
             service.enqueue(session, project_id, "noop", [1, 2])  # type: ignore[arg-type]
         with pytest.raises(InvalidInput, match="max_attempts"):
             service.enqueue(session, project_id, "noop", {}, max_attempts=0)
-        with pytest.raises(InvalidInput, match="python target"):
+        with pytest.raises(Forbidden, match="STACKWRIGHT_EVAL_PYTHON_ALLOW"):  # no settings given: no python code is allowed
             service.enqueue(session, project_id, "evals.run", {"spec": {"name": "x", "dataset": "d", "target": {"python": "m:f"}, "scorers": ["exact"]}})
         with pytest.raises(InvalidInput, match="collection"):
             service.enqueue(session, project_id, "retrieval.ingest", {"documents": [{"source": "a", "text": "b"}]})

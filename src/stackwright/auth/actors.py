@@ -6,6 +6,16 @@ import getpass
 from dataclasses import dataclass, field
 
 SCOPE_RANK = {"read": 1, "write": 2, "admin": 3}
+ROLE_RANK = {"viewer": 1, "member": 2, "admin": 3, "owner": 4}
+ROLE_SCOPE = {"viewer": "read", "member": "write", "admin": "admin", "owner": "admin"}  # the most a role's keys may do
+
+
+def scopes_within_role(scopes: tuple[str, ...] | list[str], role: str | None) -> tuple[str, ...]:
+    """A user's key never acts above the user's role in the key's project: no role, no scope."""
+    ceiling = SCOPE_RANK[ROLE_SCOPE[role]] if role else 0
+    if max((SCOPE_RANK[s] for s in scopes), default=0) <= ceiling:
+        return tuple(scopes)
+    return (ROLE_SCOPE[role],) if role else ()
 
 
 @dataclass(frozen=True)

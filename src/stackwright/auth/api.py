@@ -7,16 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
-from stackwright.auth import audit, keys, service
+from stackwright.auth import audit, invitations, keys, service
+from stackwright.auth.actors import Actor
 from stackwright.auth.deps import AdminCaller, ReadCaller
-from stackwright.auth.models import ApiKey, Membership, Project, User
+from stackwright.auth.models import ApiKey, Invitation, Membership, Project, User
 from stackwright.auth.schemas import (
     AuditOut,
+    InvitationAccepted,
+    InvitationCreate,
+    InvitationOut,
     KeyCreate,
     KeyCreated,
     KeyOut,
     MemberOut,
     MeOut,
+    MyInvitationOut,
     ProjectCreate,
     ProjectCreated,
     ProjectOut,
@@ -24,7 +29,8 @@ from stackwright.auth.schemas import (
     UserUpdate,
     UTCTime,
 )
-from stackwright.core.deps import SessionDep
+from stackwright.core.config import Settings
+from stackwright.core.deps import SessionDep, SettingsDep
 from stackwright.core.errors import Conflict, Forbidden, NotFound
 from stackwright.core.schemas import Page
 
@@ -61,19 +67,23 @@ def list_projects(caller: ReadCaller, session: SessionDep) -> Page[ProjectOut]:
     return Page(data=[ProjectOut.model_validate(p) for p in service.list_projects(session, only_id=caller.project_id)])
 
 
-@router.post("/projects", response_model=ProjectCreated, status_code=201, summary="Create a project and its first admin key")
-def create_project(body: ProjectCreate, caller: AdminCaller, session: SessionDep) -> ProjectCreated:
+def _is_instance_admin(session: Session, caller: Actor) -> bool:
     user = session.get(User, caller.user_id) if caller.user_id else None
-    if user is None or not user.is_admin:
+    return user is not None and user.is_admin
+
+
+@router.post("/projects", response_model=ProjectCreated, status_code=201, summary="Create a project and its owner key")
+def create_project(body: ProjectCreate, caller: AdminCaller, session: SessionDep) -> ProjectCreated:
+    if not _is_instance_admin(session, caller):
         raise Forbidden(
             "Only an instance admin's key may create projects.",
-            hint="Use a key created for an admin user, or `stackwright projects create` on the server.",
+            hint="Ask the operator: `stackwright projects create` on the server, or a key of an instance admin user.",
         )
     project = service.create_project(session, caller, body.name, body.description)
     # The creating key's project records it too, so its admins can see what their key made.
     audit.record(session, caller, "project.create", "project", project.id, project_id=caller.project_id, after=audit.snapshot(project))
-    service.add_member(session, caller, project.id, user.id, "owner")
-    key, raw = keys.create_key(session, caller, project.id, "first admin key", ["admin"], user_id=user.id)
+    # The first key belongs to the new project alone (no user): it acts as the project's owner and nowhere else.
+    key, raw = keys.create_key(session, caller, project.id, "project owner key", ["admin"])
     session.commit()
     return ProjectCreated(project=ProjectOut.model_validate(project), api_key=_key_created(key, raw))
 
@@ -89,9 +99,23 @@ def list_members(caller: ReadCaller, session: SessionDep) -> Page[MemberOut]:
     return Page(data=[_member_out(u, m) for u, m in rows])
 
 
-@router.post("/users", response_model=MemberOut, status_code=201, summary="Add a user (new or existing) to the project")
-def add_member(body: UserCreate, caller: AdminCaller, session: SessionDep) -> MemberOut:
+@router.post(
+    "/users",
+    response_model=MemberOut | InvitationOut,
+    status_code=201,
+    summary="Invite an email to the project (202); an instance admin may create a new account directly (201)",
+    responses={202: {"model": InvitationOut, "description": "An invitation, whether or not the email has an account"}},
+)
+def add_member(body: UserCreate, caller: AdminCaller, session: SessionDep, settings: SettingsDep, response: Response) -> MemberOut | InvitationOut:
     email = service.check_email(body.email)
+    if not _is_instance_admin(session, caller):
+        # A project admin never learns whether an email has an account elsewhere: every email gets an invitation.
+        if body.password is not None:
+            raise Forbidden(
+                "Only an instance admin creates accounts with a password.",
+                hint="Omit the password: the email gets an invitation, accepted with the person's own account.",
+            )
+        return _invite(session, caller, email, body.role, settings, response, status=202)
     try:
         user = service.find_user(session, email)
     except NotFound:
@@ -99,11 +123,71 @@ def add_member(body: UserCreate, caller: AdminCaller, session: SessionDep) -> Me
     else:
         if body.password is not None:
             raise Conflict(
-                f"A user with email {email!r} already exists.", hint="Omit the password to add them to this project."
+                f"A user with email {email!r} already exists.", hint="Omit the password to invite them to this project."
             )
+        return _invite(session, caller, email, body.role, settings, response, status=202)
     member = service.add_member(session, caller, caller.project_id or "", user.id, body.role)
     session.commit()
     return _member_out(user, member)
+
+
+def _invite(session: Session, caller: Actor, email: str, role: str, settings: Settings, response: Response, status: int) -> InvitationOut:
+    invitation = invitations.invite(session, caller, caller.project_id or "", email, role, settings.invitation_ttl_days)
+    session.commit()
+    response.status_code = status
+    return _invitation_out(invitation)
+
+
+def _invitation_out(invitation: Invitation) -> InvitationOut:
+    return InvitationOut.model_validate(invitation).model_copy(update={"status": invitations.shown_status(invitation)})
+
+
+@router.get("/invitations", response_model=Page[InvitationOut], summary="The project's invitations, newest first")
+def list_invitations(caller: AdminCaller, session: SessionDep) -> Page[InvitationOut]:
+    return Page(data=[_invitation_out(i) for i in invitations.list_for_project(session, caller.project_id or "")])
+
+
+@router.post("/invitations", response_model=InvitationOut, status_code=202, summary="Invite an email to the project with a role")
+def create_invitation(body: InvitationCreate, caller: AdminCaller, session: SessionDep, settings: SettingsDep, response: Response) -> InvitationOut:
+    return _invite(session, caller, body.email, body.role, settings, response, status=202)
+
+
+@router.delete("/invitations/{invitation_id}", response_model=InvitationOut, summary="Revoke a pending invitation (idempotent)")
+def revoke_invitation(invitation_id: str, caller: AdminCaller, session: SessionDep) -> InvitationOut:
+    invitation = invitations.revoke(session, caller, caller.project_id or "", invitation_id)
+    session.commit()
+    return _invitation_out(invitation)
+
+
+@router.get("/me/invitations", response_model=Page[MyInvitationOut], summary="Pending invitations of the key's user")
+def my_invitations(caller: ReadCaller, session: SessionDep) -> Page[MyInvitationOut]:
+    rows = invitations.list_for_user(session, invitations.user_of(session, caller))
+    return Page(data=[_my_invitation_out(i, p) for i, p in rows])
+
+
+def _my_invitation_out(invitation: Invitation, project: Project) -> MyInvitationOut:
+    return MyInvitationOut(
+        id=invitation.id, project=ProjectOut.model_validate(project), role=invitation.role, invited_by=invitation.invited_by,
+        created_at=invitation.created_at, expires_at=invitation.expires_at,
+    )  # fmt: skip
+
+
+@router.post(
+    "/me/invitations/{invitation_id}/accept", response_model=InvitationAccepted, status_code=201,
+    summary="Accept an invitation: join the project and get a key there (shown once)",
+)  # fmt: skip
+def accept_invitation(invitation_id: str, caller: ReadCaller, session: SessionDep) -> InvitationAccepted:
+    invitation, member, key, raw = invitations.accept(session, caller, invitations.user_of(session, caller), invitation_id)
+    session.commit()
+    project = session.get(Project, invitation.project_id)
+    return InvitationAccepted(project=ProjectOut.model_validate(project), role=member.role, api_key=_key_created(key, raw))
+
+
+@router.post("/me/invitations/{invitation_id}/decline", response_model=InvitationOut, summary="Decline an invitation")
+def decline_invitation(invitation_id: str, caller: ReadCaller, session: SessionDep) -> InvitationOut:
+    invitation = invitations.decline(session, caller, invitations.user_of(session, caller), invitation_id)
+    session.commit()
+    return _invitation_out(invitation)
 
 
 @router.get("/users/{user_id}", response_model=MemberOut, summary="One member of the project")

@@ -12,6 +12,9 @@ projects_app = typer.Typer(help="Projects: create and list.", no_args_is_help=Tr
 users_app = typer.Typer(help="Users: create and list; add them to projects with roles.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke; budgets and rate limits.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log of every change.", no_args_is_help=True)
+invitations_app = typer.Typer(
+    help="Invitations: offer a role in a project to an email; its user accepts or declines.", no_args_is_help=True
+)
 
 ROLE_HELP = "Role in the project: owner, admin, member or viewer."
 
@@ -253,6 +256,113 @@ def keys_limits(
 
     changes = parse_changes({"rpm": ("--rpm", rpm), "tpm": ("--tpm", tpm)}, clear, whole=True)
     limits_command(ctx, key, project, as_json, changes)
+
+
+def _invitation_row(i: Any) -> dict[str, Any]:
+    from stackwright.auth.invitations import shown_status
+
+    return {
+        "id": i.id, "project_id": i.project_id, "email": i.email, "role": i.role, "status": shown_status(i),
+        "invited_by": i.invited_by, "created_at": i.created_at, "expires_at": i.expires_at, "answered_at": i.answered_at,
+    }  # fmt: skip
+
+
+INVITATION_COLUMNS = ["id", "email", "role", "status", "project_id", "expires_at"]
+
+
+@invitations_app.command("create")
+def invitations_create(
+    ctx: typer.Context,
+    email: str = typer.Argument(..., help="Email of the person to invite (an account may or may not exist yet)."),
+    project: str = typer.Option(..., help="Project name or id."),
+    role: str = typer.Option("member", help=ROLE_HELP),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Invite an email to a project; its user sees it with `invitations list --user` and accepts it."""
+    from stackwright.auth import invitations, service
+    from stackwright.auth.actors import cli_actor
+
+    settings = common.settings(ctx)
+    with common.database(ctx).write() as session:
+        target = service.find_project(session, project)
+        invitation = invitations.invite(session, cli_actor(), target.id, email, role, settings.invitation_ttl_days)
+        row = _invitation_row(invitation)
+    if as_json:
+        common.print_json(row)
+    else:
+        typer.echo(f"Invited {row['email']} to {target.name} as {row['role']} ({row['id']}, expires {row['expires_at']:%Y-%m-%d}).")
+
+
+@invitations_app.command("list")
+def invitations_list(
+    ctx: typer.Context,
+    project: str = typer.Option(None, help="Every invitation of this project (name or id)."),
+    user: str = typer.Option(None, help="The pending invitations of this user (email or id)."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """List a project's invitations, or a user's pending ones."""
+    from stackwright.auth import invitations, service
+    from stackwright.core.errors import InvalidInput
+
+    if (project is None) == (user is None):
+        raise InvalidInput("Give either --project or --user.", hint="--project P lists a project's; --user EMAIL a user's pending ones.")
+    with common.database(ctx).read() as session:
+        if project:
+            rows = [_invitation_row(i) for i in invitations.list_for_project(session, service.find_project(session, project).id)]
+        else:
+            rows = [_invitation_row(i) for i, _ in invitations.list_for_user(session, service.find_user(session, user))]
+    common.emit(rows, INVITATION_COLUMNS, as_json, title="invitations")
+
+
+@invitations_app.command("accept")
+def invitations_accept(
+    ctx: typer.Context,
+    invitation: str = typer.Argument(..., help="Invitation id (inv_...)."),
+    user: str = typer.Option(..., help="Email or id of the invited user, on whose behalf the operator answers."),
+    as_json: bool = common.JSON_OPTION,
+) -> None:
+    """Accept an invitation for its user: they join the project, and a key of theirs there is printed once."""
+    from stackwright.auth import invitations, service
+    from stackwright.auth.actors import cli_actor
+
+    with common.database(ctx).write() as session:
+        accepted, member, key, raw = invitations.accept(session, cli_actor(), service.find_user(session, user), invitation)
+        row = {**_invitation_row(accepted), "api_key": {**_key_row(key), "key": raw}}
+    if as_json:
+        common.print_json(row)
+    else:
+        typer.echo(f"{row['email']} joined {row['project_id']} as {member.role}. Their key, shown once:")
+        typer.echo(raw)
+
+
+@invitations_app.command("decline")
+def invitations_decline(
+    ctx: typer.Context,
+    invitation: str = typer.Argument(..., help="Invitation id (inv_...)."),
+    user: str = typer.Option(..., help="Email or id of the invited user."),
+) -> None:
+    """Decline an invitation for its user."""
+    from stackwright.auth import invitations, service
+    from stackwright.auth.actors import cli_actor
+
+    with common.database(ctx).write() as session:
+        declined = invitations.decline(session, cli_actor(), service.find_user(session, user), invitation)
+    typer.echo(f"Declined invitation {declined.id}.")
+
+
+@invitations_app.command("revoke")
+def invitations_revoke(
+    ctx: typer.Context,
+    invitation: str = typer.Argument(..., help="Invitation id (inv_...)."),
+    project: str = typer.Option(..., help="Project name or id the invitation belongs to."),
+) -> None:
+    """Revoke a pending invitation."""
+    from stackwright.auth import invitations, service
+    from stackwright.auth.actors import cli_actor
+
+    with common.database(ctx).write() as session:
+        revoked = invitations.revoke(session, cli_actor(), service.find_project(session, project).id, invitation)
+    typer.echo(f"Revoked invitation {revoked.id}.")
 
 
 @audit_app.command("list")

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from stackwright.auth.actors import Actor
-from stackwright.auth.keys import authenticate, touch_key
+from stackwright.auth.actors import Actor, scopes_within_role
+from stackwright.auth.keys import authenticate, role_of, touch_key
 from stackwright.core.clock import utcnow
 from stackwright.core.deps import get_db, get_settings
 from stackwright.core.errors import Forbidden
@@ -19,12 +19,15 @@ log = logging.getLogger("stackwright.auth")
 def get_caller(request: Request) -> Actor:
     """The API key's project and scopes; 401 if the key is missing, wrong, revoked or expired.
 
+    A user's key acts with no more than the user's current role in the project allows (see ROLE_SCOPE).
+
     The key is checked in its own short read session, before the request's session starts, so that
     recording the key's last use never waits on the request's own write lock (SQLite).
     """
     db = get_db(request)
     with db.read() as session:
         key, project = authenticate(session, request.headers.get("authorization"))
+        scopes = tuple(key.scopes) if key.user_id is None else scopes_within_role(key.scopes, role_of(session, project.id, key.user_id))
     settings = get_settings(request)
     last = key.last_used_at
     if last is None or (utcnow() - last).total_seconds() >= settings.api_key_touch_interval_s:
@@ -37,7 +40,7 @@ def get_caller(request: Request) -> Actor:
     return Actor(
         label=f"key:{key.prefix}… ({key.name})",
         project_id=project.id,
-        scopes=tuple(key.scopes),
+        scopes=scopes,
         user_id=key.user_id,
         key_id=key.id,
         request_id=getattr(request.state, "request_id", None),

@@ -8,12 +8,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from stackwright.auth import audit
-from stackwright.auth.actors import Actor
-from stackwright.auth.models import SCOPES, ApiKey, Project
+from stackwright.auth.actors import ROLE_SCOPE, Actor, scopes_within_role
+from stackwright.auth.models import SCOPES, ApiKey, Membership, Project
 from stackwright.auth.security import api_key_matches, generate_api_key, hash_api_key, key_prefix
 from stackwright.core.clock import as_utc, new_id, utcnow
 from stackwright.core.config import API_KEY_PATTERN
-from stackwright.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 
 _HOW_TO_GET_A_KEY = "Create one with `stackwright keys create --project NAME` and send it as `Authorization: Bearer sw-...`."
 
@@ -27,6 +27,21 @@ def check_scopes(scopes: list[str]) -> list[str]:
     return sorted(set(scopes), key=SCOPES.index)
 
 
+def role_of(session: Session, project_id: str, user_id: str) -> str | None:
+    return session.scalar(select(Membership.role).where(Membership.project_id == project_id, Membership.user_id == user_id))
+
+
+def check_scopes_within_role(session: Session, project_id: str, user_id: str, scopes: list[str]) -> None:
+    role = role_of(session, project_id, user_id)
+    if scopes_within_role(scopes, role) != tuple(scopes):
+        allowed = f"at most the {ROLE_SCOPE[role]!r} scope" if role else "no key"
+        raise Forbidden(
+            f"A key cannot do more than its user's role allows: the user is {f'a {role}' if role else 'not a member'} "
+            f"of this project, which allows {allowed}.",
+            hint="Ask for fewer scopes, or have an owner give the user a higher role first.",
+        )
+
+
 def create_key(
     session: Session,
     actor: Actor,
@@ -38,8 +53,10 @@ def create_key(
     expires_at: datetime | None = None,
     raw_key: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Returns the stored key and the raw secret, which is never retrievable again."""
+    """Returns the stored key and the raw secret, which is never retrievable again. A user's key never exceeds their role."""
     scopes = check_scopes(scopes)
+    if user_id is not None:
+        check_scopes_within_role(session, project_id, user_id, scopes)
     expires_at = as_utc(expires_at)
     name = name.strip()
     if not name or len(name) > 100:

@@ -12,6 +12,7 @@ from stackwright.core.db import Base, BigIntId, JSONType, UTCDateTime
 
 ROLES = ("owner", "admin", "member", "viewer")
 SCOPES = ("read", "write", "admin")
+INVITATION_STATES = ("pending", "accepted", "declined", "revoked")
 
 
 class Project(Base):
@@ -56,6 +57,23 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Invitation(Base):
+    """An offer of a role in a project to whoever has (or will have) an email's account; it waits for their answer."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_email_status", "email", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    invited_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AuditEntry(Base):

@@ -52,8 +52,39 @@ class ProjectOut(Output):
 
 class UserCreate(Input):
     email: str = Field(min_length=3, max_length=320)
-    password: str | None = Field(default=None, min_length=8, max_length=200, description="Omit for an existing user.")
+    password: str | None = Field(
+        default=None, min_length=8, max_length=200,
+        description="Instance admins only, for a new account. Without it the email gets an invitation to accept.",
+    )
     role: Role = "member"
+
+
+class InvitationCreate(Input):
+    email: str = Field(min_length=3, max_length=320)
+    role: Role = "member"
+
+
+class InvitationOut(Output):
+    """The same for every email: nothing in it says whether the email has an account."""
+
+    id: str
+    project_id: str
+    email: str
+    role: Role
+    status: Literal["pending", "accepted", "declined", "revoked", "expired"]
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
+    answered_at: datetime | None
+
+
+class MyInvitationOut(BaseModel):
+    id: str
+    project: ProjectOut
+    role: Role
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
 
 
 class UserUpdate(Input):
@@ -94,6 +125,12 @@ class KeyCreated(KeyOut):
 
 class ProjectCreated(BaseModel):
     project: ProjectOut
+    api_key: KeyCreated
+
+
+class InvitationAccepted(BaseModel):
+    project: ProjectOut
+    role: Role
     api_key: KeyCreated
 
 

@@ -8,13 +8,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stackwright.auth import audit
-from stackwright.auth.actors import Actor
-from stackwright.auth.keys import list_keys, revoke_key
+from stackwright.auth.actors import ROLE_RANK, Actor
+from stackwright.auth.keys import list_keys, revoke_key, role_of
 from stackwright.auth.models import ROLES, Membership, Project, User
 from stackwright.auth.security import hash_password
 from stackwright.core.clock import new_id, utcnow
 from stackwright.core.config import EMAIL_PATTERN
-from stackwright.core.errors import Conflict, InvalidInput, NotFound
+from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -111,6 +111,18 @@ def list_users(session: Session) -> list[User]:
 # -- memberships ----------------------------------------------------------------------------------
 
 
+def require_role_over(session: Session, actor: Actor, project_id: str, *roles: str) -> None:
+    """Nobody grants, changes or removes a role above their own. Keys without a user (a project's own keys),
+    the CLI and the system act as owner."""
+    mine = "owner" if actor.user_id is None else role_of(session, project_id, actor.user_id)
+    needed = max(roles, key=ROLE_RANK.__getitem__)
+    if ROLE_RANK.get(mine or "", 0) < ROLE_RANK[needed]:
+        raise Forbidden(
+            f"Your role in this project ({mine or 'none'}) is below {needed!r}: you cannot grant, change or remove it.",
+            hint="Ask an owner of the project to do it.",
+        )
+
+
 def get_membership(session: Session, project_id: str, user_id: str) -> Membership:
     member = session.get(Membership, (project_id, user_id))
     if member is None:
@@ -120,6 +132,12 @@ def get_membership(session: Session, project_id: str, user_id: str) -> Membershi
 
 def add_member(session: Session, actor: Actor, project_id: str, user_id: str, role: str) -> Membership:
     check_role(role)
+    require_role_over(session, actor, project_id, role)
+    return insert_member(session, actor, project_id, user_id, role)
+
+
+def insert_member(session: Session, actor: Actor, project_id: str, user_id: str, role: str) -> Membership:
+    """Without the granting check: for a role granted already (an accepted invitation)."""
     if session.get(Membership, (project_id, user_id)) is not None:
         raise Conflict("That user is already a member of this project.", hint="Change their role with PATCH instead.")
     member = Membership(project_id=project_id, user_id=user_id, role=role, created_at=utcnow())
@@ -141,6 +159,7 @@ def set_member_role(session: Session, actor: Actor, project_id: str, user_id: st
     member = get_membership(session, project_id, user_id)
     if member.role == role:
         return member
+    require_role_over(session, actor, project_id, member.role, role)
     if member.role == "owner" and _owner_count(session, project_id) <= 1:
         raise Conflict("This is the project's last owner.", hint="Make another member owner first.")
     before = audit.snapshot(member)
@@ -154,6 +173,7 @@ def set_member_role(session: Session, actor: Actor, project_id: str, user_id: st
 
 def remove_member(session: Session, actor: Actor, project_id: str, user_id: str) -> None:
     member = get_membership(session, project_id, user_id)
+    require_role_over(session, actor, project_id, member.role)
     if member.role == "owner" and _owner_count(session, project_id) <= 1:
         raise Conflict("This is the project's last owner.", hint="Make another member owner first.")
     before = audit.snapshot(member)

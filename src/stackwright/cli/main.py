@@ -56,7 +56,7 @@ def version() -> None:
 
 def _mount() -> None:
     from stackwright.apps.demo_cli import demo_app
-    from stackwright.auth.cli import audit_app, keys_app, projects_app, users_app
+    from stackwright.auth.cli import audit_app, invitations_app, keys_app, projects_app, users_app
     from stackwright.core.cli import db_app, plugins_app
     from stackwright.datasets.cli import datasets_app
     from stackwright.evals.cli import eval_app
@@ -78,6 +78,7 @@ def _mount() -> None:
     app.add_typer(users_app, name="users")
     app.add_typer(keys_app, name="keys")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(invitations_app, name="invitations")
     app.add_typer(plugins_app, name="plugins")
     app.add_typer(traces_app, name="traces")
     app.add_typer(gateway_app, name="gateway")

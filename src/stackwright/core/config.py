@@ -6,11 +6,12 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -20,6 +21,8 @@ from stackwright.core.errors import ConfigError
 
 API_KEY_PATTERN = re.compile(r"^sw-[A-Za-z0-9_-]{20,200}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+PYTHON_REF_PATTERN = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?$")
 
 
 class Settings(BaseSettings):
@@ -57,6 +60,9 @@ class Settings(BaseSettings):
     api_key_touch_interval_s: int = Field(
         default=60, ge=0, description="Minimum seconds between writes of an API key's last-used time."
     )
+    invitation_ttl_days: int = Field(
+        default=7, ge=1, le=365, description="Days an invitation to a project can be accepted before it expires."
+    )
     ingest_queue_max_spans: int = Field(
         default=200_000, ge=1000, description="Spans waiting to be written before ingest answers 429 (backpressure)."
     )
@@ -70,11 +76,21 @@ class Settings(BaseSettings):
         default=30.0, ge=0, le=86_400,
         description="How often the server scores new traces with the online evaluation rules (seconds); 0 turns it off.",
     )
+    eval_python_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Python code that eval specs sent through the server (API, jobs, online rules) may run as targets and "
+        "scorers: modules (with their submodules) or exact `module:function` entries, comma-separated or a JSON list. "
+        "Empty by default: none. Binds every key, instance admins' too; specs run from a file by the CLI are not limited.",
+    )
     jobs_enabled: bool = Field(default=True, description="Run background jobs and job schedules in the server.")
     jobs_executor: str = Field(default="local", description="Where jobs run: `local` (thread pool) or `ray` (needs the ray extra).")
     jobs_concurrency: int = Field(default=2, ge=1, le=256, description="Jobs one server process runs at the same time.")
     jobs_poll_interval_s: float = Field(default=2.0, gt=0, le=3600, description="How often the server looks for due schedules and queued jobs.")
     jobs_stale_after_s: float = Field(default=60.0, ge=1, description="A running job whose heartbeat is older than this is re-queued (its worker died).")
+    eval_stale_after_s: float = Field(
+        default=60.0, ge=1, le=86_400,
+        description="A running eval run whose heartbeat is older than this is marked interrupted and can be resumed (its process died).",
+    )
     secret_key: str | None = Field(
         default=None,
         repr=False,
@@ -89,6 +105,29 @@ class Settings(BaseSettings):
     )
     gateway_cache_memory_entries: int = Field(
         default=10_000, ge=0, description="Cached gateway responses also kept in memory per process (the rest stay in the database)."
+    )
+    gateway_env_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Environment variables of the server that gateway configs written through the API may name as "
+        "`api_key_env` (used when the project has no secret of that name), comma-separated or a JSON list. Never "
+        "STACKWRIGHT_*. Empty by default: API-written configs get keys only from the project's encrypted secrets.",
+    )
+    egress_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Hostnames and networks (e.g. `ollama.internal,10.0.0.0/8,127.0.0.1`), comma-separated or a JSON "
+        "list, that gateway base_urls and eval http targets written through the API may reach although they are "
+        "loopback, private, link-local, metadata or otherwise non-public addresses. Empty by default: public only.",
+    )
+    prompt_render_max_output_chars: int = Field(
+        default=4_000_000, ge=1000, le=1_000_000_000,
+        description="Most characters one prompt render may produce (all messages together), and the largest string or list a template may build; more answers 400.",
+    )
+    prompt_render_max_iterations: int = Field(
+        default=100_000, ge=100, le=100_000_000,
+        description="Most loop iterations one prompt render may run (and the largest `range`); more answers 400.",
+    )
+    prompt_render_timeout_s: float = Field(
+        default=2.0, gt=0, le=600, description="Longest one prompt render may take, in seconds; longer answers 400."
     )
     retrieval_max_file_mb: float = Field(
         default=50, gt=0, le=10_000, description="Largest file `stackwright ingest` reads, in MB; larger files are reported and skipped."
@@ -146,6 +185,46 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("eval_python_allow", mode="before")
+    @classmethod
+    def _check_python_allow(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"is not a valid JSON list ({exc.msg}); or give comma-separated entries") from None
+            else:
+                value = text.split(",")
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a list of modules or module:function entries, e.g. my_evals,other.mod:score")
+        entries = tuple(v.strip() for v in value if v.strip())
+        bad = [e for e in entries if not PYTHON_REF_PATTERN.match(e)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a module (my_evals.scorers) or module:function (my_evals:score)")
+        return entries
+
+    @field_validator("gateway_env_allow", mode="before")
+    @classmethod
+    def _check_env_allow(cls, value: Any) -> tuple[str, ...]:
+        names = _string_list(value, "environment variable names, e.g. OPENAI_API_KEY,ANTHROPIC_API_KEY")
+        bad = [n for n in names if not ENV_NAME_PATTERN.match(n) or n.upper().startswith("STACKWRIGHT_")]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not allowed: name variables like OPENAI_API_KEY, never STACKWRIGHT_*")
+        return names
+
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _check_egress_allow(cls, value: Any) -> tuple[str, ...]:
+        from stackwright.core.egress import parse_allow
+
+        entries = _string_list(value, "hostnames and networks, e.g. localhost,10.0.0.0/8")
+        parse_allow(list(entries))  # ValueError names a bad entry
+        return entries
+
     @field_validator("init_api_key")
     @classmethod
     def _check_api_key(cls, value: str | None) -> str | None:
@@ -177,6 +256,24 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
+
+
+def _string_list(value: Any, expected: str) -> tuple[str, ...]:
+    """A list setting from TOML/init (a list) or an env var (comma-separated, or a JSON list)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"is not a valid JSON list ({exc.msg}); or give comma-separated entries") from None
+        else:
+            value = text.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a list of {expected}")
+    return tuple(v.strip() for v in value if v.strip())
 
 
 def load_settings(**overrides: Any) -> Settings:

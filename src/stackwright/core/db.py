@@ -14,13 +14,16 @@ from typing import Any
 import orjson
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, create_engine, event, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from stackwright.core.config import Settings
 from stackwright.core.errors import DatabaseUnavailable
+from stackwright.core.files import private_sqlite_files
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -30,8 +33,26 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# Portable column types: JSONB on Postgres, JSON elsewhere; BIGINT ids that autoincrement on SQLite too.
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+SQLITE_JSON_DDL = "JSON_TEXT"
+
+
+class SQLiteJSONText(sqlite.JSON):
+    """JSON on SQLite in a column declared ``JSON_TEXT``, which SQLite gives TEXT affinity.
+
+    A column declared ``JSON`` has NUMERIC affinity: SQLite turned a stored top-level number (the JSON text
+    ``5`` or ``1e-300``) into an INTEGER or REAL, rounding some of them and leaving a value that is no longer
+    JSON text. With TEXT affinity every JSON value (number, string, boolean, null, array, object) is kept
+    exactly as written. Migration 0017 converts databases made before this type.
+    """
+
+
+@compiles(SQLiteJSONText, "sqlite")
+def _sqlite_json_ddl(_type: SQLiteJSONText, _compiler: Any, **_kw: Any) -> str:
+    return SQLITE_JSON_DDL
+
+
+# Portable column types: JSONB on Postgres, JSON text elsewhere; BIGINT ids that autoincrement on SQLite too.
+JSONType = JSON().with_variant(JSONB(), "postgresql").with_variant(SQLiteJSONText(), "sqlite")
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -152,10 +173,13 @@ class Database:
     def _create_engine(self, **pool: Any) -> Engine:
         json_options = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
         if self.is_sqlite:
+            private_sqlite_files(self.url.removeprefix("sqlite:///"))  # 0600, before SQLite creates the file 0644
             engine = create_engine(
                 self.url, connect_args={"check_same_thread": False, "timeout": 30}, **pool, **json_options
             )
             _tune_sqlite(engine, self.settings.sqlite_busy_timeout_ms)
+            # Reflection (alembic's model comparison) reads a JSON_TEXT column back as JSON, not as plain TEXT.
+            engine.dialect.ischema_names = {**engine.dialect.ischema_names, SQLITE_JSON_DDL: SQLiteJSONText}
             return engine
         return create_engine(
             self.url,

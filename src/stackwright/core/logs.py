@@ -37,10 +37,24 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+def effective_format(fmt: str) -> str:
+    """``json`` or ``text``: what ``auto`` means here (text on a terminal, else json)."""
+    if fmt == "auto":
+        return "text" if sys.stderr.isatty() else "json"
+    return fmt
+
+
+def json_record(logger: str, msg: str, level: int = logging.INFO, **fields: Any) -> str:
+    """One JSON log line, as the configured handler writes it, for output that must be a log record
+    even where logging is not configured (a CLI command)."""
+    record = logging.LogRecord(logger, level, __file__, 0, msg, None, None)
+    record.__dict__.update(fields)
+    return JsonFormatter().format(record)
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Route stackwright's and uvicorn's logs through one handler on stderr."""
-    if fmt == "auto":
-        fmt = "text" if sys.stderr.isatty() else "json"
+    fmt = effective_format(fmt)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     for name in ("stackwright", "uvicorn", "uvicorn.error"):

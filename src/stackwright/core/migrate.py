@@ -7,6 +7,7 @@ advisory lock, or an exclusive file lock next to the SQLite file.
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,7 +69,7 @@ def migration_lock(db: Database) -> Iterator[Connection]:
     """A connection holding the cross-process migration lock."""
     if db.is_sqlite:
         lock_path = Path(db.url.removeprefix("sqlite:///") + ".migrate.lock")
-        with open(lock_path, "a+") as handle:
+        with open(lock_path, "a+", opener=lambda path, flags: os.open(path, flags, 0o600)) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 with db.engine.connect() as conn:

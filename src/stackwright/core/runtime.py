@@ -10,13 +10,14 @@ from stackwright.core import migrate
 from stackwright.core.config import Settings
 from stackwright.core.db import Database
 from stackwright.core.errors import ConfigError
+from stackwright.core.files import private_dir
 
 
 def ensure_home(settings: Settings) -> Path:
-    """Create the data dir if needed and prove it is writable, or say how to fix it."""
+    """Create the data dir (0700; an existing one of ours is tightened) and prove it is writable, or say how to fix it."""
     home = settings.home
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        private_dir(home)
         fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=home)  # unique: threads share a pid
         os.write(fd, b"ok")
         os.close(fd)

@@ -1,7 +1,9 @@
 """REST routes of the evaluations layer: start a run (it runs in the background in this server, through
 its gateway), resume one, list runs, one run with a page of cases, compare two runs.
 
-Every route is scoped to the key's project: another project's run answers 404.
+Every route is scoped to the key's project: another project's run answers 404. Python targets and scorers
+run only if the operator listed them in ``STACKWRIGHT_EVAL_PYTHON_ALLOW`` (``evals.trust``), whatever the
+key: a spec naming other code answers 403.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stackwright.auth.deps import ReadCaller, WriteCaller
 from stackwright.core.deps import SessionDep
-from stackwright.core.errors import Forbidden, InvalidInput
+from stackwright.core.egress import EgressPolicy
+from stackwright.core.errors import InvalidInput
 from stackwright.evals import gates as _gates
+from stackwright.evals.trust import CodePolicy
 from stackwright.server.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1", tags=["evals"])
@@ -52,7 +56,8 @@ def _start(request: Request, project_id: str, run_id: str, run_name: str) -> Non
 
     async def work() -> None:
         try:
-            await run_cases(state.db, project_id, run_id, GatewayCaller(state.gateway, project_id, label=f"eval:{run_name}"))
+            caller = GatewayCaller(state.gateway, project_id, label=f"eval:{run_name}")
+            await run_cases(state.db, project_id, run_id, caller, policy=CodePolicy.server(state.settings))
         except Exception:  # the run row says failed, with the error; the server goes on
             log.exception("eval run %s failed", run_id)
 
@@ -69,15 +74,16 @@ async def start_run(request: Request, caller: WriteCaller, body: RunIn) -> JSONB
     from stackwright.evals.runner import is_file_dataset, prepare_run
     from stackwright.evals.spec import NAME_RE, from_payload
 
-    spec = from_payload(body.spec)
+    spec = from_payload(body.spec, CodePolicy.server(request.app.state.settings))
+    if spec.target.http:  # a literal blocked address fails now; the egress policy is enforced again at every connect
+        EgressPolicy.from_settings(request.app.state.settings).check_url(spec.target.http)
     if is_file_dataset(spec.dataset):
         raise spec.error(("dataset",), "dataset files are read by the CLI only; over the API, name a stored dataset (NAME or NAME@VERSION).",
                          hint="Import the file first: `stackwright datasets import NAME FILE`.")  # fmt: skip
-    if spec.target.python and not caller.has_scope("admin"):
-        raise Forbidden("A python target imports and runs code in the server: it needs an admin key.")
     if body.name is not None and not NAME_RE.match(body.name):
         raise InvalidInput(f"Run name {body.name!r} is not valid.", hint="Use letters, digits, '.', '_' or '-'.")
-    prepared = await run_in_threadpool(prepare_run, request.app.state.db, caller.project_id, spec, name=body.name, repeat=body.repeat, seed=body.seed)
+    prepared = await run_in_threadpool(prepare_run, request.app.state.db, caller.project_id, spec, name=body.name, repeat=body.repeat, seed=body.seed,
+                                         actor=caller)
     _start(request, caller.project_id, prepared.run_id, prepared.name)
 
     def read() -> dict[str, Any]:
@@ -93,15 +99,31 @@ async def resume_run(request: Request, caller: WriteCaller, run: RunRef) -> JSON
 
     from stackwright.core.errors import Conflict
     from stackwright.evals import service
+    from stackwright.evals.reaper import check_resumable
+    from stackwright.evals.runner import spec_from_run
 
     def read() -> dict[str, Any]:
         with request.app.state.db.read() as session:
-            return service.run_payload(service.find_run(session, caller.project_id, run))
+            found = service.find_run(session, caller.project_id, run)
+            spec_from_run(found, CodePolicy.server(request.app.state.settings))  # 403 for code the allow-list does not name (now)
+            return service.run_payload(found)
 
     found = await run_in_threadpool(read)
     running = getattr(request.app.state, "eval_tasks", {}).get(found["id"])
     if running is not None and not running.done():
         raise Conflict(f"Run {found['id']} is running in this server.", hint="Wait for it to finish; resume is for runs that stopped.")
+
+    def check_not_running_elsewhere() -> None:
+        with request.app.state.db.read() as session:
+            check_resumable(service.find_run(session, caller.project_id, found["id"]), request.app.state.settings.eval_stale_after_s)
+
+    await run_in_threadpool(check_not_running_elsewhere)
+
+    def audit_resume() -> None:
+        with request.app.state.db.write() as session:
+            service.record_resume(session, caller, service.find_run(session, caller.project_id, found["id"]))
+
+    await run_in_threadpool(audit_resume)
     _start(request, caller.project_id, found["id"], found["name"])
     return JSONBody(found, status_code=202)
 
@@ -166,10 +188,11 @@ class RuleIn(BaseModel):
 
 
 @router.put("/evals/online/rules/{name}", summary="Create or replace an online evaluation rule")
-def put_rule(caller: WriteCaller, session: SessionDep, name: RuleName, body: RuleIn) -> JSONBody:
+def put_rule(request: Request, caller: WriteCaller, session: SessionDep, name: RuleName, body: RuleIn) -> JSONBody:
     from stackwright.evals import online
 
-    result = online.save_rule(session, caller.project_id, name, body.filter, body.sample_rate, body.scorers, enabled=body.enabled)
+    result = online.save_rule(session, caller, caller.project_id, name, body.filter, body.sample_rate, body.scorers, enabled=body.enabled,
+                              policy=CodePolicy.server(request.app.state.settings))  # fmt: skip
     session.commit()
     return JSONBody(result)
 
@@ -185,7 +208,7 @@ def get_rules(caller: ReadCaller, session: SessionDep) -> JSONBody:
 def delete_rule(caller: WriteCaller, session: SessionDep, name: RuleName) -> JSONBody:
     from stackwright.evals import online
 
-    online.delete_rule(session, caller.project_id, name)
+    online.delete_rule(session, caller, caller.project_id, name)
     session.commit()
     return JSONBody({"deleted": name})
 

@@ -67,6 +67,7 @@ def _drive(ctx: typer.Context, project_id: str, run_id: str, run_name: str, exec
 
     from stackwright.evals.runner import run_cases
     from stackwright.evals.targets import GatewayCaller
+    from stackwright.evals.trust import CodePolicy
     from stackwright.server.app import create_app
 
     settings = common.settings(ctx)
@@ -77,7 +78,7 @@ def _drive(ctx: typer.Context, project_id: str, run_id: str, run_name: str, exec
         caller = GatewayCaller(app.state.gateway, project_id, label=f"eval:{run_name}")
         try:
             with _Bar(run_name) as bar:
-                return await run_cases(db, project_id, run_id, caller, bar, executor)
+                return await run_cases(db, project_id, run_id, caller, bar, executor, policy=CodePolicy.operator())
         finally:
             await app.state.gateway.aclose()
             await app.state.limits.aclose()
@@ -135,20 +136,22 @@ def run(
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Run an eval spec: every case through the target, scored, stored as it completes; then the summary and gates."""
+    from stackwright.auth.actors import cli_actor
     from stackwright.core.errors import StackwrightError
     from stackwright.evals.runner import check_executor, open_executor, prepare_run
     from stackwright.evals.spec import NAME_RE, load_file
+    from stackwright.evals.trust import CodePolicy
 
     _importable_from(Path.cwd(), spec_file.resolve().parent)  # python: targets and scorers next to the spec
     try:
         check_executor(executor)
         if name is not None and not NAME_RE.match(name):
             raise StackwrightError(f"--name {name!r} is not a valid run name: use letters, digits, '.', '_' or '-'.")
-        spec = load_file(spec_file)
+        spec = load_file(spec_file, CodePolicy.operator())  # the operator's own file: its python code may run
         db = common.database(ctx)
         with db.read() as session:
             project_id = _project_id(session, project)
-        prepared = prepare_run(db, project_id, spec, name=name, repeat=repeat, seed=seed)
+        prepared = prepare_run(db, project_id, spec, name=name, repeat=repeat, seed=seed, actor=cli_actor())
     except StackwrightError as exc:
         raise _usage_error(exc) from None
     if not as_json:
@@ -173,18 +176,22 @@ def resume(
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Finish an interrupted run: only the cases without a stored result run; the summary is recomputed."""
+    from stackwright.auth.actors import cli_actor
     from stackwright.core.errors import StackwrightError
     from stackwright.evals import service
+    from stackwright.evals.reaper import check_resumable
     from stackwright.evals.runner import check_executor, open_executor
 
     _importable_from(Path.cwd())
     try:
         check_executor(executor)
         db = common.database(ctx)
-        with db.read() as session:
+        with db.write() as session:
             project_id = _project_id(session, project)
             found = service.find_run(session, project_id, run_ref)
+            check_resumable(found, db.settings.eval_stale_after_s)  # not while a live process runs it
             run_id, run_name, left = found.id, found.name, found.total_cases - len(service.done_pairs(session, found.id))
+            service.record_resume(session, cli_actor(), found)
     except StackwrightError as exc:
         raise _usage_error(exc) from None
     if not as_json:
@@ -306,8 +313,10 @@ def online_set(
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Create or replace a rule: sample traces matching the filter at the rate and store scores on them."""
+    from stackwright.auth.actors import cli_actor
     from stackwright.core.errors import InvalidInput
     from stackwright.evals import online
+    from stackwright.evals.trust import CodePolicy
 
     pairs = {}
     for pair in filter_:
@@ -315,8 +324,10 @@ def online_set(
         if not sep or not key.strip():
             raise InvalidInput(f"--filter {pair!r} is not of the form field=value.", hint="e.g. --filter route=support.answer")
         pairs[key.strip()] = value
+    policy = CodePolicy.server(common.settings(ctx))  # rules run in the server: its allow-list holds, even for the operator
     with common.database(ctx).write() as session:
-        result = online.save_rule(session, _project_id(session, project), name, pairs, rate, [_scorer_arg(s) for s in scorer], enabled=not disabled)
+        result = online.save_rule(session, cli_actor(), _project_id(session, project), name, pairs, rate, [_scorer_arg(s) for s in scorer],
+                                  enabled=not disabled, policy=policy)  # fmt: skip
     if as_json:
         common.print_json(result)
     else:
@@ -338,10 +349,11 @@ def online_list(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool
 @online_app.command("remove")
 def online_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Rule name."), project: str = PROJECT_OPTION) -> None:
     """Delete a rule (the scores it stored stay on their traces)."""
+    from stackwright.auth.actors import cli_actor
     from stackwright.evals import online
 
     with common.database(ctx).write() as session:
-        online.delete_rule(session, _project_id(session, project), name)
+        online.delete_rule(session, cli_actor(), _project_id(session, project), name)
     typer.echo(f"online rule {name} removed.")
 
 

@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from stackwright.evals.trust import CodePolicy
+
 MAX_BATCH = 32  # cases per Ray task at most: a killed run loses at most the batches in flight
 
 
@@ -34,12 +36,13 @@ class BatchJob:
     run_name: str
     spec: dict[str, Any]
     sys_path: tuple[str, ...]
+    policy: CodePolicy  # the driver's: a batch may run only the code the run itself may
 
     @classmethod
     def of(cls, settings: Any, project_id: str, run: Any, spec: Any) -> BatchJob:
         # absolute: a worker may start in another directory
         settings = settings.model_copy(update={"home": settings.home.resolve(), "database_url": settings.db_url})
-        return cls(settings, project_id, run.id, run.name, spec.as_dict(), tuple(sys.path))
+        return cls(settings, project_id, run.id, run.name, spec.as_dict(), tuple(sys.path), spec.policy)
 
 
 def batches(todo: list[tuple[dict[str, Any], int]], spec: Any) -> list[list[tuple[dict[str, Any], int]]]:
@@ -77,7 +80,7 @@ async def _run_batch(job: BatchJob, batch: list[tuple[dict[str, Any], int]]) -> 
     from stackwright.evals.targets import GatewayCaller, make_target
     from stackwright.server.app import create_app
 
-    spec = validate(dict(job.spec), SpecSource(f"<run {job.run_name}>", None))
+    spec = validate(dict(job.spec), SpecSource(f"<run {job.run_name}>", None), job.policy)
     db = Database(job.settings)
     app = create_app(job.settings, db)
     target = None

@@ -3,6 +3,8 @@
 ``eval_runs`` is one row per run: its name (spec name + timestamp, or the name given), the spec as run
 and its hash, the dataset version it used (``support-cases@3`` or ``file:<sha256>``), the seed and
 repeat count, its status (running | completed | failed | interrupted) and, once finished, the summary.
+While it runs, ``owner`` names the process running it (host:pid) and ``heartbeat_at`` is renewed, so a
+run whose process died is found and marked interrupted (``stackwright.evals.reaper``).
 ``eval_case_results`` holds one row per (item, repeat): output, trace id, latency, tokens, cost, the
 error if the target failed, and every scorer's score. Rows are written as cases complete, so a killed
 run resumes by running only the missing (item, repeat) pairs.
@@ -38,6 +40,8 @@ class EvalRun(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(300), nullable=True)  # host:pid of the process running it
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # renewed while it runs
 
 
 class EvalCaseResult(Base):

@@ -7,6 +7,9 @@ Sampling is deterministic: a trace is sampled when the hash of (rule id, trace i
 Each rule keeps a watermark (the last trace it examined); a pass reads traces after it that ended at
 least ``SETTLE_S`` seconds ago (their spans are in), oldest first. Unmeasured scores are counted, not stored.
 ``OnlineEvaluator`` runs passes in the background of a server; ``run_pass`` runs one now.
+
+Rules run in the server whoever saved them (the API or the CLI), so their python scorers are held to the
+operator's allow-list (``CodePolicy.server``) when saved and when run.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ import orjson
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from stackwright.auth import audit
+from stackwright.auth.actors import Actor
 from stackwright.core.clock import new_id, utcnow
-from stackwright.core.errors import Conflict, InvalidInput, NotFound
+from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stackwright.evals.models import OnlineRule
+from stackwright.evals.trust import CodePolicy
 
 log = logging.getLogger("stackwright.evals.online")
 FILTER_FIELDS = ("model", "route", "environment", "prompt_name", "prompt_version", "release_arm", "status", "name", "service_name")
@@ -31,8 +37,8 @@ SETTLE_S = 2.0
 BATCH = 200
 
 
-def check_rule(name: str, filter_: dict[str, Any], sample_rate: float, scorers: list[Any]) -> list[dict[str, Any]]:
-    """Normalized scorer specs; InvalidInput naming what is wrong."""
+def check_rule(name: str, filter_: dict[str, Any], sample_rate: float, scorers: list[Any], policy: CodePolicy) -> list[dict[str, Any]]:
+    """Normalized scorer specs; InvalidInput naming what is wrong, Forbidden for python code ``policy`` does not allow."""
     from pydantic import ValidationError
 
     from stackwright.evals.scorers import build
@@ -53,7 +59,7 @@ def check_rule(name: str, filter_: dict[str, Any], sample_rate: float, scorers: 
     for index, raw in enumerate(scorers):
         try:
             spec = ScorerSpec.model_validate(raw)
-            build(spec)
+            build(spec, policy)
         except (ValidationError, ValueError, TypeError, NotFound) as exc:
             message = getattr(exc, "message", None) or str(exc).splitlines()[0]
             raise InvalidInput(f"scorers[{index}]: {message}") from None
@@ -61,19 +67,26 @@ def check_rule(name: str, filter_: dict[str, Any], sample_rate: float, scorers: 
     return normalized
 
 
-def save_rule(session: Session, project_id: str, name: str, filter_: dict[str, Any], sample_rate: float, scorers: list[Any],
-              *, enabled: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Create or replace a rule (a replaced rule keeps its watermark: traces already examined are not rescored)."""
-    specs = check_rule(name, filter_, sample_rate, scorers)
+def save_rule(session: Session, actor: Actor, project_id: str, name: str, filter_: dict[str, Any], sample_rate: float, scorers: list[Any],
+              *, enabled: bool = True, policy: CodePolicy) -> dict[str, Any]:  # fmt: skip
+    """Create or replace a rule (a replaced rule keeps its watermark: traces already examined are not rescored); audited."""
+    specs = check_rule(name, filter_, sample_rate, scorers, policy)
     rule = session.scalar(select(OnlineRule).where(OnlineRule.project_id == project_id, OnlineRule.name == name).with_for_update())
     now = utcnow()
+    before = _audited(rule) if rule is not None else None
     if rule is None:
         rule = OnlineRule(id=new_id("orule"), project_id=project_id, name=name, created_at=now, watermark_ns=time.time_ns(),
                           watermark_trace_id="", examined=0, scored=0, unmeasured=0)  # fmt: skip
         session.add(rule)
     rule.filter, rule.sample_rate, rule.scorers, rule.enabled, rule.updated_at = dict(filter_ or {}), float(sample_rate), specs, enabled, now
     session.flush()
+    audit.record(session, actor, "online_rule.set", "online_rule", name, project_id=project_id, before=before, after=_audited(rule))
     return rule_payload(rule)
+
+
+def _audited(rule: OnlineRule) -> dict[str, Any]:
+    """What the audit entry keeps of a rule: filter, rate, scorer types, enabled (no scorer parameters)."""
+    return {"filter": rule.filter, "sample_rate": rule.sample_rate, "scorers": [s["type"] for s in rule.scorers], "enabled": rule.enabled}
 
 
 def rule_payload(rule: OnlineRule) -> dict[str, Any]:
@@ -86,10 +99,11 @@ def list_rules(session: Session, project_id: str) -> list[dict[str, Any]]:
     return [rule_payload(r) for r in session.scalars(select(OnlineRule).where(OnlineRule.project_id == project_id).order_by(OnlineRule.name))]
 
 
-def delete_rule(session: Session, project_id: str, name: str) -> None:
+def delete_rule(session: Session, actor: Actor, project_id: str, name: str) -> None:
     rule = session.scalar(select(OnlineRule).where(OnlineRule.project_id == project_id, OnlineRule.name == name))
     if rule is None:
         raise NotFound(f"No online evaluation rule {name!r} in this project.", hint="See `stackwright eval online list`.")
+    audit.record(session, actor, "online_rule.delete", "online_rule", name, project_id=project_id, before=_audited(rule))
     session.delete(rule)
 
 
@@ -145,7 +159,12 @@ async def run_rule(db: Any, rule_id: str, caller: Any = None) -> dict[str, int]:
     rule, traces = await asyncio.to_thread(load)
     if rule is None or not traces:
         return {"examined": 0, "scored": 0, "unmeasured": 0}
-    scorers = {s.key: build(s) for s in (ScorerSpec.model_validate(raw) for raw in rule.scorers)}
+    policy = CodePolicy.server(db.settings)  # rules run in the server, whoever saved them
+    try:
+        scorers = {s.key: build(s, policy) for s in (ScorerSpec.model_validate(raw) for raw in rule.scorers)}
+    except Forbidden as exc:  # the allow-list no longer names its code: the rule waits, the other rules run
+        log.warning("online rule %s of project %s is skipped: %s", rule.name, rule.project_id, exc.message)
+        return {"examined": 0, "scored": 0, "unmeasured": 0}
     ctx = ScoreContext(caller, 0)
     chosen = [t for t in traces if sampled(rule.id, t.trace_id, rule.sample_rate)]
     results = await asyncio.gather(*(_score_trace(scorers, t, ctx) for t in chosen))

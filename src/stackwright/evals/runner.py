@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stackwright.auth.actors import SYSTEM, Actor
 from stackwright.core.errors import InvalidInput, NotFound
 from stackwright.evals.scorers import Case, Score, build_all, is_async
 from stackwright.evals.spec import EvalSpec, SpecSource, validate
 from stackwright.evals.targets import TargetError, is_transient, make_target
+from stackwright.evals.trust import CodePolicy
 
 log = logging.getLogger("stackwright.evals")
 FILE_SUFFIXES = (".jsonl", ".csv")
@@ -76,8 +78,9 @@ def load_dataset(session: Any, project_id: str, spec: EvalSpec, *, expect_ref: s
     return Dataset(view.ref, list(view.items))
 
 
-def spec_from_run(run: Any) -> EvalSpec:
-    return validate(dict(run.spec), SpecSource(f"<run {run.name}>", None))
+def spec_from_run(run: Any, policy: CodePolicy) -> EvalSpec:
+    """A stored run's spec, checked again under ``policy`` (whoever resumes it now, not who started it)."""
+    return validate(dict(run.spec), SpecSource(f"<run {run.name}>", None), policy)
 
 
 @dataclass
@@ -88,8 +91,9 @@ class Prepared:
 
 
 def prepare_run(db: Any, project_id: str, spec: EvalSpec, *, name: str | None = None, repeat: int | None = None,
-                seed: int | None = None) -> Prepared:  # fmt: skip
-    """Resolve the dataset (a spec error if it is missing) and store the run as running."""
+                seed: int | None = None, actor: Actor = SYSTEM) -> Prepared:  # fmt: skip
+    """Resolve the dataset (a spec error if it is missing) and store the run as running, audited as started by
+    ``actor`` (the API's caller, the CLI's operator; the system for runs that jobs and the demo start)."""
     from stackwright.core.clock import utcnow
     from stackwright.evals import service
 
@@ -104,7 +108,7 @@ def prepare_run(db: Any, project_id: str, spec: EvalSpec, *, name: str | None = 
         if dataset.path:
             stored["dataset"] = dataset.path  # resume reads the same file (and checks its hash)
         total = len(dataset.items) * spec.repeat
-        run = service.create_run(session, project_id, stored, spec.content_hash(), spec.name, run_name, dataset.ref, spec.seed, spec.repeat, total)
+        run = service.create_run(session, actor, project_id, stored, spec.content_hash(), spec.name, run_name, dataset.ref, spec.seed, spec.repeat, total)
         return Prepared(run.id, run.name, total)
 
 
@@ -270,14 +274,14 @@ class Runner:
                 service.write_cases(session, self.run.id, rows)
 
 
-def finalize(db: Any, project_id: str, run_id: str) -> dict[str, Any]:
+def finalize(db: Any, project_id: str, run_id: str, policy: CodePolicy) -> dict[str, Any]:
     """Summarize the stored cases, judge the gate, mark the run completed; returns the run payload."""
     from stackwright.evals import gates, service
     from stackwright.evals.stats import summarize
 
     with db.write() as session:
         run = service.find_run(session, project_id, run_id)
-        spec = spec_from_run(run)
+        spec = spec_from_run(run, policy)
         summary = summarize(service.case_rows(session, run.id), [s.key for s in spec.scorers], run.seed)
         summary["gates"] = gates.evaluate(session, project_id, spec, summary, run)
         summary["passed"] = all(g["passed"] for g in summary["gates"])
@@ -287,20 +291,22 @@ def finalize(db: Any, project_id: str, run_id: str) -> dict[str, Any]:
 
 
 async def run_cases(db: Any, project_id: str, run_id: str, caller: Any, progress: Progress | None = None,
-                    executor: Any = None) -> dict[str, Any]:  # fmt: skip
+                    executor: Any = None, *, policy: CodePolicy) -> dict[str, Any]:  # fmt: skip
     """Run (or resume) a stored run to the end: only missing (item, repeat) pairs run, here or, with an
-    ``executor`` (the Ray executor), in batches of Ray tasks."""
-    from stackwright.evals import service
+    ``executor`` (the Ray executor), in batches of Ray tasks. ``policy`` decides which python targets and
+    scorers may run: ``CodePolicy.operator()`` from the CLI, ``CodePolicy.server(settings)`` for the rest."""
+    from stackwright.evals import reaper, service
 
     with db.read() as session:
         run = service.find_run(session, project_id, run_id)
-        spec = spec_from_run(run)
+        spec = spec_from_run(run, policy)
         dataset = load_dataset(session, project_id, spec, expect_ref=run.dataset_ref)
         done = service.done_pairs(session, run.id)
-    if run.status != "running":
-        with db.write() as session:
-            service.set_status(session, run.id, "running")
+    stale_after_s = db.settings.eval_stale_after_s
+    with db.write() as session:
+        owner = reaper.claim(session, run, stale_after_s)  # 409 while a live process runs it
     runner = Runner(db, project_id, run, spec, caller, progress, executor)
+    beat = asyncio.create_task(reaper.heartbeat(db, run.id, owner, stale_after_s / 4))
     try:
         await runner.execute(dataset.items, done)
     except BaseException as exc:
@@ -308,7 +314,9 @@ async def run_cases(db: Any, project_id: str, run_id: str, caller: Any, progress
         with db.write() as session:
             service.set_status(session, run.id, status, getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
         raise
-    return await asyncio.to_thread(finalize, db, project_id, run.id)
+    finally:
+        beat.cancel()
+    return await asyncio.to_thread(finalize, db, project_id, run.id, policy)
 
 
 def check_executor(name: str) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from stackwright.auth import audit
+from stackwright.auth.actors import Actor
 from stackwright.core.clock import new_id, utcnow
 from stackwright.core.errors import NotFound
 from stackwright.evals.models import EvalCaseResult, EvalRun
@@ -16,13 +18,22 @@ CASE_FIELDS = ("item_id", "repeat_index", "input", "expected", "output", "trace_
                "output_tokens", "cost", "error", "scores")  # fmt: skip
 
 
-def create_run(session: Session, project_id: str, spec: dict[str, Any], spec_hash: str, spec_name: str, name: str,
+def create_run(session: Session, actor: Actor, project_id: str, spec: dict[str, Any], spec_hash: str, spec_name: str, name: str,
                dataset_ref: str, seed: int, repeat: int, total: int) -> EvalRun:  # fmt: skip
+    """Store a new run as running; audited as eval_run.start (name, spec, dataset, cases)."""
     run = EvalRun(id=new_id("run"), project_id=project_id, name=name, spec_name=spec_name, spec=spec, spec_hash=spec_hash,
                   dataset_ref=dataset_ref, status="running", seed=seed, repeat=repeat, total_cases=total, created_at=utcnow())  # fmt: skip
     session.add(run)
     session.flush()
+    audit.record(session, actor, "eval_run.start", "eval_run", run.id, project_id=project_id,
+                 after={"name": name, "spec_name": spec_name, "dataset": dataset_ref, "total_cases": total})  # fmt: skip
     return run
+
+
+def record_resume(session: Session, actor: Actor, run: EvalRun) -> None:
+    """Audit a resume (eval_run.resume): the run goes back to running; only its cases without a result run."""
+    audit.record(session, actor, "eval_run.resume", "eval_run", run.id, project_id=run.project_id,
+                 before={"status": run.status}, after={"name": run.name})  # fmt: skip
 
 
 def find_run(session: Session, project_id: str, ref: str) -> EvalRun:

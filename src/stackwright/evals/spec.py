@@ -32,6 +32,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from stackwright.core.errors import InvalidInput
+from stackwright.evals.trust import CodePolicy
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 TARGET_KINDS = ("prompt", "route", "http", "python")
@@ -140,6 +141,7 @@ class EvalSpec(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     gate: Gate | None = None
     _source: SpecSource | None = PrivateAttr(default=None)
+    _policy: CodePolicy = PrivateAttr(default=CodePolicy(False))  # set by `validate`: who may run this spec's code
 
     @field_validator("name")
     @classmethod
@@ -153,6 +155,11 @@ class EvalSpec(BaseModel):
     @property
     def source(self) -> SpecSource:
         return self._source or SpecSource("<spec>", None)
+
+    @property
+    def policy(self) -> CodePolicy:
+        """The code policy the spec was loaded under: its python target and scorers import through it."""
+        return self._policy
 
     def error(self, loc: tuple[Any, ...], message: str, *, hint: str | None = None) -> SpecError:
         return self.source.error(loc, message, hint=hint)
@@ -220,8 +227,9 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "int", "float"))))
 
 
-def parse_text(text: str, file: str = "<spec>") -> EvalSpec:
-    """Parse YAML (or JSON) text into a validated spec; SpecError names the file and line."""
+def parse_text(text: str, file: str, policy: CodePolicy) -> EvalSpec:
+    """Parse YAML (or JSON) text into a validated spec; SpecError names the file and line, Forbidden a
+    python target or scorer ``policy`` does not allow."""
     import yaml
 
     try:
@@ -235,10 +243,10 @@ def parse_text(text: str, file: str = "<spec>") -> EvalSpec:
     source = SpecSource(file, root)
     if not isinstance(raw, dict):
         raise source.error((), "an eval spec is a mapping with name, dataset, target and scorers.")
-    return validate(raw, source)
+    return validate(raw, source, policy)
 
 
-def validate(raw: dict[str, Any], source: SpecSource) -> EvalSpec:
+def validate(raw: dict[str, Any], source: SpecSource, policy: CodePolicy) -> EvalSpec:
     try:
         spec = EvalSpec.model_validate(raw)
     except ValidationError as exc:
@@ -252,6 +260,12 @@ def validate(raw: dict[str, Any], source: SpecSource) -> EvalSpec:
         more = len(exc.errors()) - 1
         raise source.error(loc, message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")) from None
     spec._source = source
+    spec._policy = policy
+    if spec.target.python:  # refused (403) or not importable (a spec error) before a run is stored, like the scorers below
+        try:
+            policy.load(spec.target.python, "target.python")
+        except ValueError as exc:
+            raise source.error(("target", "python"), str(exc)) from None
     seen: set[str] = set()
     for index, scorer in enumerate(spec.scorers):
         if scorer.key in seen:
@@ -266,7 +280,8 @@ def validate(raw: dict[str, Any], source: SpecSource) -> EvalSpec:
     return spec
 
 
-def load_file(path: Path | str) -> EvalSpec:
+def load_file(path: Path | str, policy: CodePolicy) -> EvalSpec:
+    """A spec file (the CLI passes ``CodePolicy.operator()``: a file it runs is the operator's)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -274,18 +289,18 @@ def load_file(path: Path | str) -> EvalSpec:
         raise SpecError(f"{path} does not exist.", hint="Give the path of your eval spec (YAML).", details={"file": str(path), "line": None}) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path} cannot be read: {exc}.", details={"file": str(path), "line": None}) from None
-    spec = parse_text(text, str(path))
+    spec = parse_text(text, str(path), policy)
     spec.source.base_dir = path.parent
     return spec
 
 
-def from_payload(payload: Any) -> EvalSpec:
-    """A spec from the API: YAML text, or the mapping itself."""
+def from_payload(payload: Any, policy: CodePolicy) -> EvalSpec:
+    """A spec from the API or a job: YAML text, or the mapping itself (``policy``: ``CodePolicy.server(settings)``)."""
     if isinstance(payload, str):
-        return parse_text(payload, "<request>")
+        return parse_text(payload, "<request>", policy)
     if isinstance(payload, dict):
         import yaml
 
         text = yaml.safe_dump(payload, sort_keys=False)
-        return parse_text(text, "<request>")
+        return parse_text(text, "<request>", policy)
     raise SpecError("`spec` must be YAML text or an object.", details={"file": "<request>", "line": None})

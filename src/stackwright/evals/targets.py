@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 
+from stackwright.core.egress import EgressPolicy
 from stackwright.core.errors import InvalidInput, StackwrightError
+from stackwright.evals.trust import CodePolicy
 
 
 class TargetError(Exception):
@@ -114,18 +116,24 @@ class GatewayTarget:
 
 
 class HttpTarget:
-    def __init__(self, spec_target: Any, timeout_s: float):
-        import httpx
+    """POST each case's input as JSON. ``egress``: the policy its connections obey (None for a spec the
+    operator runs from a file); an error answer is summarised (status and the JSON error message), not echoed."""
+
+    def __init__(self, spec_target: Any, timeout_s: float, egress: EgressPolicy | None = None):
+        from stackwright.core.egress_http import async_client
 
         self.url = spec_target.http
-        self.client = httpx.AsyncClient(timeout=timeout_s, headers=spec_target.headers)
+        self.client = async_client(egress, timeout=timeout_s, headers=spec_target.headers)
 
     async def __call__(self, case_input: Any, item_id: str, seed: int) -> TargetResult:
+        from stackwright.gateway.providers.http import display_url, upstream_message
+
         trace_id = os.urandom(16).hex()
         headers = {"traceparent": f"00-{trace_id}-{os.urandom(8).hex()}-01", "x-stackwright-eval-item": item_id}
         response = await self.client.post(self.url, content=orjson.dumps(case_input), headers={**headers, "content-type": "application/json"})
         if response.status_code >= 400:
-            raise TargetError(f"{self.url} answered {response.status_code}: {response.text[:300]}",
+            message, _ = upstream_message(response.content)
+            raise TargetError(f"{display_url(self.url)} answered {response.status_code}: {message}",
                               transient=response.status_code >= 500 or response.status_code == 429)  # fmt: skip
         try:
             data = response.json()
@@ -141,10 +149,8 @@ class HttpTarget:
 
 
 class PythonTarget:
-    def __init__(self, spec_target: Any):
-        from stackwright.evals.scorers.text import load_callable
-
-        self.fn = load_callable(spec_target.python, "target.python")
+    def __init__(self, spec_target: Any, policy: CodePolicy):
+        self.fn = policy.load(spec_target.python, "target.python")
 
     async def __call__(self, case_input: Any, item_id: str, seed: int) -> TargetResult:
         if inspect.iscoroutinefunction(self.fn):
@@ -163,14 +169,23 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def http_egress(spec: Any, caller: GatewayCaller | None) -> EgressPolicy | None:
+    """An operator's spec (a file the CLI runs) may reach any address; any other spec (API, jobs) obeys the
+    server's egress policy (STACKWRIGHT_EGRESS_ALLOW)."""
+    if spec.policy.is_operator:
+        return None
+    settings = getattr(getattr(caller, "gateway", None), "settings", None)
+    return EgressPolicy.from_settings(settings) if settings is not None else EgressPolicy()
+
+
 def make_target(spec: Any, caller: GatewayCaller | None) -> Any:
     """The target callable of a spec; a SpecError (file and line) if it cannot be set up."""
     t = spec.target
     if t.http:
-        return HttpTarget(t, spec.timeout_s)
+        return HttpTarget(t, spec.timeout_s, http_egress(spec, caller))
     if t.python:
         try:
-            return PythonTarget(t)
+            return PythonTarget(t, spec.policy)
         except ValueError as exc:
             raise spec.error(("target", "python"), str(exc)) from None
     return GatewayTarget(t, caller)

@@ -46,7 +46,6 @@ def put_config(body: ConfigIn, caller: AdminCaller, session: SessionDep, request
     result = service.apply_config(session, request.app.state.settings, caller, caller.project_id, body.config, body.secrets)
     session.commit()
     request.app.state.gateway.catalog.forget(caller.project_id)
-    _forget_limits(request, caller.project_id)
     return result
 
 
@@ -113,10 +112,3 @@ async def run_test(gateway: Any, caller: Any, model: str, prompt: str) -> dict[s
         "cost_usd": float(response.headers["x-stackwright-cost-usd"]) if "x-stackwright-cost-usd" in response.headers else None,
         "trace_id": response.headers.get("x-stackwright-trace-id"),
     }
-
-
-def _forget_limits(request: Request, project_id: str) -> None:
-    limits = getattr(request.app.state, "limits", None)
-    forget = getattr(limits, "forget", None)
-    if forget is not None:
-        forget(project_id)

@@ -1,5 +1,7 @@
 """Each project's gateway config, resolved for serving: models with their deployments, secrets
-decrypted, built-in local models added. Cached per process; re-read when the stored revision moves
+decrypted, built-in local models added. A deployment's key comes from the project's encrypted secrets;
+the server's environment is read only for names on ``STACKWRIGHT_GATEWAY_ENV_ALLOW`` (never STACKWRIGHT_*).
+Deployments of a config written through the API carry the egress policy; the operator's (CLI) do not. Cached per process; re-read when the stored revision moves
 (checked at most every ``gateway_config_refresh_s``; at once after an apply through this process)."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from stackwright.core.config import Settings
 from stackwright.core.db import Database
+from stackwright.core.egress import EgressPolicy
 from stackwright.core.errors import NotFound
 from stackwright.gateway.config import BUILTIN_PREFIX, CacheSpec, GatewaySpec, ModelSpec, RetrySpec
 from stackwright.gateway.providers.base import Deployment
@@ -64,16 +67,26 @@ def builtin_models() -> dict[str, ServedModel]:
     return out
 
 
-def _served(spec: ModelSpec, secrets: dict[str, str]) -> ServedModel:
+def api_key(name: str | None, secrets: dict[str, str], env_allow: tuple[str, ...]) -> str | None:
+    """The key a deployment's ``api_key_env`` names: the project's secret, else the server's environment
+    variable if the operator allows that name (never a STACKWRIGHT_* one)."""
+    if not name:
+        return None
+    if name in secrets:
+        return secrets[name]
+    if name in env_allow and not name.upper().startswith("STACKWRIGHT_"):
+        return os.environ.get(name) or None
+    return None
+
+
+def _served(spec: ModelSpec, secrets: dict[str, str], env_allow: tuple[str, ...], egress: EgressPolicy | None) -> ServedModel:
     deployments, tags = [], []
     for index, d in enumerate(spec.deployments):
-        api_key = None
-        if d.api_key_env:
-            api_key = secrets.get(d.api_key_env) or os.environ.get(d.api_key_env)
         deployments.append(
             Deployment(
-                id=f"{spec.name}/{index}", provider=d.provider, model=d.model, base_url=d.base_url, api_key=api_key,
-                timeout_s=d.timeout_s, weight=d.weight, headers=dict(d.headers), options=dict(d.options),
+                id=f"{spec.name}/{index}", provider=d.provider, model=d.model, base_url=d.base_url,
+                api_key=api_key(d.api_key_env, secrets, env_allow), timeout_s=d.timeout_s, weight=d.weight,
+                headers=dict(d.headers), options=dict(d.options), egress=egress,
             )
         )  # fmt: skip
         tags.append(frozenset(d.tags))
@@ -84,10 +97,12 @@ def _served(spec: ModelSpec, secrets: dict[str, str]) -> ServedModel:
     )  # fmt: skip
 
 
-def resolve(project_id: str, spec: GatewaySpec, revision: int, secrets: dict[str, str]) -> ProjectGateway:
+def resolve(project_id: str, spec: GatewaySpec, revision: int, secrets: dict[str, str], *,
+            env_allow: tuple[str, ...] = (), egress: EgressPolicy | None = None) -> ProjectGateway:  # fmt: skip
+    """``egress``: the policy the deployments' connections obey (None for a config the operator applied)."""
     models = builtin_models()
     for model in spec.models:
-        models[model.name] = _served(model, secrets)
+        models[model.name] = _served(model, secrets, env_allow, egress)
     return ProjectGateway(project_id=project_id, revision=revision, models=models, cache=spec.cache, retry=spec.retry)
 
 
@@ -116,14 +131,15 @@ class Catalog:
 
     def _load(self, project_id: str, current: ProjectGateway | None) -> ProjectGateway:
         from stackwright.gateway.secrets import project_secrets
-        from stackwright.gateway.service import config_revision, read_config
+        from stackwright.gateway.service import config_revision, read_config_trust
 
         with self.db.read() as session:
             if current is not None and config_revision(session, project_id) == current.revision:
                 return current
-            spec, revision = read_config(session, project_id)
+            spec, revision, by_operator = read_config_trust(session, project_id)
             secrets = project_secrets(session, self.settings, project_id) if spec.models else {}
-        return resolve(project_id, spec, revision, secrets)
+        egress = None if by_operator else EgressPolicy.from_settings(self.settings)
+        return resolve(project_id, spec, revision, secrets, env_allow=self.settings.gateway_env_allow, egress=egress)
 
     def forget(self, project_id: str) -> None:
         self._projects.pop(project_id, None)

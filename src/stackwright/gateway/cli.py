@@ -52,7 +52,8 @@ def apply(
     project: str = PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
-    """Apply a gateway.yaml (idempotent). Keys named by api_key_env are read from this shell and stored encrypted."""
+    """Apply a gateway.yaml (idempotent) as the operator: keys named by api_key_env are read from this shell and
+    stored encrypted, and its deployments may reach any address (API-written configs obey the egress policy)."""
     from stackwright.auth import service as auth_service
     from stackwright.auth.actors import cli_actor
     from stackwright.gateway.service import apply_config
@@ -61,7 +62,7 @@ def apply(
     settings = common.settings(ctx)
     with common.database(ctx).write() as session:
         target = auth_service.find_project(session, project)
-        result = apply_config(session, settings, cli_actor(), target.id, raw, _env_secrets(raw))
+        result = apply_config(session, settings, cli_actor(), target.id, raw, _env_secrets(raw), operator=True)
     if as_json:
         common.print_json(result)
         return
@@ -83,7 +84,8 @@ def models(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool = co
     with common.database(ctx).read() as session:
         target = auth_service.find_project(session, project)
         spec, revision = read_config(session, target.id)
-        rows = describe(resolve(target.id, spec, revision, project_secrets(session, settings, target.id)))
+        secrets = project_secrets(session, settings, target.id)
+        rows = describe(resolve(target.id, spec, revision, secrets, env_allow=settings.gateway_env_allow))
     if as_json:
         common.print_json(rows)
         return

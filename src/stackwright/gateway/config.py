@@ -54,6 +54,20 @@ class CacheSpec(_Strict):
     )
     ttl_s: int = Field(default=3600, ge=1, le=30 * 86400, description="How long a cached response is served.")
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_boolean(cls, value: Any) -> Any:
+        """YAML reads a bare ``off`` (or ``no``, ``false``) as the boolean false: that means "off". A bare
+        ``on``/``yes``/``true`` is read as true, which names no mode, so the error says what happened."""
+        if value is False:
+            return "off"
+        if value is True:
+            raise ValueError(
+                "mode was read as the boolean true (YAML reads a bare on, yes or true that way); "
+                "write mode: auto or mode: always (or quote it)"
+            )
+        return value
+
 
 class LimitsSpec(_Strict):
     daily_usd: float | None = Field(default=None, ge=0)

@@ -19,6 +19,13 @@ Each process also keeps its share of ``leased`` in a row of its own (its ``holde
 heartbeat; after ``stale_holder_s`` of silence (kill -9, a lost machine) any process gives that share
 back. Once a counter is seen at its cap, further requests are refused from memory until the period
 or the cap changes, so a client hammering past its limit costs the database nothing.
+
+Limits are exact across processes from the moment a change commits: every change bumps the project's
+stamp (a counter row), each admission reads the stamp (one read shared by the admissions waiting for
+it, see limits_stamps) and reads the limits again before admitting when the stamp moved. Money and
+tokens are reserved at the recent per-request usage; while a subject's usage per request is not known
+yet, a process admits one such request at a time (the probe) and the others wait for its cost, so
+requests of unknown cost overshoot a budget by at most one per process.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +58,7 @@ from stackwright.gateway.limits_local import (
     undo_local,
 )
 from stackwright.gateway.limits_spec import COUNTERS, PERIODS, LimitSpec, period_bounds, to_nano
+from stackwright.gateway.limits_stamps import StampReader
 from stackwright.gateway.limits_store import Refused
 
 __all__ = ["Enforcer", "LimitExceeded", "LimitSpec", "Ticket", "replace_model_limits"]
@@ -81,13 +90,21 @@ def _holder_id() -> str:
 
 @dataclass
 class _ProjectLimits:
-    loaded_at: float  # monotonic
+    stamp: int  # the project's limits stamp when these were read
     caps: dict[tuple[str, str], dict[tuple[str, str], int]]  # (scope, subject) -> {(metric, period): cap}
     names: dict[tuple[str, str], str]
 
 
 _NO_CAPS: dict[tuple[str, str], int] = {}
 _MAX_SLOT_SETS = 10_000
+
+
+class _AwaitProbe(Exception):
+    """A counter's usage per request is not known yet and its probe is in flight: wait for its cost."""
+
+    def __init__(self, counter: Counter, probe: Future):
+        super().__init__()
+        self.counter, self.probe = counter, probe
 
 
 @dataclass(slots=True)
@@ -104,12 +121,22 @@ class _Slot:
     free: Hold
 
 
+def _end_probes(ticket: Ticket) -> None:
+    """The ticket's cost is known (or it was not admitted): requests waiting for it go on. Under the lock."""
+    for counter, probe in ticket.probes:
+        if counter.probe is probe:
+            counter.probe = None
+        if not probe.done():
+            probe.set_result(None)
+    ticket.probes.clear()
+
+
 class Enforcer:
     """Admits and settles gateway requests against budgets and rate limits; see the module docstring.
 
     ``clock`` gives wall time in unix seconds (UTC periods); tests inject one. A background thread
-    flushes usage, refills leases, returns idle ones and refreshes cached limits; it starts with the
-    first admission (or ``start()``). Call ``close()`` / ``await aclose()`` on shutdown.
+    flushes usage, refills leases and returns idle ones; it starts with the first admission (or
+    ``start()``). Call ``close()`` / ``await aclose()`` on shutdown.
     """
 
     def __init__(
@@ -118,17 +145,17 @@ class Enforcer:
         *,
         clock: Callable[[], float] = time.time,
         flush_interval_s: float = 0.2,
-        limits_ttl_s: float = 5.0,
         idle_return_s: float = 1.0,
         max_wait_s: float = 2.0,
+        probe_wait_s: float = 30.0,
         stale_holder_s: float = 600.0,
     ):
         self.db = db
         self.clock = clock
         self.flush_interval_s = flush_interval_s
-        self.limits_ttl_s = limits_ttl_s
         self.idle_return_s = idle_return_s
         self.max_wait_s = max_wait_s  # how long a refused request waits for other processes' leases to come back
+        self.probe_wait_s = probe_wait_s  # how long a request waits for a probe's cost (a probe never settled: it goes too)
         self.stale_holder_s = stale_holder_s  # a process silent this long is dead: its leases are given back
         self.holder = _holder_id()
         self._lock = threading.Lock()  # guards the state below; held for microseconds, never across I/O
@@ -137,11 +164,10 @@ class Enforcer:
         self._slots: dict[tuple[str, str, str, int], list[_Slot]] = {}  # (project, scope, subject, minute) -> slots
         self._estimates: dict[tuple[str, str, str, str], int] = {}  # recent per-request usd/tokens per subject
         self._limits: dict[str, _ProjectLimits] = {}
-        self._generations: dict[str, int] = {}
+        self._stamps = StampReader(self._read_stamps)
         self._dirty: set[CounterKey] = set()
         self._holding: set[CounterKey] = set()
         self._refills: set[CounterKey] = set()
-        self._refresh: set[str] = set()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._next_sweep = 0.0
@@ -169,6 +195,8 @@ class Enforcer:
                     continue
                 await self._reserve_in_thread(exact, now, ticket)
                 return ticket
+            except _AwaitProbe as waiting:
+                await self._await_probe(waiting.counter, waiting.probe)
             except Refused as refused:
                 cap = refused.cap
                 if refused.used < cap and refused.leased > 0 and time.monotonic() - started < self.max_wait_s:
@@ -210,13 +238,8 @@ class Enforcer:
                 self._dirty.add(hold.key)
                 if hold.key[4] == "minute":
                     self._learn(hold.key, actual)
+            _end_probes(ticket)
         return urgent
-
-    def forget(self, project_id: str) -> None:
-        """Drop the cached limits of a project (they changed): the next admission reads them again."""
-        with self._lock:
-            self._limits.pop(project_id, None)
-            self._generations[project_id] = self._generations.get(project_id, 0) + 1
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -234,6 +257,7 @@ class Enforcer:
     def close(self) -> None:
         """Stop the background thread, give every lease back and flush all usage."""
         self._stop.set()
+        self._stamps.close()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=10)
@@ -274,6 +298,7 @@ class Enforcer:
         local: list[_Slot | tuple[Counter, CounterKey, int]] = []
         grants: list[tuple[CounterKey, int, int, int]] = []
         exact: list[tuple[CounterKey, int, int, int, bool]] = []
+        probes: list[Counter] = []
         estimates = self._estimates
         with self._lock:
             for scope, subject in subjects:
@@ -290,7 +315,12 @@ class Enforcer:
                         local.append(slot)  # counted only
                         continue
                     metric, key, end = slot.metric, slot.key, slot.end
-                    amount = 1 if metric == "requests" else estimates.get(slot.estimate_key, 0)
+                    amount = 1 if metric == "requests" else estimates.get(slot.estimate_key)
+                    if amount is None:  # usage per request not known yet: one request at a time finds it out
+                        if counter.probe is not None:
+                            raise _AwaitProbe(counter, counter.probe)
+                        probes.append(counter)
+                        amount = 0
                     counter.touched = mono
                     if not counter.exact and counter.held >= max(amount, 1):
                         local.append((counter, key, amount))
@@ -301,6 +331,9 @@ class Enforcer:
             if grants:
                 return grants, [], None
             ticket = Ticket(project_id, key_id, model)
+            for counter in probes:
+                counter.probe = Future()
+                ticket.probes.append((counter, counter.probe))
             holds, dirty = ticket.holds, self._dirty
             for entry in local:
                 if type(entry) is _Slot:  # uncapped: count the request, nothing to reserve
@@ -325,6 +358,18 @@ class Enforcer:
             for hold in ticket.holds:
                 if hold.kind != DB:
                     undo_local(self._counter(hold.key, hold.end), hold)
+            _end_probes(ticket)
+
+    async def _await_probe(self, counter: Counter, probe: Future) -> None:
+        """Wait until the probe's cost is known (or it was refused); after ``probe_wait_s`` (a request that
+        was never settled) the next request becomes the probe."""
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(probe)), self.probe_wait_s)
+        except TimeoutError:
+            with self._lock:
+                if counter.probe is probe:
+                    counter.probe = None
+                    probe.set_result(None)
 
     def _new_slots(self, project_id: str, scope: str, subject: str, minute: int) -> list[_Slot]:
         """The subject's counters for the periods holding ``minute`` (made if missing), under the lock."""
@@ -470,28 +515,36 @@ class Enforcer:
     # -- cached limit definitions ----------------------------------------------------------------
 
     async def _project_limits(self, project_id: str) -> _ProjectLimits:
+        """The project's limits as they are now: the cached copy if the stamp read for this admission
+        matches it, else read again before admitting."""
+        stamp = await asyncio.wrap_future(self._stamps.get(project_id))
         entry = self._limits.get(project_id)
-        if entry is None:
-            return await asyncio.to_thread(self._load_limits, project_id)
-        if time.monotonic() - entry.loaded_at > self.limits_ttl_s:
-            with self._lock:
-                self._refresh.add(project_id)  # the background thread reloads; this request uses the cached copy
+        if entry is None or entry.stamp != stamp:
+            entry = await asyncio.to_thread(self._load_limits, project_id)
         return entry
 
-    def _load_limits(self, project_id: str) -> _ProjectLimits:
+    def _read_stamps(self, project_ids: list[str]) -> dict[str, int]:
         from stackwright.gateway import limits_store
 
-        with self._lock:
-            generation = self._generations.get(project_id, 0)
         with self.db.read() as session:
+            return limits_store.read_stamps(session, project_ids)
+
+    def _load_limits(self, project_id: str) -> _ProjectLimits:
+        """The stamp first, then the limits, in one transaction: a change committed in between shows as a
+        newer stamp at the next admission (which reads them again), never as an old one."""
+        from stackwright.gateway import limits_store
+
+        with self.db.read() as session:
+            stamp = limits_store.read_stamps(session, [project_id]).get(project_id, 0)
             raw = limits_store.load_limits(session, project_id)
         entry = _ProjectLimits(
-            loaded_at=time.monotonic(),
+            stamp=stamp,
             caps={subject: spec.caps() for subject, (spec, _name) in raw.items()},
             names={subject: name for subject, (_spec, name) in raw.items()},
         )
         with self._lock:
-            if self._generations.get(project_id, 0) == generation:
+            current = self._limits.get(project_id)
+            if current is None or current.stamp <= stamp:
                 self._limits[project_id] = entry
         return entry
 
@@ -505,10 +558,6 @@ class Enforcer:
                 log.warning("gateway limits: background work failed; retrying", exc_info=True)
 
     def _tick(self) -> None:
-        with self._lock:
-            projects, self._refresh = self._refresh, set()
-        for project_id in projects:
-            self._load_limits(project_id)
         self._refill()
         self._return_idle()
         self.flush()

@@ -76,13 +76,6 @@ def _flush_local_usage(request: Request) -> None:
         flush()
 
 
-def _forget(request: Request, project_id: str) -> None:
-    enforcer = getattr(request.app.state, "limits", None)
-    forget = getattr(enforcer, "forget", None)
-    if forget is not None:
-        forget(project_id)
-
-
 def _now(request: Request) -> float:
     enforcer = getattr(request.app.state, "limits", None)
     clock = getattr(enforcer, "clock", None)
@@ -99,14 +92,13 @@ def get_key_limits(key_id: str, caller: ReadCaller, session: SessionDep) -> KeyL
 
 
 @router.put("/keys/{key_id}/limits", response_model=KeyLimitsOut, summary="Set a key's budgets and rate limits")
-def put_key_limits(key_id: str, body: LimitsIn, caller: AdminCaller, session: SessionDep, request: Request) -> KeyLimitsOut:
+def put_key_limits(key_id: str, body: LimitsIn, caller: AdminCaller, session: SessionDep) -> KeyLimitsOut:
     from stackwright.auth import keys
     from stackwright.gateway.limits_service import set_key_limits
 
     key = keys.find_key(session, key_id, caller.project_id)
     spec = set_key_limits(session, caller, key, body.model_dump(include=body.model_fields_set))
-    session.commit()
-    _forget(request, key.project_id)
+    session.commit()  # every process's next admission sees the change (the limits stamp moved with it)
     return KeyLimitsOut(key_id=key.id, name=key.name, limits=LimitsOut(**spec.as_dict()))
 
 

@@ -14,6 +14,7 @@ count. All functions here run under the enforcer's lock and never touch the data
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from stackwright.gateway.limits_spec import near_threshold
@@ -37,6 +38,7 @@ class Counter:
     used: int = 0  # the row as last seen
     leased: int = 0
     touched: float = 0.0  # monotonic time of the last admission
+    probe: Future | None = None  # done when the request admitted while usage per request was unknown settles
 
 
 @dataclass(slots=True)
@@ -55,6 +57,7 @@ class Ticket:
     key_id: str | None
     model: str
     holds: list[Hold] = field(default_factory=list, repr=False)
+    probes: list[tuple[Counter, Future]] = field(default_factory=list, repr=False)  # counters this request probes
     settled: bool = False
 
 

@@ -15,18 +15,19 @@ from stackwright.core.clock import utcnow
 from stackwright.core.errors import InvalidInput, NotFound
 from stackwright.gateway.limit_models import GatewayLimit
 from stackwright.gateway.limits_spec import FIELDS, METRICS, PERIODS, LimitSpec, iso, period_bounds, to_usd
-from stackwright.gateway.limits_store import current_counters, load_limits, model_limit_rows, spec_of, write_limits
+from stackwright.gateway.limits_store import bump_stamp, current_counters, load_limits, model_limit_rows, spec_of, write_limits
 
 
 def replace_model_limits(session: Session, project_id: str, specs: dict[str, Any]) -> None:
     """Make the project's model limits exactly ``specs`` ({model name: LimitSpec, gateway.yaml LimitsSpec,
     mapping or None}); models left out (or with no caps) lose their limits. In the caller's transaction."""
     wanted = {name: LimitSpec.of(spec) for name, spec in specs.items()}
+    now = utcnow()
     for row in model_limit_rows(session, project_id):
         if row.subject not in wanted or wanted[row.subject].is_empty():
             session.delete(row)
     session.flush()
-    now = utcnow()
+    bump_stamp(session, project_id, now)
     for name, spec in wanted.items():
         if not spec.is_empty():
             write_limits(session, project_id, "model", name, spec, now)

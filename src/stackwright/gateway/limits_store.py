@@ -189,6 +189,25 @@ def purge_counters(session: Session, now: float) -> int:
     return session.execute(delete(COUNTERS).where(old)).rowcount or 0
 
 
+# -- the limits stamp: which version of a project's limits is current -----------------------------
+
+_STAMP = ("project", "", "limits", "ever", 0)  # scope, subject, metric, period, period_start of a project's stamp row
+
+
+def bump_stamp(session: Session, project_id: str, now: Any) -> None:
+    """Count a change to the project's limits (in the changing transaction): every process sees the new
+    stamp on its next admission and reads the limits again before admitting."""
+    key = (project_id, *_STAMP)
+    _upsert_adding(session, [_row(key, 0, 1, 0, int(now.timestamp()))])  # type: ignore[arg-type]
+
+
+def read_stamps(session: Session, project_ids: list[str]) -> dict[str, int]:
+    """{project id: stamp} of the projects whose limits ever changed (others are at stamp 0)."""
+    is_stamp = and_(*(COUNTERS.c[name] == value for name, value in zip(_KEY[1:], _STAMP)), COUNTERS.c.holder == SHARED)
+    query = select(COUNTERS.c.project_id, COUNTERS.c.used).where(is_stamp, COUNTERS.c.project_id.in_(project_ids))
+    return dict(session.execute(query).all())  # type: ignore[arg-type]
+
+
 # -- limit rows -----------------------------------------------------------------------------------
 
 
@@ -223,6 +242,7 @@ def write_limits(session: Session, project_id: str, scope: str, subject: str, sp
             setattr(row, name, getattr(spec, name))
         row.updated_at = now
     session.flush()
+    bump_stamp(session, project_id, now)
 
 
 def model_limit_rows(session: Session, project_id: str) -> list[GatewayLimit]:

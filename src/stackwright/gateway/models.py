@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stackwright.core.clock import utcnow
@@ -13,7 +13,10 @@ from stackwright.core.db import Base, JSONType, UTCDateTime
 
 
 class GatewayConfig(Base):
-    """The gateway.yaml a project applied last (validated, secrets replaced by their names)."""
+    """The gateway.yaml a project applied last (validated, secrets replaced by their names).
+
+    ``applied_by_operator``: applied from the CLI on the host. Such a config is trusted: its deployments
+    may reach any address. A config written through the API is held to the egress policy."""
 
     __tablename__ = "gateway_configs"
 
@@ -22,6 +25,7 @@ class GatewayConfig(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     revision: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    applied_by_operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class GatewaySecret(Base):

@@ -8,6 +8,8 @@ from typing import Any
 from stackwright.core.errors import InvalidInput
 
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+MAX_TOKENS = 10_000_000  # far above any model's output, low enough that a local model never sizes a buffer by it
+MAX_CHOICES = 128  # OpenAI's own cap on `n`
 
 
 def _invalid(message: str, param: str, hint: str | None = None) -> InvalidInput:
@@ -46,10 +48,10 @@ def check_chat(body: Any) -> None:
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise _invalid(f"`{name}` must be a number.", name)
-    for name in ("max_tokens", "max_completion_tokens", "n"):
+    for name, most in (("max_tokens", MAX_TOKENS), ("max_completion_tokens", MAX_TOKENS), ("n", MAX_CHOICES)):
         value = body.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise _invalid(f"`{name}` must be a positive integer.", name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most):
+            raise _invalid(f"`{name}` must be an integer from 1 to {most}.", name)
     if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
         raise _invalid("`metadata` must be an object of string values.", "metadata")
 

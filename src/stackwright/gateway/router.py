@@ -158,11 +158,8 @@ class Router:
             queue.extend(model.fallbacks)
         return chain
 
-    def _candidates(self, project_id: str, model: ServedModel, tags: frozenset[str], ignore_health: bool = False) -> list[Deployment]:
-        pairs = list(zip(model.deployments, model.tags, strict=True))
-        if tags:
-            pairs = [p for p in pairs if tags <= p[1]] or [p for p in pairs if "default" in p[1]]
-        return [d for d, _ in pairs if ignore_health or self.health.available(f"{project_id}:{d.id}")]
+    def _candidates(self, project_id: str, model: ServedModel, tags: frozenset[str]) -> list[Deployment]:
+        return [d for d in _tagged(model, tags) if self.health.available(f"{project_id}:{d.id}")]
 
     @staticmethod
     def _pick(candidates: list[Deployment], tried: set[str]) -> Deployment:
@@ -187,11 +184,10 @@ class Router:
         last: ProviderError | None = None
         skipped: list[str] = []
         chain = self.chain(project, name, metadata or {})
-        for position, model in enumerate(chain):
+        _check_tags(chain, tags)
+        for model in chain:
             _check_kind(model, op)
             candidates = self._candidates(project.project_id, model, tags)
-            if not candidates and last is None and position == len(chain) - 1:
-                candidates = self._candidates(project.project_id, model, tags, ignore_health=True)  # last resort
             if not candidates:
                 skipped.append(model.name)
                 continue
@@ -217,7 +213,9 @@ class Router:
                         break
                     tried.add(deployment.id)
                     await asyncio.sleep(delay)
-                    candidates = self._candidates(project.project_id, model, tags) or candidates
+                    candidates = self._candidates(project.project_id, model, tags)
+                    if not candidates:  # every deployment is cooling down now: fall back, or stop
+                        break
                     continue
                 attempt.finish()
                 self.health.succeeded(key)
@@ -227,8 +225,14 @@ class Router:
         raise GatewayFailure(
             f"No deployment of {', '.join(skipped)} is available: all are cooling down after failures"
             + (f" or none carries the tags {sorted(tags)}" if tags else "") + ".",
-            status=503, code="no_deployment_available", retry_after_s=5,
+            status=503, code="no_deployment_available", retry_after_s=self._cooldown_left(project.project_id, chain),
         )  # fmt: skip
+
+    def _cooldown_left(self, project_id: str, chain: list[ServedModel]) -> float:
+        """Seconds until the first deployment of ``chain`` comes out of its cooldown (at least 1)."""
+        now = time.monotonic()
+        ends = [self.health.cooling_until(f"{project_id}:{d.id}") for model in chain for d in model.deployments]
+        return max(1.0, min((end - now for end in ends if end is not None), default=1.0))
 
     async def _invoke(self, op: str, deployment: Deployment, body: dict[str, Any]) -> Any:
         provider = self.providers.get(deployment.provider)
@@ -247,6 +251,29 @@ class Router:
                 return first, stream
         except TimeoutError:
             raise ProviderError(TIMEOUT, f"{deployment.id} did not answer within {deployment.timeout_s:g} s.") from None
+
+
+def _tagged(model: ServedModel, tags: frozenset[str]) -> list[Deployment]:
+    """The deployments carrying all ``tags`` (or, when none does, those tagged ``default``)."""
+    pairs = list(zip(model.deployments, model.tags, strict=True))
+    if tags:
+        pairs = [p for p in pairs if tags <= p[1]] or [p for p in pairs if "default" in p[1]]
+    return [d for d, _ in pairs]
+
+
+def _check_tags(chain: list[ServedModel], tags: frozenset[str]) -> None:
+    """Tags no deployment of the chain can serve are the client's mistake: 400 naming them and the known ones."""
+    if not tags or any(_tagged(model, tags) for model in chain):
+        return
+    known = sorted({tag for model in chain for deployment_tags in model.tags for tag in deployment_tags})
+    unknown = sorted(tags - set(known))
+    names = ", ".join(model.name for model in chain)
+    raise InvalidInput(
+        f"No deployment of {names} carries the tags {sorted(tags)}"
+        + (f" (unknown: {', '.join(unknown)})" if unknown else "") + f"; the known tags are {', '.join(known) or 'none'}.",
+        hint="Fix X-Stackwright-Tags (or metadata.tags), or tag a deployment `default` to serve such requests.",
+        code="unknown_tags", details={"unknown": unknown, "known": known, "asked": sorted(tags)},
+    )  # fmt: skip
 
 
 def _check_kind(model: ServedModel, op: str) -> None:

@@ -46,4 +46,4 @@ def _render(db: Database, project_id: str, model: str, variables: dict[str, Any]
     from stackwright.prompts.service import render_ref
 
     with db.read() as session:
-        return render_ref(session, project_id, model[len(PREFIX):], variables)
+        return render_ref(session, project_id, model[len(PREFIX):], variables, db.settings)

@@ -55,7 +55,7 @@ def put_policy(
     if body.get("name", name) != name:
         raise InvalidInput(f"The body names policy {body.get('name')!r} but the path says {name!r}.", hint="Make them match or drop `name` from the body.")
     policy = policy_spec.from_payload({"name": name, **{k: v for k, v in body.items() if k != "name"}})
-    data, state = service.put_policy(session, caller.project_id, policy)
+    data, state = service.put_policy(session, caller, caller.project_id, policy)
     session.commit()
     _forget(request, caller.project_id)
     return JSONBody({**data, "state": state}, status_code=201 if state == "created" else 200)
@@ -79,7 +79,7 @@ def get_policy(caller: ReadCaller, session: SessionDep, name: Name) -> JSONBody:
 def delete_policy(request: Request, caller: WriteCaller, session: SessionDep, name: Name) -> Response:
     from stackwright.guardrails import service
 
-    service.delete_policy(session, caller.project_id, name)
+    service.delete_policy(session, caller, caller.project_id, name)
     session.commit()
     _forget(request, caller.project_id)
     return Response(status_code=204)

@@ -27,6 +27,7 @@ def apply(
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Create or replace policies from YAML files. All or nothing; errors name the file, line and key."""
+    from stackwright.auth.actors import cli_actor
     from stackwright.guardrails.policy import load_file
     from stackwright.guardrails.service import put_policy
 
@@ -35,7 +36,7 @@ def apply(
         project_id = _project_id(session, project)
         results = []
         for p in policies:
-            data, state = put_policy(session, project_id, p)
+            data, state = put_policy(session, cli_actor(), project_id, p)
             results.append({**data, "state": state})
     if as_json:
         common.print_json(results)
@@ -83,13 +84,14 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="Policy name."
 def delete(ctx: typer.Context, name: str = typer.Argument(..., help="Policy name."), project: str = PROJECT_OPTION,
            yes: bool = typer.Option(False, "--yes", help="Confirm the deletion.")) -> None:  # fmt: skip
     """Delete a policy (needs --yes)."""
+    from stackwright.auth.actors import cli_actor
     from stackwright.guardrails.service import delete_policy
 
     if not yes:
         typer.echo(f"Refusing to delete policy {name!r} without --yes.", err=True)
         raise typer.Exit(2)
     with common.database(ctx).write() as session:
-        delete_policy(session, _project_id(session, project), name)
+        delete_policy(session, cli_actor(), _project_id(session, project), name)
     typer.echo(f"Deleted policy {name}.")
 
 

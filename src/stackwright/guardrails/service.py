@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stackwright.auth import audit
+from stackwright.auth.actors import Actor
 from stackwright.core.clock import utcnow
 from stackwright.core.errors import NotFound
 from stackwright.guardrails.models import GuardrailPolicy
@@ -28,8 +30,14 @@ def get_row(session: Session, project_id: str, name: str) -> GuardrailPolicy:
     return row
 
 
-def put_policy(session: Session, project_id: str, policy: Policy) -> tuple[dict[str, Any], str]:
-    """Create or replace; returns (payload, 'created' | 'updated' | 'unchanged')."""
+def _audited(row: GuardrailPolicy) -> dict[str, Any]:
+    """What the audit entry keeps of a policy: its route, revision and check:action pairs (no check parameters)."""
+    checks = {d: [f"{c['check']}:{c['action']}" for c in getattr(row, d)] for d in ("input", "output")}
+    return {"route": row.route, "revision": row.revision, **checks}
+
+
+def put_policy(session: Session, actor: Actor, project_id: str, policy: Policy) -> tuple[dict[str, Any], str]:
+    """Create or replace; returns (payload, 'created' | 'updated' | 'unchanged'). A change is audited; 'unchanged' is not."""
     data = policy.as_dict()
     row = session.scalar(
         select(GuardrailPolicy).where(GuardrailPolicy.project_id == project_id, GuardrailPolicy.name == policy.name).with_for_update()
@@ -39,14 +47,17 @@ def put_policy(session: Session, project_id: str, policy: Policy) -> tuple[dict[
                               input=data["input"], output=data["output"], revision=1)  # fmt: skip
         session.add(row)
         session.flush()
+        audit.record(session, actor, "guardrail_policy.create", "guardrail_policy", row.name, project_id=project_id, after=_audited(row))
         return payload(row), "created"
     same = (row.route, row.description, row.input, row.output) == (data["route"], data["description"], data["input"], data["output"])
     if same:
         return payload(row), "unchanged"
+    before = _audited(row)
     row.route, row.description, row.input, row.output = data["route"], data["description"], data["input"], data["output"]
     row.revision += 1
     row.updated_at = utcnow()
     session.flush()
+    audit.record(session, actor, "guardrail_policy.update", "guardrail_policy", row.name, project_id=project_id, before=before, after=_audited(row))
     return payload(row), "updated"
 
 
@@ -55,8 +66,10 @@ def list_policies(session: Session, project_id: str) -> list[dict[str, Any]]:
     return [payload(r) for r in rows]
 
 
-def delete_policy(session: Session, project_id: str, name: str) -> None:
-    session.delete(get_row(session, project_id, name))
+def delete_policy(session: Session, actor: Actor, project_id: str, name: str) -> None:
+    row = get_row(session, project_id, name)
+    audit.record(session, actor, "guardrail_policy.delete", "guardrail_policy", name, project_id=project_id, before=_audited(row))
+    session.delete(row)
     session.flush()
 
 

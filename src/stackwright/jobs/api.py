@@ -60,7 +60,7 @@ def enqueue(request: Request, caller: WriteCaller, session: SessionDep, body: Jo
     from stackwright.auth import audit
     from stackwright.jobs import service
 
-    job = service.enqueue(session, caller.project_id, body.kind, body.params, max_attempts=body.max_attempts)
+    job = service.enqueue(session, caller.project_id, body.kind, body.params, max_attempts=body.max_attempts, settings=request.app.state.settings)
     audit.record(session, caller, "job.enqueue", "job", job.id, project_id=caller.project_id, after={"kind": job.kind})
     session.commit()
     _wake(request)
@@ -75,12 +75,12 @@ def list_schedules(caller: ReadCaller, session: SessionDep) -> JSONBody:
 
 
 @router.post("/jobs/schedules", summary="Create a schedule, or replace the one with this name (201 created, 200 replaced)", status_code=201)
-def set_schedule(caller: WriteCaller, session: SessionDep, body: ScheduleIn) -> JSONBody:
+def set_schedule(request: Request, caller: WriteCaller, session: SessionDep, body: ScheduleIn) -> JSONBody:
     from stackwright.auth import audit
     from stackwright.jobs import service
 
     row, created = service.set_schedule(session, caller.project_id, body.name, body.cron, body.kind, body.params,
-                                        max_attempts=body.max_attempts, enabled=body.enabled)  # fmt: skip
+                                        max_attempts=body.max_attempts, enabled=body.enabled, settings=request.app.state.settings)  # fmt: skip
     payload = service.schedule_payload(row)
     audit.record(session, caller, "job_schedule.set", "job_schedule", row.name, project_id=caller.project_id,
                  after={k: payload[k] for k in ("cron", "kind", "enabled", "max_attempts")})  # fmt: skip

@@ -108,7 +108,7 @@ def run(
     db = common.database(ctx)
     with db.write() as session:
         project_id = _project_id(session, project)
-        job = service.enqueue(session, project_id, kind, _params(params), max_attempts=max_attempts)
+        job = service.enqueue(session, project_id, kind, _params(params), max_attempts=max_attempts, settings=common.settings(ctx))
         audit.record(session, cli_actor(), "job.enqueue", "job", job.id, project_id=project_id, after={"kind": job.kind})
         job_id = job.id
     if wait:
@@ -178,7 +178,8 @@ def schedule(
 
     with common.database(ctx).write() as session:
         project_id = _project_id(session, project)
-        row, created = service.set_schedule(session, project_id, name, cron, kind, _params(params), max_attempts=max_attempts, enabled=not disabled)
+        row, created = service.set_schedule(session, project_id, name, cron, kind, _params(params), max_attempts=max_attempts, enabled=not disabled,
+                                            settings=common.settings(ctx))  # fmt: skip
         data = service.schedule_payload(row)
         audit.record(session, cli_actor(), "job_schedule.set", "job_schedule", name, project_id=project_id, after={"cron": data["cron"], "kind": data["kind"]})
     if as_json:

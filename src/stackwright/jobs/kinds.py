@@ -164,7 +164,7 @@ def retrieval_ingest(ctx: Any, params: IngestParams) -> Any:
 class FromTracesParams(_Strict):
     name: str = Field(min_length=1, max_length=128, description="Dataset to append to (created if needed).")
     filters: dict[str, Any] = Field(default_factory=dict, description="Trace filters, as in `datasets from-traces`.")
-    limit: int = Field(default=100, ge=1)
+    limit: int = Field(default=100, ge=1, le=10_000, description="At most this many traces, newest first.")
     mask: bool = True
     message: str = Field(default="", max_length=2000)
 
@@ -195,13 +195,13 @@ def evals_run(ctx: Any, params: EvalRunParams) -> Any:
     from stackwright.evals.runner import is_file_dataset, prepare_run, run_cases
     from stackwright.evals.spec import from_payload
     from stackwright.evals.targets import GatewayCaller
+    from stackwright.evals.trust import CodePolicy
     from stackwright.server.app import create_app
 
-    spec = from_payload(params.spec)
+    policy = CodePolicy.server(ctx.db.settings)  # a job runs in the server: python code only from the operator's allow-list
+    spec = from_payload(params.spec, policy)
     if is_file_dataset(spec.dataset):
         raise InvalidInput("An evals.run job needs a stored dataset (NAME or NAME@VERSION), not a file.")
-    if spec.target.python:
-        raise InvalidInput("An evals.run job cannot run a python target.", hint="Run it from the CLI: `stackwright eval run`.")
     prepared = prepare_run(ctx.db, ctx.project_id, spec, name=params.name, repeat=params.repeat, seed=params.seed)
     ctx.log(f"eval run {prepared.name} ({prepared.run_id}): {prepared.total} cases")
     app = create_app(ctx.db.settings, ctx.db)
@@ -209,7 +209,8 @@ def evals_run(ctx: Any, params: EvalRunParams) -> Any:
     async def run() -> dict[str, Any]:
         caller = GatewayCaller(app.state.gateway, ctx.project_id, label=f"eval:{prepared.name}")
         try:
-            return await run_cases(ctx.db, ctx.project_id, prepared.run_id, caller, lambda done, total: ctx.progress(done / total if total else 1.0))
+            return await run_cases(ctx.db, ctx.project_id, prepared.run_id, caller, lambda done, total: ctx.progress(done / total if total else 1.0),
+                                   policy=policy)  # fmt: skip
         finally:
             await app.state.gateway.aclose()
             await app.state.limits.aclose()
@@ -219,13 +220,14 @@ def evals_run(ctx: Any, params: EvalRunParams) -> Any:
     return {"run_id": prepared.run_id, "name": prepared.name, "summary": summary}
 
 
-def validate_evals_params(params: dict[str, Any]) -> None:
-    """Check an evals.run spec when the job is enqueued, so a bad spec is a 400, not a failed job."""
+def validate_evals_params(params: dict[str, Any], settings: Any) -> None:
+    """Check an evals.run spec when the job is enqueued, so a bad spec is a 400 (python code off the operator's
+    allow-list a 403), not a failed job. Without ``settings`` no python code is allowed."""
     from stackwright.evals.spec import from_payload
+    from stackwright.evals.trust import CodePolicy
 
-    spec = from_payload(params["spec"])
-    if spec.target.python:
-        raise InvalidInput("An evals.run job cannot run a python target.", hint="Run it from the CLI: `stackwright eval run`.")
+    from_payload(params["spec"], CodePolicy.server(settings) if settings is not None else CodePolicy(False))
 
 
-EXTRA_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"evals.run": validate_evals_params}
+# checks that need more than the params: (params, the server's settings or None)
+EXTRA_CHECKS: dict[str, Callable[[dict[str, Any], Any], None]] = {"evals.run": validate_evals_params}

@@ -76,8 +76,10 @@ def check_max_attempts(value: Any) -> int:
     return value
 
 
-def check_params(kind_name: str, params: Any) -> tuple[str, dict[str, Any]]:
-    """The kind (must be registered) and its validated params, or InvalidInput naming what is wrong."""
+def check_params(kind_name: str, params: Any, settings: Any = None) -> tuple[str, dict[str, Any]]:
+    """The kind (must be registered) and its validated params, or InvalidInput naming what is wrong. ``settings``
+    (the server's) feed checks that need them: an evals.run spec may name python code only from the operator's
+    allow-list, and none when they are not given."""
     import orjson
 
     from stackwright.jobs.kinds import EXTRA_CHECKS, get_kind
@@ -88,15 +90,15 @@ def check_params(kind_name: str, params: Any) -> tuple[str, dict[str, Any]]:
         raise InvalidInput(f"Params of a job are limited to {MAX_PARAMS_BYTES} bytes of JSON.", hint="Pass a reference (a collection, a dataset) instead.")
     extra = EXTRA_CHECKS.get(kind.name)
     if extra is not None:
-        extra(checked)
+        extra(checked, settings)
     return kind.name, checked
 
 
 def enqueue(session: Session, project_id: str, kind: str, params: Any, *, max_attempts: int = 1,
-            run_key: str | None = None, schedule_id: str | None = None, checked: bool = False) -> Job:  # fmt: skip
-    """Add a queued job (flushed, not committed)."""
+            run_key: str | None = None, schedule_id: str | None = None, checked: bool = False, settings: Any = None) -> Job:  # fmt: skip
+    """Add a queued job (flushed, not committed); ``settings`` as in ``check_params``."""
     if not checked:
-        kind, params = check_params(kind, params)
+        kind, params = check_params(kind, params, settings)
     job_id = new_id("job")
     job = Job(id=job_id, project_id=project_id, kind=kind, params=params, status="queued", progress=0.0, attempts=0,
               max_attempts=check_max_attempts(max_attempts), run_key=run_key or job_id, schedule_id=schedule_id,
@@ -181,11 +183,12 @@ def check_schedule_name(name: Any) -> str:
 
 
 def set_schedule(session: Session, project_id: str, name: str, cron: str, kind: str, params: Any, *,
-                 max_attempts: int = 1, enabled: bool = True) -> tuple[JobSchedule, bool]:  # fmt: skip
-    """Create the schedule, or replace the one with that name; (row, created). The next run is computed from now."""
+                 max_attempts: int = 1, enabled: bool = True, settings: Any = None) -> tuple[JobSchedule, bool]:  # fmt: skip
+    """Create the schedule, or replace the one with that name; (row, created). The next run is computed from now;
+    ``settings`` as in ``check_params``."""
     check_schedule_name(name)
     cron = check_cron(cron)
-    kind, params = check_params(kind, params)
+    kind, params = check_params(kind, params, settings)
     check_max_attempts(max_attempts)
     now = utcnow()
     row = session.scalar(select(JobSchedule).where(JobSchedule.project_id == project_id, JobSchedule.name == name))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from stackwright.auth.deps import AdminCaller, ReadCaller, WriteCaller
-from stackwright.core.deps import SessionDep
+from stackwright.core.deps import SessionDep, SettingsDep
 from stackwright.server.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1", tags=["prompts"])
@@ -117,12 +117,12 @@ def diff_versions(
 
 
 @router.post("/prompts/{name}/render", summary="Render a version with variables: messages or text, plus the model config")
-def render_prompt(caller: ReadCaller, session: SessionDep, name: Name, body: RenderIn) -> JSONBody:
+def render_prompt(caller: ReadCaller, session: SessionDep, settings: SettingsDep, name: Name, body: RenderIn) -> JSONBody:
     from stackwright.prompts import service
     from stackwright.prompts.refs import make_ref
 
     ref = make_ref(name, version=body.version, label=body.label)
-    return JSONBody(service.render(session, caller.project_id, ref, body.variables))
+    return JSONBody(service.render(session, caller.project_id, ref, body.variables, settings))
 
 
 @router.put("/prompts/{name}/labels/{label}", summary="Point a label at a version (protected labels need admin)")

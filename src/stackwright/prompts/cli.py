@@ -281,8 +281,9 @@ def render(
 
     ref = make_ref(name, version=version, label=label)
     values = parse_vars(var, vars_file)
-    with common.database(ctx).read() as session:
-        result = service.render(session, _project_id(session, project), ref, values)
+    db = common.database(ctx)
+    with db.read() as session:
+        result = service.render(session, _project_id(session, project), ref, values, db.settings)
     if as_json:
         common.print_json(result)
         return

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stackwright.core.config import Settings
 from stackwright.core.errors import NotFound
 from stackwright.prompts.models import Prompt, PromptLabel, PromptVersion
 from stackwright.prompts.refs import LATEST, PromptRef, make_ref, parse_ref
@@ -240,22 +241,27 @@ def _show_statements() -> tuple[Any, Any, Any]:
     return by_label, by_version, labels
 
 
-def render_ref(session: Session, project_id: str, ref: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Render the version ``ref`` names (``name``, ``name@3``, ``name@production``) with ``variables``.
+def render_ref(
+    session: Session, project_id: str, ref: str, variables: dict[str, Any] | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Render the version ``ref`` names (``name``, ``name@3``, ``name@production``) with ``variables``,
+    within the render limits of ``settings`` (default: the settings' defaults).
 
     Returns ``messages`` (chat) or ``text`` (text prompts), ``model`` (name or None), ``params`` (dict:
     temperature...), ``tools``, ``response_format``, ``prompt_name`` and ``prompt_version``. Raises
-    NotFound for an unknown prompt/version/label, InvalidInput naming a missing variable.
+    NotFound for an unknown prompt/version/label, InvalidInput naming a missing variable or a limit.
     """
+    return render(session, project_id, parse_ref(ref), variables or {}, settings)
+
+
+def render(
+    session: Session, project_id: str, ref: PromptRef, variables: dict[str, Any], settings: Settings | None = None
+) -> dict[str, Any]:
+    from stackwright.prompts.limits import RenderLimits
     from stackwright.prompts.templates import render_payload
 
-    return render_payload(show(session, project_id, parse_ref(ref)), variables or {})
-
-
-def render(session: Session, project_id: str, ref: PromptRef, variables: dict[str, Any]) -> dict[str, Any]:
-    from stackwright.prompts.templates import render_payload
-
-    return render_payload(show(session, project_id, ref), variables)
+    limits = RenderLimits.from_settings(settings) if settings is not None else None
+    return render_payload(show(session, project_id, ref), variables, limits)
 
 
 def list_prompts(session: Session, project_id: str, *, cursor: str | None = None, limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:

@@ -7,6 +7,9 @@ Includes: ``{% include "prompt:other-name@production" %}`` inserts another *text
 rendered with the same variables. The reference is resolved by the caller (the server, at render time)
 into the ``included`` mapping {reference: template}; nothing here touches the database. Only literal
 ``prompt:`` references may be included; ``extends``/``import`` are refused.
+
+Rendering is bounded (output size, loop iterations, sizes built, time): see ``limits``. A template over a
+limit answers 400 naming the limit and the setting that raises it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from stackwright.core.errors import InvalidInput
+from stackwright.prompts import limits
 from stackwright.prompts.refs import REF_PREFIX, parse_ref
 
 _AT_OFFSET = re.compile(r" at (\d+)$")
@@ -35,12 +39,7 @@ class Analysis:
 
 
 def _environment(included: tuple[tuple[str, str], ...] = ()) -> Any:
-    from jinja2 import DictLoader, StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment(
-        loader=DictLoader(dict(included)), undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-    )
+    return limits.environment(dict(included))
 
 
 _environment_cached = lru_cache(maxsize=256)(_environment)
@@ -209,6 +208,17 @@ def render_template(source: str, variables: Mapping[str, Any], included: Mapping
 
     try:
         return _compiled(source, tuple(sorted(included.items()))).render(variables)
+    except limits.LimitExceeded as exc:
+        raise InvalidInput(
+            f"Rendering {where} of prompt {prompt} stopped: the template {exc.what}.",
+            hint=f"Raise STACKWRIGHT_{exc.setting.upper()} if it really needs more." if exc.setting else "Simplify the template.",
+            code="prompt_render_limit", details={"where": where, "limit": exc.limit, "setting": exc.setting},
+        ) from None
+    except MemoryError:
+        raise InvalidInput(
+            f"Rendering {where} of prompt {prompt} ran out of memory.", hint="Make the template build less text.",
+            code="prompt_render_limit", details={"where": where},
+        ) from None
     except UndefinedError as exc:
         missing = _UNDEFINED.match(exc.message or "")
         if missing:
@@ -227,8 +237,11 @@ def render_template(source: str, variables: Mapping[str, Any], included: Mapping
         raise InvalidInput(f"Rendering {where} of prompt {prompt} recursed too deeply (an include cycle?).") from None
 
 
-def render_payload(payload: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
-    """Render a version as the API returns it (``GET /api/v1/prompts/{name}``) with ``variables``.
+def render_payload(
+    payload: Mapping[str, Any], variables: Mapping[str, Any], render_limits: limits.RenderLimits | None = None
+) -> dict[str, Any]:
+    """Render a version as the API returns it (``GET /api/v1/prompts/{name}``) with ``variables``, within
+    ``render_limits`` (default: the settings' defaults) for all its messages together.
 
     Returns ``messages`` (chat) or ``text`` (text), with ``model``, ``params``, ``tools``,
     ``response_format``, ``prompt_name`` and ``prompt_version``.
@@ -237,13 +250,14 @@ def render_payload(payload: Mapping[str, Any], variables: Mapping[str, Any]) -> 
     values = check_variables(payload.get("variables") or {}, variables, prompt)
     included = payload.get("included") or {}
     result: dict[str, Any] = {}
-    if payload.get("type") == "text":
-        result["text"] = render_template(payload.get("template") or "", values, included, "the template", prompt)
-    else:
-        result["messages"] = [
-            {**message, "content": render_template(message.get("content") or "", values, included, message_label(i, message), prompt)}
-            for i, message in enumerate(payload.get("messages") or [])
-        ]
+    with limits.bounded(render_limits or limits.RenderLimits.defaults()):
+        if payload.get("type") == "text":
+            result["text"] = render_template(payload.get("template") or "", values, included, "the template", prompt)
+        else:
+            result["messages"] = [
+                {**message, "content": render_template(message.get("content") or "", values, included, message_label(i, message), prompt)}
+                for i, message in enumerate(payload.get("messages") or [])
+            ]
     result.update(
         model=payload.get("model"),
         params=dict(payload.get("params") or {}),

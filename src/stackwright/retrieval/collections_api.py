@@ -165,4 +165,4 @@ def delete_document(caller: WriteCaller, db: DbDep, name: Name, document_id: Doc
 
     collection = _collection(db, caller.project_id, name)
     with db.write() as session:
-        return JSONBody(documents.delete_document(session, collection.id, document_id))
+        return JSONBody(documents.delete_document(session, caller, collection.id, document_id))

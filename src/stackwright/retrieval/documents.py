@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from stackwright.auth import audit
+from stackwright.auth.actors import Actor
 from stackwright.core.clock import utcnow
 from stackwright.core.errors import InvalidInput, NotFound
 from stackwright.retrieval.models import Collection, RetrievalChunk, RetrievalDocument, RetrievalDocumentAcl
@@ -111,8 +113,8 @@ def show_document(session: Session, collection: Collection, document_id: str, *,
     return out
 
 
-def delete_document(session: Session, collection_id: str, document_id: str) -> dict[str, Any]:
-    """Delete one document with its chunks; the collection's counters and index_version follow."""
+def delete_document(session: Session, actor: Actor, collection_id: str, document_id: str) -> dict[str, Any]:
+    """Delete one document with its chunks; the collection's counters and index_version follow. Audited."""
     from stackwright.retrieval.collections import lock_collection
 
     collection = lock_collection(session, collection_id)
@@ -128,4 +130,6 @@ def delete_document(session: Session, collection_id: str, document_id: str) -> d
     collection.chunk_count -= chunks
     collection.index_version += 1
     collection.updated_at = utcnow()
+    audit.record(session, actor, "document.delete", "document", document_id, project_id=collection.project_id,
+                 before={"collection": collection.name, "source": source, "chunks": chunks})  # fmt: skip
     return {"deleted": True, "id": document_id, "source": source, "chunks_deleted": chunks}

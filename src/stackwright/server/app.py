@@ -12,6 +12,7 @@ from stackwright.core.config import Settings
 from stackwright.core.db import Database
 from stackwright.server.docs import mount_docs
 from stackwright.server.errors import install_error_handlers
+from stackwright.server.json_bodies import StrictJSONMiddleware
 from stackwright.server.middleware import RequestMiddleware
 
 DESCRIPTION = (
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.datasets.api import router as datasets_router
     from stackwright.evals.api import router as evals_router
     from stackwright.evals.online import OnlineEvaluator
+    from stackwright.evals.reaper import ReaperTask
     from stackwright.gateway.admin_api import router as gateway_admin_router
     from stackwright.gateway.api import router as gateway_router
     from stackwright.gateway.limits import Enforcer
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     limits = Enforcer(db)
     gateway = Gateway(settings, db, span_writer, pricers, metrics, limits=limits)
     online_evaluator = OnlineEvaluator(db, gateway, settings.online_eval_interval_s)  # `await ....run_once()` scores now
+    eval_reaper = ReaperTask(db, settings.eval_stale_after_s)  # eval runs whose process died -> interrupted, at start and periodically
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -71,12 +74,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         release_guard.start()
         jobs.start()
         online_evaluator.start()
+        eval_reaper.start()
         preload_local_models()
         yield
         await retention.stop()
         await release_guard.stop()
         await jobs.stop()
         await online_evaluator.stop()
+        await eval_reaper.stop()
         await gateway.aclose()
         await limits.aclose()
         await span_writer.close()
@@ -100,6 +105,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.release_guard = release_guard
     app.state.jobs = jobs
     app.state.online_evaluator = online_evaluator
+    app.state.eval_reaper = eval_reaper
     app.state.metrics = metrics
     install_error_handlers(app)
     mount_docs(app)
@@ -128,6 +134,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     def index() -> dict:
         return {"name": "stackwright", "version": __version__, "docs": "/docs", "health": "/healthz"}
 
+    app.add_middleware(StrictJSONMiddleware)  # inside RequestMiddleware: the size limit applies first
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

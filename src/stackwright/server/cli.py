@@ -10,9 +10,24 @@ import typer
 from stackwright.cli import common
 
 
-def _announce(result: object) -> None:
-    """Print first-start credentials once, to stderr."""
+def _announce(result: object, log_format: str) -> None:
+    """First-start credentials, once, to stderr: as text (secrets included) for a person at a terminal, or,
+    where the logs are JSON, as one JSON log record without the secrets, naming the 0600 file that holds them."""
+    from stackwright.core.logs import effective_format, json_record
+
     if result is None:
+        return
+    if effective_format(log_format) == "json":
+        generated = [name for name in ("admin_password", "api_key") if getattr(result, name)]
+        names = " and ".join({"admin_password": "admin password", "api_key": "API key"}[name] for name in generated)
+        where = f"; the generated {names} (not logged) are in {result.credentials_file}, mode 0600" if generated else ""
+        line = json_record(
+            "stackwright.server", f"Stackwright first start: created the admin user, the default project and its admin key{where}",
+            event="first_start", admin_email=result.admin_email, project=result.project, generated=generated,
+            credentials_file=str(result.credentials_file) if result.credentials_file else None,
+        )  # fmt: skip
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
         return
     lines = ["Stackwright first start: created the admin user, the default project and its admin key."]
     lines.append(f"  admin email:    {result.admin_email}")
@@ -63,7 +78,7 @@ def serve(
     configure_logging(settings.log_level, settings.log_format)
     _check_can_listen(settings.host, settings.port)
     db, result = prepare(settings)
-    _announce(result)
+    _announce(result, settings.log_format)
     options = {
         "host": settings.host,
         "port": settings.port,
@@ -91,7 +106,7 @@ def init(ctx: typer.Context) -> None:
     _, result = prepare(settings, migrate_now=True)  # init always migrates, whatever STACKWRIGHT_MIGRATE_ON_START says
     if result is None:
         typer.echo(f"Already initialised: {settings.home.resolve()}")
-    _announce(result)
+    _announce(result, settings.log_format)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,19 +4,33 @@ once its app is built.
 uvicorn binds the shared socket with protocol 0, and asyncio only turns on TCP_NODELAY for sockets
 whose protocol is TCP, so every kept-alive request would wait ~40 ms on delayed ACKs. The config
 below hands the workers the same socket labelled as TCP, so they get TCP_NODELAY like one process does.
+
+A worker ends when the master does, even when the master is killed with SIGKILL (otherwise the orphaned
+workers keep serving and hold the port, and a restarted master cannot bind it): on Linux the kernel sends
+the worker SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), and everywhere a thread of the worker
+checks every second that its parent is still the master, stopping it the same way if not.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import os
+import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+
+log = logging.getLogger("stackwright.server")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_CHECK_INTERVAL_S = 1.0
+STOP_GRACE_S = 30.0  # after the master is gone, how long a worker may take to stop before it exits hard
 
 
 def tune_gc() -> None:
@@ -50,8 +64,52 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
+def exit_with_parent(parent_pid: int) -> None:
+    """In a worker: stop (SIGTERM, as uvicorn's supervisor does) when the process ``parent_pid`` ends."""
+    _parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the master died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="stackwright-parent-check", daemon=True).start()
+
+
+def _parent_death_signal(signum: int) -> None:
+    """Ask Linux to send ``signum`` to this process when its parent dies; a no-op elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d); the parent check alone stops this worker", ctypes.get_errno())
+    except (OSError, AttributeError):
+        pass
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """The portable check: once this process has another parent (the master is gone and the worker was
+    re-parented), stop; exit outright if stopping takes longer than ``STOP_GRACE_S``."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_INTERVAL_S)
+    log.warning("the master process %d is gone: worker %d stops", parent_pid, os.getpid())
+    os.kill(os.getpid(), signal.SIGTERM)  # the same graceful stop as the parent-death signal (twice is harmless)
+    time.sleep(STOP_GRACE_S)
+    os._exit(1)
+
+
 class TcpConfig(uvicorn.Config):
     """uvicorn's Config, binding a socket whose protocol is TCP (module level: workers unpickle it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.master_pid = os.getpid()
+        super().__init__(*args, **kwargs)
+
+    def configure_logging(self) -> None:
+        super().configure_logging()
+        if os.getpid() != self.master_pid:  # the first thing uvicorn runs in a new worker
+            exit_with_parent(self.master_pid)
 
     def load(self) -> None:
         super().load()  # in the worker process: imports and builds the app

@@ -113,9 +113,11 @@ def run_eval(support: Any, *, name: str, prompt: str = "support-answer@productio
 
     from stackwright.evals.runner import prepare_run, run_cases
     from stackwright.evals.spec import load_file
+    from stackwright.evals.trust import CodePolicy
 
     global _ACTIVE
-    spec = load_file(SPEC_FILE)
+    policy = CodePolicy.operator()  # the demo's own spec, run by the operator's CLI (seed, `support eval`)
+    spec = load_file(SPEC_FILE, policy)
     spec.target.python = "stackwright.apps.support.evaluation:" + ("target_canary" if prompt.endswith("@canary") else "target_stable")
     project_id = support.api("GET", "/api/v1/me").json()["project"]["id"]
     asgi = getattr(support, "asgi_app", None)
@@ -128,7 +130,8 @@ def run_eval(support: Any, *, name: str, prompt: str = "support-answer@productio
         async def go() -> dict[str, Any]:
             from stackwright.evals.targets import GatewayCaller
 
-            return await run_cases(db, project_id, prepared.run_id, GatewayCaller(asgi.state.gateway, project_id, label=f"eval:{name}"))
+            caller = GatewayCaller(asgi.state.gateway, project_id, label=f"eval:{name}")
+            return await run_cases(db, project_id, prepared.run_id, caller, policy=policy)
 
         run = asyncio.run(go())
     finally:

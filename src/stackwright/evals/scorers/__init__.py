@@ -6,6 +6,9 @@ reports it with the file and line of the scorer.
 A scorer that cannot score returns ``Score.unmeasured(reason)``: value None, never NaN. Aggregates
 exclude unmeasured cases and count them.
 
+A factory that imports code the spec names (the ``python`` scorer) sets ``loads_code = True`` and takes
+``policy=``, the spec's ``evals.trust.CodePolicy``, which it asks before importing anything.
+
 Built-ins are registered the way outside packages are (``[project.entry-points."stackwright.scorers"]``);
 ``ensure_builtins`` registers them at run time too, for installs whose metadata predates them.
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from stackwright.evals.trust import CodePolicy
 
 BUILTINS = {
     "exact": "stackwright.evals.scorers.text:Exact",
@@ -103,26 +108,27 @@ def ensure_builtins() -> None:
             scorers.register(name, getattr(import_module(module), attr), source="built-in")
 
 
-def build(spec_scorer: Any) -> Any:
-    """The scorer instance for one spec entry; ValueError for bad parameters, NotFound for unknown types."""
+def build(spec_scorer: Any, policy: CodePolicy) -> Any:
+    """The scorer instance for one spec entry; ValueError for bad parameters, NotFound for unknown types,
+    Forbidden when it names code ``policy`` (a ``CodePolicy``) does not allow."""
     from stackwright.core.plugins import scorers
 
     ensure_builtins()
     factory = scorers.get(spec_scorer.type)
-    scorer = factory(spec_scorer.params)
+    scorer = factory(spec_scorer.params, policy=policy) if getattr(factory, "loads_code", False) else factory(spec_scorer.params)
     scorer.name = spec_scorer.key
     return scorer
 
 
 def build_all(spec: Any) -> dict[str, Any]:
-    """Every scorer of a spec, by name; a SpecError (file and line) for the first bad one."""
+    """Every scorer of a spec, by name, under the spec's code policy; a SpecError (file and line) for the first bad one."""
     from stackwright.core.errors import NotFound
     from stackwright.core.plugins import scorers
 
     built: dict[str, Any] = {}
     for index, entry in enumerate(spec.scorers):
         try:
-            built[entry.key] = build(entry)
+            built[entry.key] = build(entry, spec.policy)
         except NotFound:
             known = ", ".join(scorers.names())
             raise spec.error(("scorers", index, "type"), f"unknown scorer {entry.type!r}.", hint=f"Known scorers: {known}.") from None

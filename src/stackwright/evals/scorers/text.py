@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from stackwright.evals.scorers import Case, Score, check_params, number, output_text
+from stackwright.evals.trust import CodePolicy
 
 NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:[.,]\d+)*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -241,38 +242,19 @@ class LatencyMax(_Base):
         return Score.of_bool(case.latency_ms <= self.limit, None, {"latency_ms": case.latency_ms, "max_ms": self.limit})
 
 
-def load_callable(ref: str, what: str) -> Any:
-    """``module:function`` imported; ValueError saying what is wrong."""
-    from importlib import import_module
-
-    module_name, _, attr = ref.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"{what} must be module:function, not {ref!r}")
-    try:
-        module = import_module(module_name)
-    except Exception as exc:
-        raise ValueError(f"cannot import {module_name!r} for {what}: {exc}") from None
-    fn = module
-    for part in attr.split("."):
-        fn = getattr(fn, part, None)
-        if fn is None:
-            raise ValueError(f"{module_name} has no {attr!r} for {what}")
-    if not callable(fn):
-        raise ValueError(f"{ref} is not callable")
-    return fn
-
-
 class PythonScorer(_Base):
     """A custom function ``fn(output, expected, input, metadata)`` (or fewer parameters, by name) returning
-    a float, a bool, or ``{"value", "passed", "reason", "details"}``; sync or async."""
+    a float, a bool, or ``{"value", "passed", "reason", "details"}``; sync or async. It imports code, so
+    the spec's ``CodePolicy`` decides whether it may (``loads_code``)."""
 
     params = {"function", "threshold"}
+    loads_code = True
 
-    def __init__(self, params: dict[str, Any]):
+    def __init__(self, params: dict[str, Any], *, policy: CodePolicy):
         super().__init__(params)
         if not isinstance(params.get("function"), str):
             raise ValueError("give `function: module:function`")
-        self.fn = load_callable(params["function"], "function")
+        self.fn = policy.load(params["function"], "scorer function")
         self.threshold = number(params, "threshold", None, low=None)
         self.wants = set(inspect.signature(self.fn).parameters)
 

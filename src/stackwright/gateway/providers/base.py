@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from stackwright.core.egress import EgressPolicy
 
 # What went wrong, as the router sees it.
 TIMEOUT = "timeout"  # no answer within the deployment's timeout_s
@@ -28,9 +31,10 @@ CONTEXT_LENGTH = "context_length"  # the request does not fit the model's contex
 BAD_REQUEST = "bad_request"  # upstream 400/404/422 other than context length: the client's to fix
 AUTH = "auth"  # upstream 401/403: the deployment's credentials are wrong
 UNSUPPORTED = "unsupported"  # this provider cannot do that (e.g. embeddings on a chat-only model)
+EGRESS_BLOCKED = "egress_blocked"  # the upstream resolves to an address the egress policy refuses
 
 RETRYABLE = frozenset({TIMEOUT, CONNECTION, RATE_LIMITED, SERVER, MALFORMED, STREAM_CUT})
-FALLBACK_ON = RETRYABLE | {CONTEXT_LENGTH, AUTH}
+FALLBACK_ON = RETRYABLE | {CONTEXT_LENGTH, AUTH, EGRESS_BLOCKED}
 
 
 class ProviderError(Exception):
@@ -68,6 +72,7 @@ class Deployment:
     weight: float = 1.0
     headers: dict[str, str] = field(default_factory=dict)  # extra headers sent upstream
     options: dict[str, Any] = field(default_factory=dict)  # provider-specific (api_version, model_path, ...)
+    egress: EgressPolicy | None = None  # what the upstream may resolve to; None: unrestricted (an operator's config)
 
 
 class Provider(Protocol):

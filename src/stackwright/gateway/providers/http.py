@@ -13,7 +13,7 @@ import functools
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -22,6 +22,7 @@ from stackwright.gateway.providers.base import (
     BAD_REQUEST,
     CONNECTION,
     CONTEXT_LENGTH,
+    EGRESS_BLOCKED,
     MALFORMED,
     RATE_LIMITED,
     SERVER,
@@ -32,12 +33,15 @@ from stackwright.gateway.providers.base import (
 )
 from stackwright.gateway.providers.sse import iter_sse
 
+if TYPE_CHECKING:
+    from stackwright.core.egress import EgressPolicy
+
 MAX_CONNECTIONS = 1024  # httpx's own pool (used behind a proxy): across all upstreams of one provider
 MAX_KEEPALIVE = 256  # idle connections kept warm (benchmarks run at concurrency 32-64)
 KEEPALIVE_EXPIRY_S = 4.0  # below the common server keep-alive timeouts (uvicorn 5 s)
 USER_AGENT = "stackwright-gateway"
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-_MESSAGE_CHARS = 500
+_MESSAGE_CHARS = 200  # of an upstream's JSON error message; other bodies are not shown at all
 
 _CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error", "string_above_max_length"}
 _CONTEXT_WORDS = re.compile(
@@ -48,31 +52,35 @@ _CONTEXT_WORDS = re.compile(
 
 
 class ClientPool:
-    """The keep-alive connections of one provider, shared by all its deployments; created lazily on the
-    event loop that first sends (and again if a later call runs on another loop)."""
+    """The keep-alive connections of one provider, shared by all its deployments of the same egress policy;
+    created lazily on the event loop that first sends (and again if a later call runs on another loop)."""
 
     def __init__(self) -> None:
-        self._sender: Any = None
+        self._senders: dict[EgressPolicy | None, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def send(self, request: Any) -> Any:
-        """Send ``request`` and return the streamed ``httpx.Response``; the caller closes it."""
+    async def send(self, request: Any, egress: EgressPolicy | None = None) -> Any:
+        """Send ``request`` and return the streamed ``httpx.Response``; the caller closes it. Under an
+        ``egress`` policy the connection goes only to checked addresses, never through a proxy."""
         loop = asyncio.get_running_loop()
-        if self._sender is None or self._loop is not loop:
-            self._sender, self._loop = _new_sender(), loop  # connections belong to the loop that made them
-        return await self._sender.send(request)
+        if self._loop is not loop:
+            self._senders, self._loop = {}, loop  # connections belong to the loop that made them
+        sender = self._senders.get(egress)
+        if sender is None:
+            sender = self._senders[egress] = _new_sender() if egress is None else _Direct(egress)
+        return await sender.send(request)
 
     async def aclose(self) -> None:
-        sender, self._sender, self._loop = self._sender, None, None
-        if sender is not None:
+        senders, self._senders, self._loop = self._senders, {}, None
+        for sender in senders.values():
             await sender.aclose()
 
 
 class _Direct:
-    def __init__(self) -> None:
+    def __init__(self, egress: EgressPolicy | None = None) -> None:
         from stackwright.gateway.providers.transport import LeanTransport
 
-        self.transport = LeanTransport()
+        self.transport = LeanTransport(egress=egress)
 
     async def send(self, request: Any) -> Any:
         response = await self.transport.handle_async_request(request)
@@ -141,15 +149,19 @@ async def post_json(
     The whole exchange must finish within ``deployment.timeout_s``."""
     import httpx
 
+    from stackwright.core.egress import EgressBlocked
+
     timeout = deployment.timeout_s
     request = _request(deployment, url, headers, body)
     try:
         async with asyncio.timeout(timeout):
-            response = await pool.send(request)
+            response = await pool.send(request, deployment.egress)
             try:
                 content = await response.aread()
             finally:
                 await response.aclose()
+    except EgressBlocked as exc:
+        raise ProviderError(EGRESS_BLOCKED, f"upstream {where}: {exc.message}") from None
     except (TimeoutError, httpx.TimeoutException):
         raise ProviderError(TIMEOUT, f"upstream {where} did not answer within {timeout:g} s.") from None
     except httpx.TransportError as exc:
@@ -176,9 +188,13 @@ async def stream_events(
     ``timeout_s`` between reads raises TIMEOUT. A clean end simply ends the iteration."""
     import httpx
 
+    from stackwright.core.egress import EgressBlocked
+
     timeout = deployment.timeout_s
     try:
-        response = await pool.send(_request(deployment, url, headers, body))
+        response = await pool.send(_request(deployment, url, headers, body), deployment.egress)
+    except EgressBlocked as exc:
+        raise ProviderError(EGRESS_BLOCKED, f"upstream {where}: {exc.message}") from None
     except httpx.TimeoutException:
         raise ProviderError(TIMEOUT, f"upstream {where} did not answer within {timeout:g} s.") from None
     except httpx.TransportError as exc:
@@ -235,7 +251,8 @@ def is_context_length(message: str, code: str | None = None) -> bool:
 
 def upstream_message(content: bytes) -> tuple[str, str | None]:
     """``(message, code)`` from an error body: OpenAI's and Anthropic's ``{"error": {...}}``, a bare
-    ``{"error": "..."}``, FastAPI's ``{"detail": ...}``, or plain text."""
+    ``{"error": "..."}`` or FastAPI's ``{"detail": "..."}``, cut to ``_MESSAGE_CHARS``; any other body
+    only by its size."""
     try:
         data = orjson.loads(content)
     except orjson.JSONDecodeError:
@@ -246,9 +263,13 @@ def upstream_message(content: bytes) -> tuple[str, str | None]:
     if isinstance(error, dict):
         message = error.get("message") or error.get("detail") or data.get("detail") or data.get("message")
         code = error.get("code") or error.get("type")
-        text = message if isinstance(message, str) else _snippet(orjson.dumps(message or data))
-        return text[:_MESSAGE_CHARS], str(code) if code not in (None, "") else None
-    return str(error)[:_MESSAGE_CHARS], None
+        text = message if isinstance(message, str) else _snippet(content)
+        return _cut(text), str(code)[:_MESSAGE_CHARS] if code not in (None, "") else None
+    return _cut(str(error)), None
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _MESSAGE_CHARS else text[:_MESSAGE_CHARS] + "..."
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -284,7 +305,6 @@ def malformed(where: str, what: str, data: Any = b"") -> ProviderError:
 
 
 def _snippet(content: bytes) -> str:
-    text = content.decode("utf-8", "replace").strip()
-    if not text:
-        return "(empty body)"
-    return text if len(text) <= _MESSAGE_CHARS else text[:_MESSAGE_CHARS] + "..."
+    """A body without a JSON error message is summarised by its size, never echoed: it may be another
+    service's page."""
+    return f"({len(content)} bytes, not shown)" if content.strip() else "(empty body)"

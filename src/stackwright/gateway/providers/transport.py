@@ -21,6 +21,8 @@ from typing import Any
 import httptools
 import httpx
 
+from stackwright.core.egress import EgressPolicy
+
 IDLE_PER_ORIGIN = 256  # idle connections kept per origin; more are closed
 IDLE_EXPIRY_S = 4.0  # below the common server keep-alive timeouts (uvicorn 5 s, nginx 75 s)
 
@@ -28,8 +30,9 @@ IDLE_EXPIRY_S = 4.0  # below the common server keep-alive timeouts (uvicorn 5 s,
 class LeanTransport(httpx.AsyncBaseTransport):
     """Pass as ``httpx.AsyncClient(transport=LeanTransport())``; bound to the event loop that uses it."""
 
-    def __init__(self, ssl_context: Any = None, idle_per_origin: int = IDLE_PER_ORIGIN):
+    def __init__(self, ssl_context: Any = None, idle_per_origin: int = IDLE_PER_ORIGIN, egress: EgressPolicy | None = None):
         self._ssl_context = ssl_context
+        self._egress = egress  # when set, hosts are resolved here and only checked addresses are connected to
         self._idle_per_origin = idle_per_origin
         self._idle: dict[tuple[str, str, int], deque[tuple[float, _Connection]]] = {}
         self._closed = False
@@ -80,15 +83,27 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def _connect(self, origin: tuple[str, str, int], timeout: float | None) -> _Connection:
         scheme, host, port = origin
         ssl = self._tls() if scheme == "https" else None
-        loop = asyncio.get_running_loop()
         try:
-            connect = loop.create_connection(_Connection, host, port, ssl=ssl, server_hostname=host if ssl else None)
-            _, connection = await asyncio.wait_for(connect, timeout)
+            connection = await asyncio.wait_for(self._open(host, port, ssl), timeout)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"Timed out connecting to {host}:{port}.") from None
         except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
             raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
         return connection
+
+    async def _open(self, host: str, port: int, ssl: Any) -> _Connection:
+        """A connection to ``host``; under an egress policy, to one of its checked addresses (EgressBlocked if
+        any is refused), the TLS server name staying ``host``."""
+        loop = asyncio.get_running_loop()
+        addresses = [host] if self._egress is None else await self._egress.resolve(host, port)
+        for index, address in enumerate(addresses):
+            try:
+                _, connection = await loop.create_connection(_Connection, address, port, ssl=ssl, server_hostname=host if ssl else None)
+                return connection
+            except OSError:
+                if index == len(addresses) - 1:
+                    raise
+        raise OSError(f"no address to connect to for {host}")
 
     def _tls(self) -> Any:
         if self._ssl_context is None:
