@@ -218,6 +218,40 @@ def test_changed_limits_apply_at_the_next_admission(ctx, enforcer):
     call(enforcer, ctx)
 
 
+def test_while_a_key_s_cost_per_request_is_unknown_one_request_at_a_time_is_admitted(ctx, enforcer):
+    """Ten concurrent requests of $0.30 against $1: the first goes alone (its cost was not known), the
+    next ones reserve $0.30 each, so exactly four are admitted, as if they had come one by one."""
+    key_limits(ctx, daily_usd=1.0)
+
+    async def request() -> bool:
+        try:
+            ticket = await enforcer.admit(ctx.project_id, ctx.key_id, "m")
+        except LimitExceeded:
+            return False
+        await asyncio.sleep(0.2)  # the model call: the other requests arrive meanwhile
+        await enforcer.settle(ticket, 0.3, 0)
+        return True
+
+    async def burst() -> list[bool]:
+        return await asyncio.gather(*(request() for _ in range(10)))
+
+    assert sum(run(burst())) == 4
+
+
+def test_a_change_made_through_another_process_applies_at_the_next_admission(ctx, enforcer, clock):
+    key_limits(ctx, rpm=1000)
+    call(enforcer, ctx)  # the limits are cached
+    other = Enforcer(ctx.db, clock=clock, flush_interval_s=3600)
+    try:
+        call(other, ctx)
+        key_limits(ctx, rpm=0)  # no process is told; both read the new stamp before admitting
+        for process in (enforcer, other):
+            with pytest.raises(LimitExceeded, match="of its 0 requests per minute"):
+                call(process, ctx)
+    finally:
+        other.close()
+
+
 def test_usage_is_counted_for_every_key_and_model_and_leases_are_given_back(ctx, enforcer):
     key_limits(ctx, daily_usd=100.0, rpm=10_000, tpm=10**9)
     for _ in range(30):
