@@ -1,10 +1,10 @@
 """Guardrails: detection quality on labelled sets, and the latency of the non-LLM checks.
 
-1. PII: src/stackwright/guardrails/data/pii_labelled.jsonl (entities by kind and value; benign texts that
+1. PII: bench/data/guardrails/pii_labelled.jsonl (entities by kind and value; benign texts that
    look like PII: order numbers, dates, versions, prices, cards and IBANs failing their checksums).
    A finding counts when its kind and text equal a labelled entity. Precision and recall per kind and
    overall (micro).
-2. Prompt injection: src/stackwright/guardrails/data/injection_labelled.jsonl (attacks written apart from
+2. Prompt injection: bench/data/guardrails/injection_labelled.jsonl (attacks written apart from
    the attack corpus; benign look-alikes such as "ignore the previous email"). Precision and recall of the
    prompt_injection check with its defaults (patterns + embedding), and of each layer alone. The patterns
    were revised after reading this set's errors, so its figures flatter them; injection_heldout.jsonl
@@ -14,7 +14,8 @@
    it in seven categories (override, role-play, extraction, delimiter, indirect, obfuscation, other
    languages), without reading either bench set; the held-out set was only ever run through this bench.
    The same file (plus every other help-center paragraph as benign text) trains the lexical model
-   (python -m stackwright.guardrails.injection train -> data/injection_lexical.npy); injection_dev_test.jsonl
+   (python -m stackwright.guardrails.injection train bench/data/guardrails/injection_dev.jsonl ->
+   src/stackwright/guardrails/data/injection_lexical.npy); injection_dev_test.jsonl
    (47 attacks, 30 benign, written later the same way) was never trained on.
 3. Latency: every non-LLM check (pii, secrets, prompt_injection, banned_topics, length, canary,
    json_schema, groundedness) run one after the other on the same 1 KB input, p50 and p99 per round
@@ -35,11 +36,13 @@ import json
 import re
 import statistics
 import time
-from importlib import resources
+from pathlib import Path
+
+LABEL_SETS = Path(__file__).resolve().parent / "data" / "guardrails"  # in the repository, not in the wheel
 
 
 def _rows(name: str) -> list[dict]:
-    text = resources.files("stackwright.guardrails").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    text = (LABEL_SETS / name).read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 

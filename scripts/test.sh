@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The whole suite: unit, integration, SQLite and Postgres, end-to-end. Starts Postgres itself.
+# Prints the wall time at the end, whether the suite passed or not.
 set -euo pipefail
 VENV=${VENV:-.venv}
 export VENV
+finish() {
+  local status=$?
+  scripts/postgres.sh stop || true
+  printf 'make test: wall time %dm%02ds (exit %d)\n' $((SECONDS / 60)) $((SECONDS % 60)) "$status"
+}
+trap finish EXIT
 url=$(scripts/postgres.sh start)
-trap 'scripts/postgres.sh stop' EXIT
 export STACKWRIGHT_TEST_POSTGRES_URL="$url"
 "$VENV/bin/python" -m pytest "$@"

@@ -125,6 +125,7 @@ def test_an_accepted_key_is_never_stronger_than_the_accepting_key(client_for, ma
     _, read_raw = make_key(["read"], project_id=other.project_id, user_id=other.owner_id)
     body = client_for(read_raw).post(f"/api/v1/me/invitations/{invitation['id']}/accept").json()
     assert body["role"] == "admin" and body["api_key"]["scopes"] == ["read"]
+    assert body["api_key"]["project_id"] != other.project_id
 
 
 def test_decline_then_the_invitation_is_closed(client_for, other, fresh):
@@ -144,7 +145,7 @@ def test_bad_answers_are_clear_4xx_and_change_nothing(client_for, make_key, othe
     _, raw = fresh
     owner = client_for(raw)
     invitation = owner.post("/api/v1/invitations", json={"email": "owner@other.example"}).json()
-    _, someone_else = make_key(["admin"], project_id=other.project_id, user_id=other.member_id)  # clamped to write
+    _, someone_else = make_key(["read", "write"], project_id=other.project_id, user_id=other.member_id)
     state = db_state(prepared)
     for verb in ("accept", "decline"):
         unknown = assert_error(client_for(other.key).post(f"/api/v1/me/invitations/inv_nope/{verb}"), 404, "not_found")
@@ -202,13 +203,13 @@ def test_an_instance_admin_inviting_an_existing_account_also_needs_its_consent(a
 # -- roles bound keys and grants ------------------------------------------------------------------
 
 
-def _member_with_admin_key(api, make_key, prepared, email: str, role: str) -> tuple[str, str]:
+def _member_with_admin_key(api, make_key, email: str, role: str) -> tuple[str, str]:
     created = api.post("/api/v1/users", json={"email": email, "password": "long enough pw", "role": role}).json()
-    return created["id"], make_key(["admin"], user_id=created["id"])[1] if role in ("admin", "owner") else ""
+    return created["id"], make_key(["admin"], user_id=created["id"])[1]
 
 
-def test_a_key_never_acts_above_its_users_current_role(api, client_for, make_key, prepared):
-    user_id, raw = _member_with_admin_key(api, make_key, prepared, "demoted@example.com", "admin")
+def test_a_key_never_acts_above_its_users_current_role(api, client_for, make_key):
+    user_id, raw = _member_with_admin_key(api, make_key, "demoted@example.com", "admin")
     key = client_for(raw)
     assert key.get("/api/v1/keys").status_code == 200
     assert api.patch(f"/api/v1/users/{user_id}", json={"role": "viewer"}).status_code == 200
@@ -218,7 +219,7 @@ def test_a_key_never_acts_above_its_users_current_role(api, client_for, make_key
     assert key.get("/api/v1/me").json()["key"]["scopes"] == ["admin"]  # the stored key is unchanged; its use is bounded
 
 
-def test_key_creation_never_exceeds_the_users_role(api, make_key, prepared, unchanged):
+def test_key_creation_never_exceeds_the_users_role(api, make_key):
     from stackwright.core.errors import Forbidden
 
     viewer = api.post("/api/v1/users", json={"email": "viewer@example.com", "password": "long enough pw", "role": "viewer"}).json()
@@ -229,7 +230,7 @@ def test_key_creation_never_exceeds_the_users_role(api, make_key, prepared, unch
 
 
 def test_nobody_grants_or_changes_a_role_above_their_own(api, client_for, make_key, prepared):
-    admin_id, raw = _member_with_admin_key(api, make_key, prepared, "admin@team.example", "admin")
+    admin_id, raw = _member_with_admin_key(api, make_key, "admin@team.example", "admin")
     owner2 = api.post("/api/v1/users", json={"email": "owner2@example.com", "password": "long enough pw", "role": "owner"}).json()
     peer = api.post("/api/v1/users", json={"email": "peer@example.com", "password": "long enough pw", "role": "member"}).json()
     key = client_for(raw)

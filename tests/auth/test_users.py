@@ -1,4 +1,4 @@
-"""Members through the API: add new or existing users, change roles, remove; the last owner stays."""
+"""Members through the API: add new users (instance admin), invite existing ones, change roles, remove; the last owner stays."""
 
 from __future__ import annotations
 
@@ -43,16 +43,17 @@ def test_add_a_new_user_without_password_defaults_to_member(api, prepared):
         assert s.scalar(select(User.password_hash).where(User.id == member["id"])) is None
 
 
-def test_add_an_existing_user_of_another_project(api, other, prepared):
+def test_an_existing_user_of_another_project_is_invited_not_added(api, other, prepared):
     with prepared.read() as s:
         users_before = len(list(s.scalars(select(User))))
     response = add(api, email="OWNER@other.example", role="viewer")
-    assert response.status_code == 201, response.text
-    assert response.json()["id"] == other.owner_id and response.json()["role"] == "viewer"
+    assert response.status_code == 202, response.text
+    assert response.json()["email"] == "owner@other.example" and response.json()["status"] == "pending"
     with prepared.read() as s:
         assert len(list(s.scalars(select(User)))) == users_before
-    entries = audit_entries(api, object_id=other.owner_id)
-    assert [e["action"] for e in entries] == ["member.add"]  # no user.create: the user existed
+    assert other.owner_id not in {m["id"] for m in api.get("/api/v1/users").json()["data"]}
+    entries = audit_entries(api, object_id=response.json()["id"])
+    assert [e["action"] for e in entries] == ["invitation.create"]  # no user.create, no member.add
 
 
 def test_a_password_for_an_existing_user_answers_409(api, other, unchanged):
@@ -127,11 +128,15 @@ def test_the_last_owner_cannot_be_demoted_or_removed(api, default, unchanged):
     assert api.get(f"/api/v1/users/{owner}").json()["role"] == "owner"
 
 
-def test_an_owner_can_step_down_once_there_is_another(api, default):
+def test_an_owner_can_step_down_once_there_is_another(api, client_for, make_key, default):
     second = add(api, email="second-owner@example.com", role="owner").json()
     assert api.patch(f"/api/v1/users/{default.admin_user_id}", json={"role": "admin"}).json()["role"] == "admin"
-    assert_error(api.delete(f"/api/v1/users/{second['id']}"), 409, "conflict")  # now the last owner
-    assert api.patch(f"/api/v1/users/{default.admin_user_id}", json={"role": "owner"}).status_code == 200
+    # Stepped down, the admin's key cannot touch an owner nor promote itself back.
+    assert_error(api.delete(f"/api/v1/users/{second['id']}"), 403, "forbidden")
+    assert_error(api.patch(f"/api/v1/users/{default.admin_user_id}", json={"role": "owner"}), 403, "forbidden")
+    second_owner = client_for(make_key(["admin"], user_id=second["id"])[1])
+    assert_error(second_owner.delete(f"/api/v1/users/{second['id']}"), 409, "conflict")  # now the last owner
+    assert second_owner.patch(f"/api/v1/users/{default.admin_user_id}", json={"role": "owner"}).status_code == 200
     assert api.delete(f"/api/v1/users/{second['id']}").status_code == 204
 
 
@@ -146,8 +151,8 @@ def test_remove_a_member(api, prepared):
         assert s.get(User, member["id"]) is not None
     entry = audit_entries(api, action="member.remove", object_id=member["id"])[0]
     assert entry["before"]["role"] == "member" and entry["after"] is None
-    readded = add(api, email="leaver@example.com", role="viewer")
-    assert readded.status_code == 201 and readded.json()["id"] == member["id"]
+    invited_back = add(api, email="leaver@example.com", role="viewer")  # the account exists: it must accept again
+    assert invited_back.status_code == 202 and invited_back.json()["status"] == "pending"
 
 
 def test_unknown_member_answers_404(api, unchanged):

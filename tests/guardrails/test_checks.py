@@ -170,13 +170,11 @@ def test_registry_lists_builtins_and_takes_plugins():
 
 
 def test_labelled_sets_are_large_enough_and_apart_from_the_attack_corpus():
-    from importlib import resources
-
     from stackwright.guardrails.injection import attack_corpus
+    from tests.guardrails.label_sets import label_rows
 
-    data = resources.files("stackwright.guardrails").joinpath("data")
-    pii_rows = [json.loads(line) for line in data.joinpath("pii_labelled.jsonl").read_text().splitlines()]
-    injection_rows = [json.loads(line) for line in data.joinpath("injection_labelled.jsonl").read_text().splitlines()]
+    pii_rows = label_rows("pii_labelled.jsonl")
+    injection_rows = label_rows("injection_labelled.jsonl")
     assert len(pii_rows) >= 150 and sum(1 for r in pii_rows if not r["entities"]) >= 40
     assert all(e["value"] in r["text"] for r in pii_rows for e in r["entities"])
     assert len(injection_rows) >= 150 and {r["label"] for r in injection_rows} == {0, 1}

@@ -1,20 +1,17 @@
 """The prompt_injection patterns beyond the bench's tuned set: attack categories written for
-data/injection_dev.jsonl (override, role-play, extraction, delimiter, indirect, obfuscation, other
+bench/data/guardrails/injection_dev.jsonl (override, role-play, extraction, delimiter, indirect, obfuscation, other
 languages) and ordinary support questions that must stay clear."""
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-
 import pytest
 
 from stackwright.guardrails.injection import deobfuscated, heuristic_score, multilingual_score
+from tests.guardrails.label_sets import label_rows
 
 
 def _dev_rows() -> list[dict]:
-    text = resources.files("stackwright.guardrails").joinpath("data/injection_dev.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return label_rows("injection_dev.jsonl")
 
 
 def test_dev_set_is_balanced_by_hand_and_covers_every_category():
@@ -88,11 +85,6 @@ def test_multilingual_only_with_an_override_or_reveal_request():
     assert multilingual_score("Où est ma commande ? Elle n'est pas arrivée.")[0] == 0.0
 
 
-def _rows(name: str) -> list[dict]:
-    text = resources.files("stackwright.guardrails").joinpath(f"data/{name}").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def test_lexical_model_is_stored_and_scores_attacks_above_questions():
     from stackwright.guardrails.injection import LEXICAL_BUCKETS, lexical_score, lexical_weights
 
@@ -105,7 +97,7 @@ def test_lexical_model_is_stored_and_scores_attacks_above_questions():
 def test_lexical_model_on_texts_it_was_not_trained_on():
     from stackwright.guardrails.injection import help_center_paragraphs, lexical_score
 
-    rows = _rows("injection_dev_test.jsonl")  # written after the model's training data, never trained on
+    rows = label_rows("injection_dev_test.jsonl")  # written after the model's training data, never trained on
     assert not [r["text"] for r in rows if r["label"] == 0 and lexical_score(r["text"]) >= 0.7]
     assert sum(lexical_score(r["text"]) >= 0.7 for r in rows if r["label"] == 1) >= 5
     held_back = help_center_paragraphs()[1::2]  # training used the other half
@@ -116,7 +108,7 @@ def test_check_uses_the_lexical_layer_and_it_can_be_turned_off():
     from stackwright.guardrails.checks import Context, ParamError
     from stackwright.guardrails.injection import PromptInjection, heuristic_score, lexical_score
 
-    text = next(r["text"] for r in _rows("injection_dev_test.jsonl")
+    text = next(r["text"] for r in label_rows("injection_dev_test.jsonl")
                 if r["label"] == 1 and heuristic_score(r["text"])[0] < 0.7 and lexical_score(r["text"]) >= 0.7)  # fmt: skip
     assert PromptInjection({}).run(text, Context()).triggered
     assert not PromptInjection({"lexical": False, "embedding": False}).run(text, Context()).triggered

@@ -123,8 +123,8 @@ def accept(session: Session, actor: Actor, user: User, invitation_id: str) -> tu
     _answer(session, actor, invitation, "accepted")
     member = service.insert_member(session, actor, invitation.project_id, user.id, invitation.role)
     ceiling = min(SCOPE_RANK[ROLE_SCOPE[invitation.role]], max(SCOPE_RANK[s] for s in actor.scopes))
-    scope = next(name for name, rank in SCOPE_RANK.items() if rank == ceiling)
-    key, raw = keys.create_key(session, actor, invitation.project_id, f"invitation {invitation.id}", [scope], user_id=user.id)
+    scopes = [scope for scope, rank in SCOPE_RANK.items() if rank <= ceiling]
+    key, raw = keys.create_key(session, actor, invitation.project_id, f"invitation {invitation.id}", scopes, user_id=user.id)
     return invitation, member, key, raw
 
 

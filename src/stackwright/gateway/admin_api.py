@@ -13,6 +13,7 @@ from stackwright.auth.deps import AdminCaller, ReadCaller, WriteCaller
 from stackwright.core.deps import SessionDep
 from stackwright.gateway import secrets, service
 from stackwright.gateway.catalog import describe
+from stackwright.gateway.limits_stamps import wait_for_every_process
 
 router = APIRouter(prefix="/api/v1/gateway", tags=["gateway"])
 SecretName = Annotated[str, Path(max_length=128, description="Secret name, e.g. OPENAI_API_KEY.")]
@@ -45,6 +46,7 @@ def get_config(caller: ReadCaller, session: SessionDep) -> dict[str, Any]:
 def put_config(body: ConfigIn, caller: AdminCaller, session: SessionDep, request: Request) -> dict[str, Any]:
     result = service.apply_config(session, request.app.state.settings, caller, caller.project_id, body.config, body.secrets)
     session.commit()
+    wait_for_every_process(session)  # changed model limits apply on every replica before this answers
     request.app.state.gateway.catalog.forget(caller.project_id)
     return result
 

@@ -56,6 +56,7 @@ def apply(
     stored encrypted, and its deployments may reach any address (API-written configs obey the egress policy)."""
     from stackwright.auth import service as auth_service
     from stackwright.auth.actors import cli_actor
+    from stackwright.gateway.limits_stamps import wait_for_every_process
     from stackwright.gateway.service import apply_config
 
     raw = load_yaml(path)
@@ -63,6 +64,7 @@ def apply(
     with common.database(ctx).write() as session:
         target = auth_service.find_project(session, project)
         result = apply_config(session, settings, cli_actor(), target.id, raw, _env_secrets(raw), operator=True)
+    wait_for_every_process(session)  # changed model limits apply on every server once this returns
     if as_json:
         common.print_json(result)
         return

@@ -6,6 +6,8 @@
 allowance that processes hold or reserved for requests in flight; plus one row per process holding
 part of that (``holder`` = the process), whose ``leased`` is its share, so the share of a process
 that died can be given back. Money is counted in nano-USD, so every counter is an exact integer.
+One more row per project (scope 'project', metric 'limits', period 'ever') is its limits stamp: its
+``used`` counts the changes to the project's limits (see limits_store.bump_stamp).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ One ``Enforcer`` per app (``app.state.limits``). ``await admit(project_id, key_i
 model call returns a ``Ticket`` or raises ``LimitExceeded`` (429); ``await settle(ticket, cost_usd,
 tokens)`` after it, also when it failed (with what it cost, usually 0).
 
-How the counters stay correct across processes without a database round-trip per request: each
+How the counters stay correct across processes without writing to the database per request: each
 capped counter's row in ``gateway_counters`` says what is ``used`` and what is ``leased``. Far from
 the cap, a process leases a share of the remaining allowance with a conditional UPDATE and admits
 requests from it in memory; usage goes back to the row in batches every ``flush_interval_s``. Near
@@ -18,7 +18,7 @@ call, so with sequential traffic a budget is overshot by at most the last admitt
 Each process also keeps its share of ``leased`` in a row of its own (its ``holder`` id) with a
 heartbeat; after ``stale_holder_s`` of silence (kill -9, a lost machine) any process gives that share
 back. Once a counter is seen at its cap, further requests are refused from memory until the period
-or the cap changes, so a client hammering past its limit costs the database nothing.
+or the cap changes, so a client hammering past its limit costs the database only the stamp read below.
 
 Limits are exact across processes from the moment a change commits: every change bumps the project's
 stamp (a counter row), each admission reads the stamp (one read shared by the admissions waiting for
@@ -58,7 +58,7 @@ from stackwright.gateway.limits_local import (
     undo_local,
 )
 from stackwright.gateway.limits_spec import COUNTERS, PERIODS, LimitSpec, period_bounds, to_nano
-from stackwright.gateway.limits_stamps import StampReader
+from stackwright.gateway.limits_stamps import STAMP_TRUST_S, StampReader
 from stackwright.gateway.limits_store import Refused
 
 __all__ = ["Enforcer", "LimitExceeded", "LimitSpec", "Ticket", "replace_model_limits"]
@@ -91,6 +91,7 @@ def _holder_id() -> str:
 @dataclass
 class _ProjectLimits:
     stamp: int  # the project's limits stamp when these were read
+    trusted_until: float  # monotonic: admit on these until then (STAMP_TRUST_S after a read of the stamp began)
     caps: dict[tuple[str, str], dict[tuple[str, str], int]]  # (scope, subject) -> {(metric, period): cap}
     names: dict[tuple[str, str], str]
 
@@ -148,6 +149,7 @@ class Enforcer:
         idle_return_s: float = 1.0,
         max_wait_s: float = 2.0,
         probe_wait_s: float = 30.0,
+        stamp_trust_s: float = STAMP_TRUST_S,
         stale_holder_s: float = 600.0,
     ):
         self.db = db
@@ -156,6 +158,7 @@ class Enforcer:
         self.idle_return_s = idle_return_s
         self.max_wait_s = max_wait_s  # how long a refused request waits for other processes' leases to come back
         self.probe_wait_s = probe_wait_s  # how long a request waits for a probe's cost (a probe never settled: it goes too)
+        self.stamp_trust_s = stamp_trust_s  # at most STAMP_TRUST_S: changes to limits wait that long for every process
         self.stale_holder_s = stale_holder_s  # a process silent this long is dead: its leases are given back
         self.holder = _holder_id()
         self._lock = threading.Lock()  # guards the state below; held for microseconds, never across I/O
@@ -165,6 +168,7 @@ class Enforcer:
         self._estimates: dict[tuple[str, str, str, str], int] = {}  # recent per-request usd/tokens per subject
         self._limits: dict[str, _ProjectLimits] = {}
         self._stamps = StampReader(self._read_stamps)
+        self._checking: set[str] = set()  # projects whose stamp is being read ahead of its trust running out
         self._dirty: set[CounterKey] = set()
         self._holding: set[CounterKey] = set()
         self._refills: set[CounterKey] = set()
@@ -179,10 +183,10 @@ class Enforcer:
     async def admit(self, project_id: str, key_id: str | None, model: str) -> Ticket:
         """Reserve one request against the key's and the model's limits; LimitExceeded (429) if one is reached."""
         self.start()
-        limits = await self._project_limits(project_id)
         started = time.monotonic()
         rounds = 0
         while True:
+            limits = await self._project_limits(project_id)  # each round: waits may outlast the stamp's trust
             now = self.clock()
             try:
                 plan = self._plan(project_id, key_id, model, limits, now, allow_grants=rounds < _GRANT_ROUNDS)
@@ -203,7 +207,6 @@ class Enforcer:
                     # Allowance is leased by other processes or reserved by requests in flight: they give
                     # idle leases back within about idle_return_s; wait for that rather than refuse early.
                     await asyncio.sleep(min(0.1, self.flush_interval_s))
-                    limits = await self._project_limits(project_id)
                     continue
                 name = limits.names.get((refused.key[1], refused.key[2]))
                 raise limit_exceeded(refused.key, cap, refused.used, refused.leased, now, name) from None
@@ -515,13 +518,38 @@ class Enforcer:
     # -- cached limit definitions ----------------------------------------------------------------
 
     async def _project_limits(self, project_id: str) -> _ProjectLimits:
-        """The project's limits as they are now: the cached copy if the stamp read for this admission
-        matches it, else read again before admitting."""
+        """The project's limits as every process must apply them now: the cached copy while its stamp is
+        trusted (read again ahead of time in the second half of that), else after reading the stamp (and
+        the limits, if it moved)."""
+        asked = time.monotonic()
+        entry = self._limits.get(project_id)
+        if entry is not None and asked < entry.trusted_until:
+            if asked > entry.trusted_until - self.stamp_trust_s / 2 and project_id not in self._checking:
+                self._check_ahead(project_id, asked)
+            return entry
         stamp = await asyncio.wrap_future(self._stamps.get(project_id))
         entry = self._limits.get(project_id)
         if entry is None or entry.stamp != stamp:
-            entry = await asyncio.to_thread(self._load_limits, project_id)
+            return await asyncio.to_thread(self._load_limits, project_id, asked)
+        self._trust(project_id, stamp, asked)
         return entry
+
+    def _trust(self, project_id: str, stamp: int, asked: float) -> None:
+        """The stamp read that began after ``asked`` found ``stamp``: a cached entry of it is good for longer."""
+        with self._lock:
+            entry = self._limits.get(project_id)
+            if entry is not None and entry.stamp == stamp:
+                entry.trusted_until = max(entry.trusted_until, asked + self.stamp_trust_s)
+
+    def _check_ahead(self, project_id: str, asked: float) -> None:
+        self._checking.add(project_id)
+
+        def read(future: Future) -> None:
+            self._checking.discard(project_id)
+            if future.exception() is None:  # else the next admission after the trust ran out reads it itself
+                self._trust(project_id, future.result(), asked)
+
+        self._stamps.get(project_id).add_done_callback(read)
 
     def _read_stamps(self, project_ids: list[str]) -> dict[str, int]:
         from stackwright.gateway import limits_store
@@ -529,9 +557,9 @@ class Enforcer:
         with self.db.read() as session:
             return limits_store.read_stamps(session, project_ids)
 
-    def _load_limits(self, project_id: str) -> _ProjectLimits:
+    def _load_limits(self, project_id: str, asked: float) -> _ProjectLimits:
         """The stamp first, then the limits, in one transaction: a change committed in between shows as a
-        newer stamp at the next admission (which reads them again), never as an old one."""
+        newer stamp at the next read (which reads them again), never as an old one."""
         from stackwright.gateway import limits_store
 
         with self.db.read() as session:
@@ -539,6 +567,7 @@ class Enforcer:
             raw = limits_store.load_limits(session, project_id)
         entry = _ProjectLimits(
             stamp=stamp,
+            trusted_until=asked + self.stamp_trust_s,
             caps={subject: spec.caps() for subject, (spec, _name) in raw.items()},
             names={subject: name for subject, (_spec, name) in raw.items()},
         )

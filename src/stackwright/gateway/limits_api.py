@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stackwright.auth.deps import AdminCaller, ReadCaller
 from stackwright.core.deps import SessionDep
 from stackwright.gateway.limits_spec import MAX_RATE, MAX_USD
+from stackwright.gateway.limits_stamps import wait_for_every_process
 
 router = APIRouter(prefix="/api/v1", tags=["gateway"])
 
@@ -98,7 +99,8 @@ def put_key_limits(key_id: str, body: LimitsIn, caller: AdminCaller, session: Se
 
     key = keys.find_key(session, key_id, caller.project_id)
     spec = set_key_limits(session, caller, key, body.model_dump(include=body.model_fields_set))
-    session.commit()  # every process's next admission sees the change (the limits stamp moved with it)
+    session.commit()
+    wait_for_every_process(session)  # every replica admits by the new limits before this answers
     return KeyLimitsOut(key_id=key.id, name=key.name, limits=LimitsOut(**spec.as_dict()))
 
 

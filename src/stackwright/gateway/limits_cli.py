@@ -78,6 +78,7 @@ def limits_command(ctx: typer.Context, ref: str, project: str | None, as_json: b
     from stackwright.auth import service
     from stackwright.auth.actors import cli_actor
     from stackwright.gateway.limits_service import find_key_by_ref, key_limits, set_key_limits, usage
+    from stackwright.gateway.limits_stamps import wait_for_every_process
 
     db = common.database(ctx)
     with (db.write() if changes else db.read()) as session:
@@ -86,6 +87,7 @@ def limits_command(ctx: typer.Context, ref: str, project: str | None, as_json: b
         before = key_limits(session, key)
         spec = set_key_limits(session, cli_actor(), key, changes) if changes else before
         current = usage(session, key.project_id, time.time(), "key", key.id)[0]
+    wait_for_every_process(session)
     row = {"key_id": key.id, "name": key.name, "project_id": key.project_id, "limits": spec.as_dict(), "usage": current["usage"]}
     if as_json:
         common.print_json(row)
@@ -94,4 +96,4 @@ def limits_command(ctx: typer.Context, ref: str, project: str | None, as_json: b
     typer.echo(f"Key {key.name} ({key.id}){': limits updated' if changed else ''}.")
     common.print_table(_table(row["limits"], row["usage"]), ["limit", "value", "used", "resets_at"])
     if changed:
-        typer.echo("Running servers apply the change within a few seconds.")
+        typer.echo("Every running server applies the new limits from now on.")

@@ -22,8 +22,11 @@ def replace_model_limits(session: Session, project_id: str, specs: dict[str, Any
     """Make the project's model limits exactly ``specs`` ({model name: LimitSpec, gateway.yaml LimitsSpec,
     mapping or None}); models left out (or with no caps) lose their limits. In the caller's transaction."""
     wanted = {name: LimitSpec.of(spec) for name, spec in specs.items()}
+    stored = model_limit_rows(session, project_id)
+    if {row.subject: spec_of(row) for row in stored} == {name: spec for name, spec in wanted.items() if not spec.is_empty()}:
+        return  # unchanged: the stamp stays, and nobody waits for processes to see it
     now = utcnow()
-    for row in model_limit_rows(session, project_id):
+    for row in stored:
         if row.subject not in wanted or wanted[row.subject].is_empty():
             session.delete(row)
     session.flush()

@@ -1,16 +1,29 @@
-"""Reading the limits stamps of projects for admissions (see limits_store.bump_stamp).
+"""Limits stamps (see limits_store.bump_stamp): how a change to limits reaches every process before
+it is acknowledged.
 
-Every admission needs the stamp as it is now, so a change to limits made through any process counts
-from the next admission everywhere. One thread reads stamps, one query at a time: an admission waits
-for a read that starts after it arrived, and one read answers every admission waiting when it starts
-(under load, many admissions share one query; a lone request pays one primary-key read).
+A process trusts a project's stamp for ``STAMP_TRUST_S`` after it started reading it, and reads it
+again before admitting once that ran out (ahead of time while requests keep coming). Whoever commits a
+change to limits waits ``wait_for_every_process`` before acknowledging it: by then no process admits on
+a stamp read before the commit. One thread per process reads stamps, one query at a time, and one read
+answers every admission waiting when it starts.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
+
+STAMP_TRUST_S = 0.25  # how long a process admits on a stamp it read (what a change to limits waits)
+BUMPED = "stackwright.limits_stamp_bumped"  # in Session.info: this session changed limits
+
+
+def wait_for_every_process(session: Any) -> None:
+    """Call after committing ``session``: if it changed limits, wait until every process admits by them."""
+    if session.info.pop(BUMPED, False):
+        time.sleep(STAMP_TRUST_S * 1.2)
 
 
 class StampReader:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from stackwright.gateway.limit_models import GatewayCounter, GatewayLimit
 from stackwright.gateway.limits_spec import FIELDS, PERIODS, LimitSpec, lease_size, period_bounds
+from stackwright.gateway.limits_stamps import BUMPED
 
 CounterKey = tuple[str, str, str, str, str, int]  # project_id, scope, subject, metric, period, period_start
 
@@ -195,10 +196,11 @@ _STAMP = ("project", "", "limits", "ever", 0)  # scope, subject, metric, period,
 
 
 def bump_stamp(session: Session, project_id: str, now: Any) -> None:
-    """Count a change to the project's limits (in the changing transaction): every process sees the new
-    stamp on its next admission and reads the limits again before admitting."""
+    """Count a change to the project's limits (in the changing transaction): every process reads them
+    again before admitting once its trust in the old stamp runs out."""
     key = (project_id, *_STAMP)
     _upsert_adding(session, [_row(key, 0, 1, 0, int(now.timestamp()))])  # type: ignore[arg-type]
+    session.info[BUMPED] = True  # the committer waits for every process (limits_stamps.wait_for_every_process)
 
 
 def read_stamps(session: Session, project_ids: list[str]) -> dict[str, int]:

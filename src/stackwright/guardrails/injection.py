@@ -8,9 +8,10 @@ to a corpus of attack phrasings (``data/injection_attacks.txt``); (c) optionally
 gateway (``model:`` in the policy). The score is the highest layer's, 0..1.
 
 ``PATTERNS`` were revised on the bench's labelled set; ``EXTRA`` and the other-language and
-de-obfuscation rules were written from attack categories, checked on ``data/injection_dev.jsonl``
+de-obfuscation rules were written from attack categories, checked on ``bench/data/guardrails/injection_dev.jsonl``
 (attacks and benign support questions written for that purpose, never on the bench's sets), which also
-trains the lexical model; ``data/injection_dev_test.jsonl`` was written after both and is only tested on. The embedding
+trains the lexical model; ``injection_dev_test.jsonl`` there was written after both and is only tested on. The
+label sets live in the repository, not in the wheel; only the weights and the attack corpus ship. The embedding
 layer was tried with that set as well: WordLlama's averaged word vectors put attacks and ordinary
 questions at the same cosines (attack 90th percentile 0.60, benign 99th 0.62 against the corpus), so a
 larger corpus, a benign contrast set or a linear model on the vectors each added as many false positives
@@ -75,7 +76,7 @@ _NO_LIMITS = (r"(?:no|zero|without(?:\s+any)?)\s+(?:\w+\s+)?(?:rules|restriction
               r"|never\s+(?:refuses?|says?\s+no)|always\s+(?:complies|obeys)|(?:escaped|outgrown|freed\s+from|free\s+from|broke\s+free\s+of)"
               r"|\b(?:unlocked|uncensored|rogue|jailbroken)\b|ignores?\s+(?:its|their|your|all)\s+(?:makers|creators|rules|developers|programming)"
               r"|(?:shadow|evil|opposite|dark)\s+(?:self|twin|side|version)")
-# Patterns written from the categories of attack (data/injection_dev.jsonl), not from the bench sets.
+# Patterns written from the categories of attack (bench/data/guardrails/injection_dev.jsonl), not from the bench sets.
 EXTRA: list[tuple[str, float, re.Pattern[str], tuple[str, ...]]] = [
     # instruction override, more verbs and more ways of naming what is overridden
     ("instruction override", 0.9, re.compile(
@@ -393,11 +394,13 @@ def deobfuscated(text: str) -> str | None:
 
 
 # A lexical model: logistic regression over hashed word unigrams and bigrams (binary, L2-normalised),
-# trained (``python -m stackwright.guardrails.injection train``: deterministic, full-batch gradient
-# descent from zeros) on data/injection_dev.jsonl plus every other paragraph of the sample help center
+# trained (``python -m stackwright.guardrails.injection train bench/data/guardrails/injection_dev.jsonl``
+# in a checkout: deterministic, full-batch gradient descent from zeros) on that dev set plus every other
+# paragraph of the sample help center
 # (retrieval/sample/help-center, benign text unlike the dev set's shop questions, so that words the model
 # has not seen do not lean towards "attack"), and stored in data/injection_lexical.npy. Checked on
-# data/injection_dev_test.jsonl (written afterwards, never trained on) and the other help-center paragraphs.
+# bench/data/guardrails/injection_dev_test.jsonl (written afterwards, never trained on) and the other
+# help-center paragraphs.
 LEXICAL_BUCKETS = 16384
 _LEX_WORD = re.compile(r"\w+")
 _LEX_FILE = "data/injection_lexical.npy"
@@ -486,17 +489,17 @@ def help_center_paragraphs() -> list[str]:
     return paragraphs
 
 
-def _train_main() -> None:
+def _train_main(dev_set: str) -> None:
     import json
     from pathlib import Path
 
     import numpy as np
 
-    base = Path(__file__).parent / "data"
-    rows = [json.loads(line) for line in (base / "injection_dev.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in Path(dev_set).read_text(encoding="utf-8").splitlines() if line.strip()]
     rows += [{"text": paragraph, "label": 0} for paragraph in help_center_paragraphs()[::2]]
-    np.save(base / "injection_lexical.npy", train_lexical(rows))
-    print(f"trained on {len(rows)} rows -> {base / 'injection_lexical.npy'}")
+    target = Path(__file__).parent / _LEX_FILE
+    np.save(target, train_lexical(rows))
+    print(f"trained on {len(rows)} rows -> {target}")
 
 
 @lru_cache(maxsize=1)
@@ -596,6 +599,6 @@ class PromptInjection(Check):
 if __name__ == "__main__":
     import sys
 
-    if sys.argv[1:] != ["train"]:
-        sys.exit("usage: python -m stackwright.guardrails.injection train")
-    _train_main()
+    if len(sys.argv) != 3 or sys.argv[1] != "train":
+        sys.exit("usage: python -m stackwright.guardrails.injection train bench/data/guardrails/injection_dev.jsonl")
+    _train_main(sys.argv[2])

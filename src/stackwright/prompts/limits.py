@@ -165,9 +165,10 @@ def _loop(context: Any, iterable: Any) -> Iterator[Any]:
         yield item
 
 
-def _out(context: Any, value: Any) -> str:
+def _out(context: Any, value: Any, static_chars: int = 0) -> str:
+    """``value`` as text, counted with the static text next to it (``static_chars``, known at parse time)."""
     text = value if isinstance(value, str) else str(value)
-    current().emit(len(text))
+    current().emit(len(text) + static_chars)
     return text
 
 
@@ -253,8 +254,8 @@ def environment(included: dict[str, str]) -> Any:
     from jinja2.sandbox import SandboxedEnvironment
     from jinja2.visitor import NodeTransformer
 
-    def call(name: str, node: Any) -> Any:  # a filter: compiled to a direct call, without the sandbox's checks
-        return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+    def call(name: str, node: Any, *args: Any) -> Any:  # a filter: compiled to a direct call, without the sandbox's checks
+        return nodes.Filter(node, name, [nodes.Const(a) for a in args], [], None, None, lineno=node.lineno)
 
     class Rewrite(NodeTransformer):
         """Route loops, output and ``~`` through the budget's hooks."""
@@ -271,8 +272,15 @@ def environment(included: dict[str, str]) -> Any:
             return node
 
         def visit_Output(self, node: Any) -> Any:
+            """One count per expression; the static text of the whole output is counted with the first."""
             node = self.generic_visit(node)
-            node.nodes = [call(OUT, child) for child in node.nodes]
+            static = sum(len(child.data) for child in node.nodes if isinstance(child, nodes.TemplateData))
+            dynamic = [i for i, child in enumerate(node.nodes) if not isinstance(child, nodes.TemplateData)]
+            first = dynamic[0] if dynamic else 0
+            node.nodes = list(node.nodes)
+            node.nodes[first] = call(OUT, node.nodes[first], static if dynamic else static - len(node.nodes[0].data))
+            for i in dynamic[1:]:
+                node.nodes[i] = call(OUT, node.nodes[i])
             return node
 
         def visit_Concat(self, node: Any) -> Any:

@@ -53,7 +53,8 @@ class Users(Resource):
         return self._run(Call("GET", _path("users", user_id)))
 
     def add(self, email: str, password: str | None = None, role: str = "member") -> Any:
-        """Add a user to the project: a new user (give a password) or an existing one (omit it)."""
+        """Invite ``email`` to the project (returns the invitation; its user accepts it). An instance admin's key may
+        instead create a new user with a password (returns the member)."""
         body = compact({"email": email, "password": password, "role": role})
         return self._run(Call("POST", _path("users"), body=body))
 

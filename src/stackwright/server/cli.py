@@ -20,11 +20,11 @@ def _announce(result: object, log_format: str) -> None:
     if effective_format(log_format) == "json":
         generated = [name for name in ("admin_password", "api_key") if getattr(result, name)]
         names = " and ".join({"admin_password": "admin password", "api_key": "API key"}[name] for name in generated)
-        where = f"; the generated {names} (not logged) are in {result.credentials_file}, mode 0600" if generated else ""
+        where = f"; the generated {names} (not logged) are in {os.path.abspath(result.credentials_file)}, mode 0600" if generated else ""
         line = json_record(
             "stackwright.server", f"Stackwright first start: created the admin user, the default project and its admin key{where}",
             event="first_start", admin_email=result.admin_email, project=result.project, generated=generated,
-            credentials_file=str(result.credentials_file) if result.credentials_file else None,
+            credentials_file=os.path.abspath(result.credentials_file) if result.credentials_file else None,
         )  # fmt: skip
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
