@@ -52,6 +52,14 @@ def chat(api: httpx.Client, model: str) -> httpx.Response:
     return api.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
 
 
+def v1_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """An error of the OpenAI-compatible API (OpenAI's shape: code, message, type, param)."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"] and (code is None or error["code"] == code), error
+    return error
+
+
 def keyed(base_url: str, name: str, key_env: str) -> dict[str, Any]:
     model = fake_model(base_url, "fake-model", name=name, retries=0)
     model["deployments"][0]["api_key_env"] = key_env
@@ -120,12 +128,12 @@ def test_the_resolved_address_is_checked_at_every_connect(apps, fake_upstream):
     sneaky = fake_upstream.base_url.replace("127.0.0.1", "127.1")
     assert put(strict, fake_model(sneaky, "fake-model", name="sneaky", retries=0)).status_code == 200
     fake_upstream.reset()
-    error = assert_error(chat(strict, "sneaky"), 502, "upstream_egress_blocked")
+    error = v1_error(chat(strict, "sneaky"), 502, "upstream_egress_blocked")
     assert "127.1 (127.0.0.1)" in error["message"] and "loopback" in error["message"] and "STACKWRIGHT_EGRESS_ALLOW" in error["message"]
     by_name = fake_upstream.base_url.replace("127.0.0.1", "localhost")
     lenient = client(apps(egress_allow=("127.0.0.1",)), TEST_API_KEY)
     assert put(lenient, fake_model(by_name, "fake-model", name="named", retries=0)).status_code == 200
-    error = assert_error(chat(client(apps(egress_allow=()), TEST_API_KEY), "named"), 502, "upstream_egress_blocked")
+    error = v1_error(chat(client(apps(egress_allow=()), TEST_API_KEY), "named"), 502, "upstream_egress_blocked")
     assert "localhost (127.0.0.1)" in error["message"]
     assert fake_upstream.requests() == []  # nothing reached the upstream
     assert chat(client(apps(egress_allow=("localhost",)), TEST_API_KEY), "named").status_code == 200  # a named host, allowed
@@ -150,13 +158,13 @@ def test_operator_configs_reach_loopback_and_the_trust_is_recorded(apps, prepare
     again = lenient.put("/api/v1/gateway/config", json={"config": config}).json()
     assert again["changed"] is True and again["revision"] == first["revision"] + 1
     strict_app.state.gateway.catalog.forget(default.project_id)
-    assert_error(chat(strict, "fake-model"), 502, "upstream_egress_blocked")
+    v1_error(chat(strict, "fake-model"), 502, "upstream_egress_blocked")
 
 
 def test_upstream_error_bodies_are_summarised(api, fake_upstream):
     put(api, fake_model(fake_upstream.base_url, "fake-model", retries=0))
     body = {"error": {"message": "x" * 3000, "type": "server_error"}, "internal": {"db_password": "hunter2-internal"}}
     fake_upstream.script("fake-model", [{"status": 500, "json": body}])
-    error = assert_error(chat(api, "fake-model"), 502)
+    error = v1_error(chat(api, "fake-model"), 502)
     assert "answered 500: " + "x" * 200 + "..." in error["message"] and "x" * 201 not in error["message"]
     assert "hunter2-internal" not in error["message"]
