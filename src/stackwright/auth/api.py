@@ -83,7 +83,7 @@ def create_project(body: ProjectCreate, caller: AdminCaller, session: SessionDep
     # The creating key's project records it too, so its admins can see what their key made.
     audit.record(session, caller, "project.create", "project", project.id, project_id=caller.project_id, after=audit.snapshot(project))
     # The first key belongs to the new project alone (no user): it acts as the project's owner and nowhere else.
-    key, raw = keys.create_key(session, caller, project.id, "project owner key", ["admin"])
+    key, raw = keys.create_key(session, caller, project.id, "first admin key", ["admin"])
     session.commit()
     return ProjectCreated(project=ProjectOut.model_validate(project), api_key=_key_created(key, raw))
 

@@ -47,8 +47,8 @@ def blocked_kind(ip: IPAddress) -> str | None:
         return "cloud metadata"
     checks = (
         (ip.is_loopback, "loopback"), (ip.is_link_local, "link-local"), (ip.is_unspecified, "unspecified"),
-        (ip.is_multicast, "multicast"), (ip in _SHARED, "shared (100.64.0.0/10)"), (ip.is_private, "private"),
-        (ip.is_reserved, "reserved"), (not ip.is_global, "non-public"),
+        (ip.is_multicast, "multicast"), (ip in _SHARED, "shared (100.64.0.0/10)"), (ip.is_reserved, "reserved"),
+        (ip.is_private, "private"), (not ip.is_global, "non-public"),
     )  # fmt: skip
     return next((kind for hit, kind in checks if hit), None)
 

@@ -31,8 +31,10 @@ def private_sqlite_files(db_path: str) -> None:
     if db_path in ("", ":memory:") or db_path.startswith("file:"):
         return
     path = Path(db_path)
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    try:  # never open an existing file: closing any descriptor of it drops this process' SQLite locks on it
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        pass
     except OSError:
         return  # a missing folder: Database.check_connection says how to fix it
     for candidate in (path, *(Path(f"{path}{suffix}") for suffix in SQLITE_COMPANIONS)):

@@ -18,11 +18,12 @@ call, so with sequential traffic a budget is overshot by at most the last admitt
 Each process also keeps its share of ``leased`` in a row of its own (its ``holder`` id) with a
 heartbeat; after ``stale_holder_s`` of silence (kill -9, a lost machine) any process gives that share
 back. Once a counter is seen at its cap, further requests are refused from memory until the period
-or the cap changes, so a client hammering past its limit costs the database only the stamp read below.
+or the cap changes, so a client hammering past its limit costs the database no more than the stamp reads below.
 
-Limits are exact across processes from the moment a change commits: every change bumps the project's
-stamp (a counter row), each admission reads the stamp (one read shared by the admissions waiting for
-it, see limits_stamps) and reads the limits again before admitting when the stamp moved. Money and
+Limits are exact across processes from the moment a change is acknowledged: every change bumps the
+project's stamp (a counter row); a process admits on a stamp only for ``stamp_trust_s`` after it began
+reading it, reads it again before admitting once that ran out (and the limits, when it moved), and the
+change waits that long before it is acknowledged (see limits_stamps). Money and
 tokens are reserved at the recent per-request usage; while a subject's usage per request is not known
 yet, a process admits one such request at a time (the probe) and the others wait for its cost, so
 requests of unknown cost overshoot a budget by at most one per process.
