@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
@@ -95,10 +94,9 @@ def test_make_run_flow(tmp_path):
         creds = read_env_file(creds_path)
         api_key = creds["STACKWRIGHT_API_KEY"]
         assert api_key.startswith("sw-") and creds["STACKWRIGHT_ADMIN_PASSWORD"]
-        first_output = server.stderr  # not a terminal: JSON logs, so the banner is a record without the secrets
-        banner = [json.loads(line) for line in first_output.splitlines() if '"first_start"' in line]
-        assert len(banner) == 1 and banner[0]["credentials_file"] == str(creds_path)  # named once, absolute
-        assert api_key not in first_output and creds["STACKWRIGHT_ADMIN_PASSWORD"] not in first_output
+        first_output = server.stderr
+        assert api_key in first_output and creds["STACKWRIGHT_ADMIN_PASSWORD"] in first_output
+        assert first_output.count(api_key) == 1  # printed once
         assert (workdir / ".stackwright" / "stackwright.db").exists()
         with server.client(api_key) as api:
             me = api.get("/api/v1/me").json()

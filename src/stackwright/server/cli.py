@@ -11,13 +11,14 @@ from stackwright.cli import common
 
 
 def _announce(result: object, log_format: str) -> None:
-    """First-start credentials, once, to stderr: as text (secrets included) for a person at a terminal, or,
-    where the logs are JSON, as one JSON log record without the secrets, naming the 0600 file that holds them."""
-    from stackwright.core.logs import effective_format, json_record
+    """First-start credentials, once, to stderr: as text (secrets included), or, with
+    STACKWRIGHT_LOG_FORMAT=json, as one JSON log record without the secrets, naming the 0600 file that holds them.
+    ``auto`` keeps the text banner even without a terminal, so `make run` piped to a file still shows how to sign in."""
+    from stackwright.core.logs import json_record
 
     if result is None:
         return
-    if effective_format(log_format) == "json":
+    if log_format == "json":
         generated = [name for name in ("admin_password", "api_key") if getattr(result, name)]
         names = " and ".join({"admin_password": "admin password", "api_key": "API key"}[name] for name in generated)
         where = f"; the generated {names} (not logged) are in {os.path.abspath(result.credentials_file)}, mode 0600" if generated else ""
