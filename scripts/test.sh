@@ -12,4 +12,5 @@ finish() {
 trap finish EXIT
 url=$(scripts/postgres.sh start)
 export STACKWRIGHT_TEST_POSTGRES_URL="$url"
-"$VENV/bin/python" -m pytest "$@"
+# Two processes; a file's tests stay in one (module fixtures, Ray). Later arguments win, e.g. `-n 0`.
+"$VENV/bin/python" -m pytest -n 2 --dist loadfile "$@"

@@ -167,3 +167,20 @@ def test_the_setting_takes_a_list_or_comma_separated_entries(monkeypatch):
         load_settings()
     monkeypatch.delenv("STACKWRIGHT_EVAL_PYTHON_ALLOW")
     assert load_settings().eval_python_allow == ()
+
+
+def test_an_online_rule_whose_code_is_no_longer_allowed_waits_and_the_others_run(api, app, evals, monkeypatch):
+    from stackwright.auth.actors import cli_actor
+    from stackwright.evals import online
+    from tests.gateway.helpers import wait_trace
+
+    monkeypatch.setattr(online, "SETTLE_S", 0.0)
+    with app.state.db.write() as session:  # stored while the allow-list still named it (as if the operator narrowed it since)
+        online.save_rule(session, cli_actor(), evals.project_id, "stale", {}, 1.0, [{"type": "python", "function": "json:dumps"}],
+                         policy=CodePolicy.operator())  # fmt: skip
+    ok(api.put("/api/v1/evals/online/rules/fine", json={"sample_rate": 1, "scorers": [{"type": "contains", "value": "echo"}]}))
+    response = api.post("/v1/chat/completions", json={"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200, response.text
+    wait_trace(api, response.headers["x-stackwright-trace-id"])
+    totals = ok(api.post("/api/v1/evals/online/run"))["rules"]
+    assert totals["stale"] == {"examined": 0, "scored": 0, "unmeasured": 0} and totals["fine"]["scored"] == 1

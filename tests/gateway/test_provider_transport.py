@@ -238,20 +238,27 @@ def test_behind_a_proxy_providers_use_httpx_own_client(
     fake_upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from stackwright.gateway.providers.base import SERVER, Deployment, ProviderError
-    from stackwright.gateway.providers.http import _Proxied
+    import ipaddress
+    from dataclasses import replace
+
+    from stackwright.core.egress import EgressPolicy
+    from stackwright.gateway.providers.http import _Direct, _Proxied
     from stackwright.gateway.providers.openai import OpenAIProvider
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # httpx honours it: the calls still reach the fake directly
     deployment = Deployment(id="d/0", provider="openai", model="m", base_url=fake_upstream.base_url)
     body = {"model": "m", "messages": [{"role": "user", "content": "via proxy settings"}]}
-    fake_upstream.script("m", ["ok", "ok", {"status": 500}])
+    fake_upstream.script("m", ["ok", "ok", "ok", {"status": 500}])
 
     async def main() -> list[Any]:
         provider = OpenAIProvider()
         try:
             completion = await provider.chat(deployment, body)
-            assert isinstance(provider._pool._sender, _Proxied)
+            assert isinstance(provider._pool._senders[None], _Proxied)
+            guarded = replace(deployment, egress=EgressPolicy(networks=(ipaddress.ip_network("127.0.0.1/32"),)))
+            await provider.chat(guarded, body)  # an API-written config: the checked address, never a proxy
+            assert isinstance(provider._pool._senders[guarded.egress], _Direct)
             chunks = [chunk async for chunk in provider.chat_stream(deployment, body)]
             with pytest.raises(ProviderError) as caught:
                 await provider.chat(deployment, body)
