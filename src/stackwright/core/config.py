@@ -188,20 +188,7 @@ class Settings(BaseSettings):
     @field_validator("eval_python_allow", mode="before")
     @classmethod
     def _check_python_allow(cls, value: Any) -> tuple[str, ...]:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                import json
-
-                try:
-                    value = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"is not a valid JSON list ({exc.msg}); or give comma-separated entries") from None
-            else:
-                value = text.split(",")
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise ValueError("must be a list of modules or module:function entries, e.g. my_evals,other.mod:score")
-        entries = tuple(v.strip() for v in value if v.strip())
+        entries = _string_list(value, "modules or module:function entries, e.g. my_evals,other.mod:score")
         bad = [e for e in entries if not PYTHON_REF_PATTERN.match(e)]
         if bad:
             raise ValueError(f"{bad[0]!r} is not a module (my_evals.scorers) or module:function (my_evals:score)")
