@@ -21,6 +21,7 @@ from stackwright.server.errors import error_response
 MIN_INT = -(2**63)
 MAX_INT = 2**64 - 1  # what orjson serializes; Postgres JSONB and SQLite's JSON text hold these exactly
 _LONG_DIGIT_RUN = re.compile(rb"\d{19,}")  # the only way to spell an integer outside that range
+_NOT_FINITE = re.compile(rb"(?<![\w\"])-?(NaN|Infinity)(?![\w\"])")
 _SEND_JSON = "Send a JSON object with Content-Type: application/json."
 
 
@@ -60,6 +61,8 @@ def body_problem(body: bytes) -> str | None:
         hint = ""
         if "surrogate" in exc.msg:
             hint = " Text must be valid Unicode: a \\ud800-\\udfff escape is allowed only as half of a surrogate pair."
+        elif _NOT_FINITE.search(body):
+            hint = " NaN and Infinity are not JSON: send a finite number, or null."
         return f"The request body is not valid JSON ({exc.msg} at character {exc.pos}).{hint} {_SEND_JSON}"
     if _LONG_DIGIT_RUN.search(body):
         try:
