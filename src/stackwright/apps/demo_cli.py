@@ -22,7 +22,7 @@ demo_app = typer.Typer(help="The reference support assistant: seed it, ask it, e
 
 DEMO_ROUTE = "support.answer"
 DEMO_ENV = "production"
-PROJECT_HELP = "Project name or id (default: the project where the support demo is seeded)."
+PROJECT_HELP = "Project name or id (default: STACKWRIGHT_PROJECT, else the project where the support demo is seeded)."
 QUESTIONS = (
     ("prompt_version", "Which prompt version is live right now (per environment, per route)?"),
     ("model", "Which model (provider, deployment, parameters) handled this request?"),
@@ -151,7 +151,7 @@ def ask_command(
         show(_explain_remote(base_url, key, trace_id), as_json)
         return
     with common.database(ctx).read() as session:
-        project_id = _demo_project(session, project)
+        project_id = _demo_project(session, project or settings.project)
     trace_id = _call_ask(question, user, settings, None, api_key)
     show(_explain(ctx, trace_id, project_id, None), as_json)
 
@@ -160,7 +160,7 @@ def ask_command(
 def explain_command(
     ctx: typer.Context,
     trace_id: str = typer.Argument(..., help="A trace id (32 hex characters)."),
-    project: str = typer.Option(None, help="Project name or id (default: the project holding the trace)."),
+    project: str = typer.Option(None, help="Project name or id (default: STACKWRIGHT_PROJECT, else the project holding the trace)."),
     base_url: str = typer.Option(None, "--base-url", help="A running server to read from (the API key's project)."),
     api_key: str = typer.Option(None, "--api-key", help=API_KEY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the eight answers."),
@@ -169,7 +169,7 @@ def explain_command(
     if base_url:
         show(_explain_remote(base_url, _api_key(common.settings(ctx), api_key), trace_id), as_json)
         return
-    show(_explain(ctx, trace_id, None, project), as_json)
+    show(_explain(ctx, trace_id, None, project or common.settings(ctx).project), as_json)
 
 
 # -- readable output ---------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ def add_member(body: UserCreate, caller: AdminCaller, session: SessionDep, setti
                 "Only an instance admin creates accounts with a password.",
                 hint="Omit the password: the email gets an invitation, accepted with the person's own account.",
             )
-        return _invite(session, caller, email, body.role, settings, response, status=202)
+        return _invite(session, caller, email, body.role, settings, response)
     try:
         user = service.find_user(session, email)
     except NotFound:
@@ -125,16 +125,17 @@ def add_member(body: UserCreate, caller: AdminCaller, session: SessionDep, setti
             raise Conflict(
                 f"A user with email {email!r} already exists.", hint="Omit the password to invite them to this project."
             )
-        return _invite(session, caller, email, body.role, settings, response, status=202)
+        return _invite(session, caller, email, body.role, settings, response)
     member = service.add_member(session, caller, caller.project_id or "", user.id, body.role)
     session.commit()
     return _member_out(user, member)
 
 
-def _invite(session: Session, caller: Actor, email: str, role: str, settings: Settings, response: Response, status: int) -> InvitationOut:
+def _invite(session: Session, caller: Actor, email: str, role: str, settings: Settings, response: Response) -> InvitationOut:
+    """202: the invitation waits for its user's answer. Nothing in it depends on whether the email has an account."""
     invitation = invitations.invite(session, caller, caller.project_id or "", email, role, settings.invitation_ttl_days)
     session.commit()
-    response.status_code = status
+    response.status_code = 202
     return _invitation_out(invitation)
 
 
@@ -149,7 +150,7 @@ def list_invitations(caller: AdminCaller, session: SessionDep) -> Page[Invitatio
 
 @router.post("/invitations", response_model=InvitationOut, status_code=202, summary="Invite an email to the project with a role")
 def create_invitation(body: InvitationCreate, caller: AdminCaller, session: SessionDep, settings: SettingsDep, response: Response) -> InvitationOut:
-    return _invite(session, caller, body.email, body.role, settings, response, status=202)
+    return _invite(session, caller, body.email, body.role, settings, response)
 
 
 @router.delete("/invitations/{invitation_id}", response_model=InvitationOut, summary="Revoke a pending invitation (idempotent)")
@@ -167,8 +168,8 @@ def my_invitations(caller: ReadCaller, session: SessionDep) -> Page[MyInvitation
 
 def _my_invitation_out(invitation: Invitation, project: Project) -> MyInvitationOut:
     return MyInvitationOut(
-        id=invitation.id, project=ProjectOut.model_validate(project), role=invitation.role, invited_by=invitation.invited_by,
-        created_at=invitation.created_at, expires_at=invitation.expires_at,
+        id=invitation.id, project=ProjectOut.model_validate(project), role=invitation.role, created_at=invitation.created_at,
+        expires_at=invitation.expires_at,
     )  # fmt: skip
 
 

@@ -79,10 +79,11 @@ class InvitationOut(Output):
 
 
 class MyInvitationOut(BaseModel):
+    """What the invited user sees (not who invited them: an actor label names a key of a project they are not in yet)."""
+
     id: str
     project: ProjectOut
     role: Role
-    invited_by: str
     created_at: datetime
     expires_at: datetime
 

@@ -70,6 +70,38 @@ def find_project(session: Session, ref: str) -> Project:
     return project
 
 
+def choose_project(session: Session, flag: str | None, configured: str | None) -> Project:
+    """The project a CLI command acts on: ``flag`` (its --project), else ``configured`` (STACKWRIGHT_PROJECT),
+    else the only project, else the one named ``default``. Otherwise the error names the projects there are."""
+    ref, source = (flag, "--project") if flag else (configured, "STACKWRIGHT_PROJECT")
+    if ref:
+        project = session.get(Project, ref) or session.scalar(select(Project).where(Project.name == ref))
+        if project is None:
+            raise NotFound(f"No project {ref!r} (from {source}); {_project_names(session)}.",
+                           hint="Pass --project NAME or set STACKWRIGHT_PROJECT to one of them.")  # fmt: skip
+        return project
+    projects = list_projects(session)
+    if len(projects) == 1:
+        return projects[0]
+    named_default = [p for p in projects if p.name == "default"]
+    if named_default:
+        return named_default[0]
+    if not projects:
+        raise NotFound("There is no project yet.", hint="Run `stackwright init` or `stackwright projects create NAME`.")
+    raise InvalidInput(
+        f"Which project? There are {len(projects)} and none is named 'default'; {_project_names(session)}.",
+        hint="Pass --project NAME or set STACKWRIGHT_PROJECT.",
+    )
+
+
+def _project_names(session: Session, shown: int = 20) -> str:
+    names = list(session.scalars(select(Project.name).order_by(Project.name).limit(shown + 1)))
+    if not names:
+        return "there is no project yet"
+    more = " and more (`stackwright projects list`)" if len(names) > shown else ""
+    return f"the projects are: {', '.join(names[:shown])}{more}"
+
+
 # -- users ----------------------------------------------------------------------------------------
 
 

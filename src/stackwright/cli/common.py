@@ -9,6 +9,9 @@ from typing import Any
 import typer
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
+PROJECT_OPTION = typer.Option(
+    None, "--project", help="Project name or id (default: STACKWRIGHT_PROJECT, else the only project, else 'default')."
+)
 
 
 def settings(ctx: typer.Context | None = None, **overrides: Any) -> Any:
@@ -26,6 +29,14 @@ def database(ctx: typer.Context | None = None) -> Any:
     from stackwright.core.runtime import open_database
 
     return open_database(settings(ctx))
+
+
+def project(ctx: typer.Context | None, session: Any, flag: str | None) -> Any:
+    """The project a command acts on: the --project flag, then STACKWRIGHT_PROJECT, then the only project, then
+    the one named ``default``; otherwise an error that lists the projects."""
+    from stackwright.auth.service import choose_project
+
+    return choose_project(session, flag, settings(ctx).project)
 
 
 def jsonable(value: Any) -> Any:

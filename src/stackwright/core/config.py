@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     retrieval_max_file_mb: float = Field(
         default=50, gt=0, le=10_000, description="Largest file `stackwright ingest` reads, in MB; larger files are reported and skipped."
     )
+    project: str | None = Field(
+        default=None,
+        description="Project (name or id) CLI commands act on without --project; the credentials files set it.",
+    )
     init_admin_email: str | None = Field(
         default=None, description="First start only: the admin user's email (generated if unset)."
     )

@@ -11,15 +11,8 @@ import typer
 from stackwright.cli import common
 
 datasets_app = typer.Typer(help="Datasets: import, export, versions, items, add from traces.", no_args_is_help=True)
-PROJECT_OPTION = typer.Option(None, "--project", help="Project name or id (default: the only project, else 'default').")
 MESSAGE_OPTION = typer.Option("", "--message", "-m", help="A note stored with the new version.")
 FORMAT_OPTION = typer.Option(None, "--format", help="jsonl or csv (default: from the file name).")
-
-
-def _project_id(session: Any, project: str | None) -> str:
-    from stackwright.tracing.cli import resolve_project
-
-    return resolve_project(session, project).id
 
 
 def _json_option(value: str | None, option: str) -> Any:
@@ -68,7 +61,7 @@ def import_(
     append: bool = typer.Option(False, "--append/--replace", help="Append to the latest items, or replace them (default: the file is the new content)."),
     fmt: str | None = FORMAT_OPTION,
     message: str = MESSAGE_OPTION,
-    project: str | None = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Import a JSONL or CSV file as a new version (the same content keeps its version). All or nothing."""
@@ -79,7 +72,7 @@ def import_(
     check_name(name)
     items, places = importing.parse(_read(file), importing.format_of(str(file), fmt if str(file) != "-" else fmt or "jsonl"), str(file))
     with common.database(ctx).write() as session:
-        result = editing.import_items(session, cli_actor(), _project_id(session, project), name, items, places,
+        result = editing.import_items(session, cli_actor(), common.project(ctx, session, project).id, name, items, places,
                                       mode="append" if append else "replace", message=message)  # fmt: skip
     skipped = f", {result['skipped']} already there" if result["skipped"] else ""
     _say(result, as_json, f"{result['imported']} imported from {file}{skipped}")
@@ -91,14 +84,14 @@ def export(
     ref: str = typer.Argument(..., metavar="NAME[@N]", help="Dataset, optionally at a version (default: latest)."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl or csv."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file (default: stdout)."),
-    project: str | None = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
 ) -> None:
     """Write a version's items as JSONL or CSV (the import formats: export, edit, import round-trips)."""
     from stackwright.datasets import importing, service
 
     fmt = importing.format_of("", fmt)
     with common.database(ctx).read() as session:
-        view = service.get_dataset_version(session, _project_id(session, project), ref)
+        view = service.get_dataset_version(session, common.project(ctx, session, project).id, ref)
     text = importing.to_csv(view.items) if fmt == "csv" else importing.to_jsonl(view.items)
     if output is None:
         sys.stdout.write(text)
@@ -113,12 +106,12 @@ def export(
 
 
 @datasets_app.command("list")
-def list_(ctx: typer.Context, project: str | None = PROJECT_OPTION, limit: int = typer.Option(50, "--limit", min=1, max=500, help="How many rows."), as_json: bool = common.JSON_OPTION) -> None:
+def list_(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, limit: int = typer.Option(50, "--limit", min=1, max=500, help="How many rows."), as_json: bool = common.JSON_OPTION) -> None:
     """List the project's datasets with their latest version and item count."""
     from stackwright.datasets import service
 
     with common.database(ctx).read() as session:
-        rows, _ = service.list_datasets(session, _project_id(session, project), limit=limit)
+        rows, _ = service.list_datasets(session, common.project(ctx, session, project).id, limit=limit)
     common.emit(rows, ["name", "latest_version", "item_count", "description", "updated_at"], as_json, title="datasets")
 
 
@@ -127,7 +120,7 @@ def show(
     ctx: typer.Context,
     ref: str = typer.Argument(..., metavar="NAME[@N]", help="Dataset, optionally at a version (default: latest)."),
     limit: int = typer.Option(20, "--limit", min=1, max=100_000, help="How many items to list."),
-    project: str | None = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Show a version: its summary and its first items (ids for update-item and remove-item)."""
@@ -136,7 +129,7 @@ def show(
     from stackwright.datasets import service
 
     with common.database(ctx).read() as session:
-        summary, items, next_cursor = service.items_page(session, _project_id(session, project), ref, limit=limit)
+        summary, items, next_cursor = service.items_page(session, common.project(ctx, session, project).id, ref, limit=limit)
     if as_json:
         common.print_json({"version": summary, "items": items, "more": next_cursor is not None})
         return
@@ -154,7 +147,7 @@ def show(
 def versions(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Dataset name."),
-    project: str | None = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     limit: int = typer.Option(50, "--limit", min=1, max=500, help="How many rows."),
     as_json: bool = common.JSON_OPTION,
 ) -> None:
@@ -162,7 +155,7 @@ def versions(
     from stackwright.datasets import service
 
     with common.database(ctx).read() as session:
-        rows, _ = service.list_versions(session, _project_id(session, project), name, limit=limit)
+        rows, _ = service.list_versions(session, common.project(ctx, session, project).id, name, limit=limit)
     table = [{**r, "latest": "yes" if r["latest"] else ""} for r in rows]
     common.emit(table if not as_json else rows, ["version", "latest", "item_count", "parent_version", "message", "author", "created_at"], as_json, title=f"{name} versions")
 
@@ -175,7 +168,7 @@ def add_item(
     expected_json: str | None = typer.Option(None, "--expected", help="The expected output as JSON."),
     metadata_json: str | None = typer.Option(None, "--metadata", help="Metadata as a JSON object."),
     message: str = MESSAGE_OPTION,
-    project: str | None = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Add one item: a new version."""
@@ -188,7 +181,7 @@ def add_item(
     if metadata_json is not None:
         raw["metadata"] = _json_option(metadata_json, "--metadata")
     with common.database(ctx).write() as session:
-        result = editing.add_item(session, cli_actor(), _project_id(session, project), name, raw, message=message)
+        result = editing.add_item(session, cli_actor(), common.project(ctx, session, project).id, name, raw, message=message)
     _say(result, as_json, f"added {result['item_id']}")
 
 
@@ -201,7 +194,7 @@ def update_item(
     expected_json: str | None = typer.Option(None, "--expected", help="New expected output as JSON (null clears it)."),
     metadata_json: str | None = typer.Option(None, "--metadata", help="New metadata as a JSON object (replaces it)."),
     message: str = MESSAGE_OPTION,
-    project: str | None = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Change an item's input, expected or metadata: a new version (the item keeps its place, gets a new id)."""
@@ -213,7 +206,7 @@ def update_item(
         if value is not None:
             changes[key] = _json_option(value, option)
     with common.database(ctx).write() as session:
-        result = editing.update_item(session, cli_actor(), _project_id(session, project), name, item_id, changes, message=message)
+        result = editing.update_item(session, cli_actor(), common.project(ctx, session, project).id, name, item_id, changes, message=message)
     _say(result, as_json, f"{result['old_item_id']} is now {result['item_id']}")
 
 
@@ -223,7 +216,7 @@ def remove_item(
     name: str = typer.Argument(..., help="Dataset name."),
     item_id: str = typer.Argument(..., help="Item id (from `datasets show`)."),
     message: str = MESSAGE_OPTION,
-    project: str | None = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Remove an item: a new version (older versions keep it)."""
@@ -231,7 +224,7 @@ def remove_item(
     from stackwright.datasets import editing
 
     with common.database(ctx).write() as session:
-        result = editing.remove_item(session, cli_actor(), _project_id(session, project), name, item_id, message=message)
+        result = editing.remove_item(session, cli_actor(), common.project(ctx, session, project).id, name, item_id, message=message)
     _say(result, as_json, f"removed {result['item_id']}")
 
 
@@ -243,7 +236,7 @@ def add_from_traces(
     limit: int = typer.Option(100, "--limit", min=1, max=10_000, help="At most this many traces, newest first."),
     mask: bool = typer.Option(True, "--mask/--no-mask", help="Mask personal data and secrets (default) or copy as they are."),
     message: str = MESSAGE_OPTION,
-    project: str | None = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Append matching traces' root inputs (as input) and outputs (as expected), PII masked, as a new version."""
@@ -252,7 +245,7 @@ def add_from_traces(
 
     parsed = from_traces.parse_filter_pairs(filters)
     with common.database(ctx).write() as session:
-        result = from_traces.add_from_traces(session, cli_actor(), _project_id(session, project), name, parsed, limit=limit, mask=mask, message=message)
+        result = from_traces.add_from_traces(session, cli_actor(), common.project(ctx, session, project).id, name, parsed, limit=limit, mask=mask, message=message)
     masked = ", ".join(f"{kind} {count}" for kind, count in result["pii"].items()) or "nothing"
     what = f"{result['matched']} traces matched, {result['added']} added, {result['skipped']} already there; masked: {masked if mask else 'off'}"
     _say(result, as_json, what)

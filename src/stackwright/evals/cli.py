@@ -14,7 +14,6 @@ import typer
 from stackwright.cli import common
 
 eval_app = typer.Typer(help="Evaluations: run specs, resume, show, compare, gate.", no_args_is_help=True)
-PROJECT_OPTION = typer.Option("default", "--project", help="Project name or id.")
 
 
 def _usage_error(exc: Exception) -> typer.Exit:
@@ -29,12 +28,6 @@ def _importable_from(*folders: Path) -> None:
     for folder in folders:
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
-
-
-def _project_id(session: Any, project: str) -> str:
-    from stackwright.auth import service as auth_service
-
-    return auth_service.find_project(session, project).id
 
 
 class _Bar:
@@ -132,7 +125,7 @@ def run(
     name: str = typer.Option(None, "--name", help="Run name (default: spec name + timestamp); `no_regression_vs` finds runs by it."),
     report_md: Path = typer.Option(None, "--report-md", help="Write a Markdown report here."),
     junit: Path = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Run an eval spec: every case through the target, scored, stored as it completes; then the summary and gates."""
@@ -150,7 +143,7 @@ def run(
         spec = load_file(spec_file, CodePolicy.operator())  # the operator's own file: its python code may run
         db = common.database(ctx)
         with db.read() as session:
-            project_id = _project_id(session, project)
+            project_id = common.project(ctx, session, project).id
         prepared = prepare_run(db, project_id, spec, name=name, repeat=repeat, seed=seed, actor=cli_actor())
     except StackwrightError as exc:
         raise _usage_error(exc) from None
@@ -172,7 +165,7 @@ def resume(
     executor: str = typer.Option("local", "--executor", help="Where the remaining cases run: local or ray (ray extra)."),
     report_md: Path = typer.Option(None, "--report-md", help="Write a Markdown report here."),
     junit: Path = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Finish an interrupted run: only the cases without a stored result run; the summary is recomputed."""
@@ -187,7 +180,7 @@ def resume(
         check_executor(executor)
         db = common.database(ctx)
         with db.write() as session:
-            project_id = _project_id(session, project)
+            project_id = common.project(ctx, session, project).id
             found = service.find_run(session, project_id, run_ref)
             check_resumable(found, db.settings.eval_stale_after_s)  # not while a live process runs it
             run_id, run_name, left = found.id, found.name, found.total_cases - len(service.done_pairs(session, found.id))
@@ -209,7 +202,7 @@ def show(
     ctx: typer.Context,
     run_ref: str = typer.Argument(..., metavar="RUN", help="Run id or name."),
     cases: bool = typer.Option(False, "--cases", help="Also list the cases (with --json: always included)."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """A run's summary: per-scorer means with 95 % CIs, pass rates, unmeasured counts, gates."""
@@ -218,7 +211,7 @@ def show(
 
     try:
         with common.database(ctx).read() as session:
-            found = service.find_run(session, _project_id(session, project), run_ref)
+            found = service.find_run(session, common.project(ctx, session, project).id, run_ref)
             result = service.run_payload(found, with_spec=as_json)
             rows = service.case_rows(session, found.id) if (cases or as_json) else []
     except StackwrightError as exc:
@@ -240,7 +233,7 @@ def compare(
     run_a: str = typer.Argument(..., metavar="RUN_A", help="The baseline run (id or name)."),
     run_b: str = typer.Argument(..., metavar="RUN_B", help="The new run (id or name)."),
     limit: int = typer.Option(20, "--limit", min=1, max=1000, help="How many regressed/improved cases to list per scorer."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Per-case differences between two runs: regressions, improvements, McNemar and Wilcoxon p-values."""
@@ -249,7 +242,7 @@ def compare(
 
     try:
         with common.database(ctx).read() as session:
-            result = compare_runs(session, _project_id(session, project), run_a, run_b, limit)
+            result = compare_runs(session, common.project(ctx, session, project).id, run_a, run_b, limit)
     except StackwrightError as exc:
         raise _usage_error(exc) from None
     if as_json:
@@ -272,14 +265,14 @@ def list_(
     ctx: typer.Context,
     name: str = typer.Option(None, "--name", help="Only runs of this name or spec name."),
     limit: int = typer.Option(50, "--limit", min=1, max=500, help="How many rows."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Runs, newest first."""
     from stackwright.evals import service
 
     with common.database(ctx).read() as session:
-        rows = service.list_runs(session, _project_id(session, project), name=name, limit=limit)
+        rows = service.list_runs(session, common.project(ctx, session, project).id, name=name, limit=limit)
     table = [{**r, "passed": (r["summary"] or {}).get("passed")} for r in rows]
     common.emit(table if not as_json else rows, ["id", "name", "spec_name", "dataset", "status", "total_cases", "passed", "created_at"],
                 as_json, title="eval runs")  # fmt: skip
@@ -309,7 +302,7 @@ def online_set(
     filter_: list[str] = typer.Option([], "--filter", help="Trace field=value, e.g. route=support.answer (repeat)."),
     rate: float = typer.Option(..., "--rate", help="Share of matching traces to score (0-1]."),
     disabled: bool = typer.Option(False, "--disabled", help="Store the rule without running it."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Create or replace a rule: sample traces matching the filter at the rate and store scores on them."""
@@ -326,7 +319,7 @@ def online_set(
         pairs[key.strip()] = value
     policy = CodePolicy.server(common.settings(ctx))  # rules run in the server: its allow-list holds, even for the operator
     with common.database(ctx).write() as session:
-        result = online.save_rule(session, cli_actor(), _project_id(session, project), name, pairs, rate, [_scorer_arg(s) for s in scorer],
+        result = online.save_rule(session, cli_actor(), common.project(ctx, session, project).id, name, pairs, rate, [_scorer_arg(s) for s in scorer],
                                   enabled=not disabled, policy=policy)  # fmt: skip
     if as_json:
         common.print_json(result)
@@ -335,30 +328,30 @@ def online_set(
 
 
 @online_app.command("list")
-def online_list(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
+def online_list(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
     """Rules with how many traces each examined and scored."""
     from stackwright.evals import online
 
     with common.database(ctx).read() as session:
-        rows = online.list_rules(session, _project_id(session, project))
+        rows = online.list_rules(session, common.project(ctx, session, project).id)
     table = [{**r, "scorers": ", ".join(s.get("name") or s["type"] for s in r["scorers"])} for r in rows]
     common.emit(rows if as_json else table, ["name", "filter", "sample_rate", "scorers", "enabled", "examined", "scored", "unmeasured"], as_json,
                 title="online evaluation rules")  # fmt: skip
 
 
 @online_app.command("remove")
-def online_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Rule name."), project: str = PROJECT_OPTION) -> None:
+def online_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Rule name."), project: str | None = common.PROJECT_OPTION) -> None:
     """Delete a rule (the scores it stored stay on their traces)."""
     from stackwright.auth.actors import cli_actor
     from stackwright.evals import online
 
     with common.database(ctx).write() as session:
-        online.delete_rule(session, cli_actor(), _project_id(session, project), name)
+        online.delete_rule(session, cli_actor(), common.project(ctx, session, project).id, name)
     typer.echo(f"online rule {name} removed.")
 
 
 @online_app.command("run")
-def online_run(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
+def online_run(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
     """Run the rules once now over the settled traces (for cron, or when the server does not run them)."""
     import asyncio
 
@@ -369,7 +362,7 @@ def online_run(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool 
     settings = common.settings(ctx)
     db = common.database(ctx)
     with db.read() as session:
-        project_id = _project_id(session, project)
+        project_id = common.project(ctx, session, project).id
     app = create_app(settings, db)
 
     async def run() -> dict[str, Any]:

@@ -58,6 +58,18 @@ def latest_completed(session: Session, project_id: str, *, name: str | None = No
     return session.scalar(query.order_by(EvalRun.finished_at.desc(), EvalRun.id.desc()).limit(1))
 
 
+def recent_completed(session: Session, project_id: str, limit: int) -> list[EvalRun]:
+    """The project's newest completed runs, newest first."""
+    query = select(EvalRun).where(EvalRun.project_id == project_id, EvalRun.status == "completed")
+    return list(session.scalars(query.order_by(EvalRun.finished_at.desc(), EvalRun.id.desc()).limit(limit)))
+
+
+def case_traces(session: Session, run_id: str, limit: int) -> list[tuple[str, int, str | None]]:
+    """(item id, repeat index, trace id) of at most ``limit`` case results of a run."""
+    query = select(EvalCaseResult.item_id, EvalCaseResult.repeat_index, EvalCaseResult.trace_id).where(EvalCaseResult.run_id == run_id)
+    return [(item, repeat, trace_id) for item, repeat, trace_id in session.execute(query.limit(limit))]
+
+
 def done_pairs(session: Session, run_id: str) -> set[tuple[str, int]]:
     rows = session.execute(select(EvalCaseResult.item_id, EvalCaseResult.repeat_index).where(EvalCaseResult.run_id == run_id))
     return {(item_id, index) for item_id, index in rows}

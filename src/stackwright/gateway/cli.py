@@ -11,7 +11,6 @@ import typer
 from stackwright.cli import common
 
 gateway_app = typer.Typer(help="Configure the model gateway: models, deployments, fallbacks, cache, limits.", no_args_is_help=True)
-PROJECT_OPTION = typer.Option("default", "--project", help="Project name or id.")
 
 
 def load_yaml(path: Path) -> Any:
@@ -49,12 +48,11 @@ def _env_secrets(raw: Any) -> dict[str, str]:
 def apply(
     ctx: typer.Context,
     path: Path = typer.Argument(..., help="gateway.yaml"),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Apply a gateway.yaml (idempotent) as the operator: keys named by api_key_env are read from this shell and
     stored encrypted, and its deployments may reach any address (API-written configs obey the egress policy)."""
-    from stackwright.auth import service as auth_service
     from stackwright.auth.actors import cli_actor
     from stackwright.gateway.limits_stamps import wait_for_every_process
     from stackwright.gateway.service import apply_config
@@ -62,7 +60,7 @@ def apply(
     raw = load_yaml(path)
     settings = common.settings(ctx)
     with common.database(ctx).write() as session:
-        target = auth_service.find_project(session, project)
+        target = common.project(ctx, session, project)
         result = apply_config(session, settings, cli_actor(), target.id, raw, _env_secrets(raw), operator=True)
     wait_for_every_process(session)  # changed model limits apply on every server once this returns
     if as_json:
@@ -75,16 +73,15 @@ def apply(
 
 
 @gateway_app.command("models")
-def models(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
+def models(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
     """List the models a project serves, with their deployments (never their keys)."""
-    from stackwright.auth import service as auth_service
     from stackwright.gateway.catalog import describe, resolve
     from stackwright.gateway.secrets import project_secrets
     from stackwright.gateway.service import read_config
 
     settings = common.settings(ctx)
     with common.database(ctx).read() as session:
-        target = auth_service.find_project(session, project)
+        target = common.project(ctx, session, project)
         spec, revision = read_config(session, target.id)
         secrets = project_secrets(session, settings, target.id)
         rows = describe(resolve(target.id, spec, revision, secrets, env_allow=settings.gateway_env_allow))
@@ -103,14 +100,13 @@ def models(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool = co
 def test(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="Model name as clients ask for it, e.g. gpt-4o-mini or local/extractive."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     prompt: str = typer.Option("Say hello in five words.", help="The user message to send."),
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Send one chat request through the gateway (in this process) and report the answer, latency and route."""
     import asyncio
 
-    from stackwright.auth import service as auth_service
     from stackwright.auth.actors import Actor
     from stackwright.gateway.admin_api import run_test
     from stackwright.server.app import create_app
@@ -118,7 +114,7 @@ def test(
     settings = common.settings(ctx)
     db = common.database(ctx)
     with db.read() as session:
-        target = auth_service.find_project(session, project)
+        target = common.project(ctx, session, project)
     app = create_app(settings, db)
     actor = Actor(label="cli:gateway-test", project_id=target.id, scopes=("admin",))
 

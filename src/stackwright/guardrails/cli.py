@@ -10,20 +10,13 @@ import typer
 from stackwright.cli import common
 
 guardrails_app = typer.Typer(help="Guardrails: policies (input/output checks per route) and ad-hoc checks.", no_args_is_help=True)
-PROJECT_OPTION = typer.Option("default", "--project", help="Project name or id.")
-
-
-def _project_id(session: Any, project: str) -> str:
-    from stackwright.auth import service as auth_service
-
-    return auth_service.find_project(session, project).id
 
 
 @guardrails_app.command("apply")
 def apply(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(..., help="Policy YAML files (name, route, input, output)."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Create or replace policies from YAML files. All or nothing; errors name the file, line and key."""
@@ -33,7 +26,7 @@ def apply(
 
     policies = [load_file(path) for path in files]
     with common.database(ctx).write() as session:
-        project_id = _project_id(session, project)
+        project_id = common.project(ctx, session, project).id
         results = []
         for p in policies:
             data, state = put_policy(session, cli_actor(), project_id, p)
@@ -47,12 +40,12 @@ def apply(
 
 
 @guardrails_app.command("list")
-def list_(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
+def list_(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
     """The project's policies."""
     from stackwright.guardrails.service import list_policies
 
     with common.database(ctx).read() as session:
-        rows = list_policies(session, _project_id(session, project))
+        rows = list_policies(session, common.project(ctx, session, project).id)
     for row in rows:
         row["input_checks"] = ", ".join(f"{c['check']}:{c['action']}" for c in row["input"])
         row["output_checks"] = ", ".join(f"{c['check']}:{c['action']}" for c in row["output"])
@@ -63,13 +56,13 @@ def list_(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool = com
 
 
 @guardrails_app.command("show")
-def show(ctx: typer.Context, name: str = typer.Argument(..., help="Policy name."), project: str = PROJECT_OPTION,
+def show(ctx: typer.Context, name: str = typer.Argument(..., help="Policy name."), project: str | None = common.PROJECT_OPTION,
          as_json: bool = common.JSON_OPTION) -> None:  # fmt: skip
     """One policy, as YAML (or JSON)."""
     from stackwright.guardrails.service import get_row, payload
 
     with common.database(ctx).read() as session:
-        data = payload(get_row(session, _project_id(session, project), name))
+        data = payload(get_row(session, common.project(ctx, session, project).id, name))
     if as_json:
         common.print_json(data)
         return
@@ -81,7 +74,7 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="Policy name."
 
 
 @guardrails_app.command("delete")
-def delete(ctx: typer.Context, name: str = typer.Argument(..., help="Policy name."), project: str = PROJECT_OPTION,
+def delete(ctx: typer.Context, name: str = typer.Argument(..., help="Policy name."), project: str | None = common.PROJECT_OPTION,
            yes: bool = typer.Option(False, "--yes", help="Confirm the deletion.")) -> None:  # fmt: skip
     """Delete a policy (needs --yes)."""
     from stackwright.auth.actors import cli_actor
@@ -91,7 +84,7 @@ def delete(ctx: typer.Context, name: str = typer.Argument(..., help="Policy name
         typer.echo(f"Refusing to delete policy {name!r} without --yes.", err=True)
         raise typer.Exit(2)
     with common.database(ctx).write() as session:
-        delete_policy(session, cli_actor(), _project_id(session, project), name)
+        delete_policy(session, cli_actor(), common.project(ctx, session, project).id, name)
     typer.echo(f"Deleted policy {name}.")
 
 
@@ -103,7 +96,7 @@ def check(
     checks: list[str] = typer.Option(None, "--check", help="A check to run, NAME or NAME:ACTION (repeatable), e.g. --check pii:redact."),
     direction: str = typer.Option("input", "--direction", help="input or output."),
     context: str = typer.Option(None, "--context", help="Grounding context (groundedness)."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Run checks on a text: decisions, the final (redacted) text, and whether it is blocked (exit 1)."""
@@ -124,7 +117,7 @@ def check(
         from stackwright.guardrails.service import get_policy
 
         with common.database(ctx).read() as session:
-            found = get_policy(session, _project_id(session, project), policy)
+            found = get_policy(session, common.project(ctx, session, project).id, policy)
         specs = found.input if direction == "input" else found.output
     else:
         entries = [dict(zip(("check", "action"), c.split(":", 1), strict=False)) for c in checks]

@@ -9,15 +9,8 @@ import typer
 from stackwright.cli import common
 
 jobs_app = typer.Typer(help="Background jobs and cron schedules: list, show, run, cancel, schedule.", no_args_is_help=True)
-PROJECT_OPTION = typer.Option("default", "--project", help="Project name or id.")
 PARAMS_OPTION = typer.Option("{}", "--params", help='The kind\'s params as a JSON object, e.g. \'{"seconds": 2}\'.')
 COLUMNS = ["id", "kind", "status", "progress", "attempts", "created_at", "error"]
-
-
-def _project_id(session: Any, project: str) -> str:
-    from stackwright.auth import service as auth_service
-
-    return auth_service.find_project(session, project).id
 
 
 def _params(text: str) -> Any:
@@ -44,14 +37,14 @@ def list_(
     status: str = typer.Option(None, "--status", help="queued, running, succeeded, failed or cancelled."),
     kind: str = typer.Option(None, "--kind", help="Only jobs of this kind."),
     limit: int = typer.Option(50, "--limit", min=1, max=500, help="How many rows."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Jobs of the project, newest first."""
     from stackwright.jobs import service
 
     with common.database(ctx).read() as session:
-        rows = [service.job_payload(j) for j in service.list_jobs(session, _project_id(session, project), status=status, kind=kind, limit=limit)]
+        rows = [service.job_payload(j) for j in service.list_jobs(session, common.project(ctx, session, project).id, status=status, kind=kind, limit=limit)]
     if as_json:
         common.print_json(rows)
     else:
@@ -75,14 +68,14 @@ def show(
     ctx: typer.Context,
     job_id: str = typer.Argument(..., help="Job id."),
     logs: bool = typer.Option(False, "--logs", help="Print the job's log lines too."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """One job: status, progress, attempts, result or error (and its log)."""
     from stackwright.jobs import service
 
     with common.database(ctx).read() as session:
-        job = service.get_job(session, _project_id(session, project), job_id)
+        job = service.get_job(session, common.project(ctx, session, project).id, job_id)
         data = service.job_payload(job, service.job_logs(session, job.id) if logs else None)
     if as_json:
         common.print_json(data)
@@ -97,7 +90,7 @@ def run(
     params: str = PARAMS_OPTION,
     max_attempts: int = typer.Option(1, "--max-attempts", min=1, max=20, help="Attempts before the job fails."),
     wait: bool = typer.Option(False, "--wait", help="Run it here and now (retries included) and print the outcome."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Enqueue a job (a running server picks it up), or run it here with --wait."""
@@ -107,7 +100,7 @@ def run(
 
     db = common.database(ctx)
     with db.write() as session:
-        project_id = _project_id(session, project)
+        project_id = common.project(ctx, session, project).id
         job = service.enqueue(session, project_id, kind, _params(params), max_attempts=max_attempts, settings=common.settings(ctx))
         audit.record(session, cli_actor(), "job.enqueue", "job", job.id, project_id=project_id, after={"kind": job.kind})
         job_id = job.id
@@ -145,14 +138,14 @@ def _wait(db: Any, project_id: str, job_id: str) -> None:
 
 
 @jobs_app.command("cancel")
-def cancel(ctx: typer.Context, job_id: str = typer.Argument(..., help="Job id."), project: str = PROJECT_OPTION) -> None:
+def cancel(ctx: typer.Context, job_id: str = typer.Argument(..., help="Job id."), project: str | None = common.PROJECT_OPTION) -> None:
     """Cancel a job: a queued one now, a running one at its next progress report."""
     from stackwright.auth import audit
     from stackwright.auth.actors import cli_actor
     from stackwright.jobs import service
 
     with common.database(ctx).write() as session:
-        project_id = _project_id(session, project)
+        project_id = common.project(ctx, session, project).id
         job = service.cancel(session, project_id, job_id)
         audit.record(session, cli_actor(), "job.cancel", "job", job.id, project_id=project_id)
         status = job.status
@@ -168,7 +161,7 @@ def schedule(
     params: str = PARAMS_OPTION,
     max_attempts: int = typer.Option(1, "--max-attempts", min=1, max=20, help="Attempts of each job."),
     disabled: bool = typer.Option(False, "--disabled", help="Store it without firing."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Create or replace a cron schedule; the server enqueues a job at each time."""
@@ -177,7 +170,7 @@ def schedule(
     from stackwright.jobs import service
 
     with common.database(ctx).write() as session:
-        project_id = _project_id(session, project)
+        project_id = common.project(ctx, session, project).id
         row, created = service.set_schedule(session, project_id, name, cron, kind, _params(params), max_attempts=max_attempts, enabled=not disabled,
                                             settings=common.settings(ctx))  # fmt: skip
         data = service.schedule_payload(row)
@@ -189,24 +182,24 @@ def schedule(
 
 
 @jobs_app.command("unschedule")
-def unschedule(ctx: typer.Context, name: str = typer.Argument(..., help="Schedule name."), project: str = PROJECT_OPTION) -> None:
+def unschedule(ctx: typer.Context, name: str = typer.Argument(..., help="Schedule name."), project: str | None = common.PROJECT_OPTION) -> None:
     """Delete a schedule (jobs it already enqueued stay)."""
     from stackwright.auth import audit
     from stackwright.auth.actors import cli_actor
     from stackwright.jobs import service
 
     with common.database(ctx).write() as session:
-        project_id = _project_id(session, project)
+        project_id = common.project(ctx, session, project).id
         service.delete_schedule(session, project_id, name)
         audit.record(session, cli_actor(), "job_schedule.delete", "job_schedule", name, project_id=project_id)
     typer.echo(f"deleted schedule {name}")
 
 
 @jobs_app.command("schedules")
-def schedules(ctx: typer.Context, project: str = PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
+def schedules(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
     """The project's cron schedules with their next run."""
     from stackwright.jobs import service
 
     with common.database(ctx).read() as session:
-        rows = [service.schedule_payload(r) for r in service.list_schedules(session, _project_id(session, project))]
+        rows = [service.schedule_payload(r) for r in service.list_schedules(session, common.project(ctx, session, project).id)]
     common.emit(rows, ["name", "cron", "kind", "enabled", "next_run_at", "last_run_at"], as_json, title="job schedules")

@@ -10,16 +10,9 @@ import typer
 from stackwright.cli import common
 
 prompts_app = typer.Typer(help="Prompt registry: push, list, show, diff, label, render.", no_args_is_help=True)
-PROJECT_OPTION = typer.Option("default", "--project", help="Project name or id.")
 LABEL_OPTION = typer.Option(None, "--label", help="A label (default: latest).")
 VERSION_OPTION = typer.Option(None, "--version", help="A version number.")
 LIMIT_OPTION = typer.Option(50, "--limit", min=1, max=500, help="How many rows.")
-
-
-def _project_id(session: Any, project: str) -> str:
-    from stackwright.auth import service as auth_service
-
-    return auth_service.find_project(session, project).id
 
 
 def _labels_text(labels: dict[str, int]) -> str:
@@ -58,7 +51,7 @@ def _push_all(session: Any, project_id: str, files: list[tuple[Path, Any]]) -> l
 def push(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(..., help="Prompt YAML files (name, type, messages or template, model, labels)."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Push prompt files (idempotent: unchanged content keeps its version). All or nothing."""
@@ -66,7 +59,7 @@ def push(
 
     loaded = [(path, load_file(path)) for path in files]
     with common.database(ctx).write() as session:
-        results = _push_all(session, _project_id(session, project), loaded)
+        results = _push_all(session, common.project(ctx, session, project).id, loaded)
     if as_json:
         common.print_json(results)
         return
@@ -77,12 +70,12 @@ def push(
 
 
 @prompts_app.command("list")
-def list_(ctx: typer.Context, project: str = PROJECT_OPTION, limit: int = LIMIT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
+def list_(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, limit: int = LIMIT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
     """List the project's prompts with their latest version and labels."""
     from stackwright.prompts import service
 
     with common.database(ctx).read() as session:
-        rows, _ = service.list_prompts(session, _project_id(session, project), limit=limit)
+        rows, _ = service.list_prompts(session, common.project(ctx, session, project).id, limit=limit)
     if as_json:
         common.print_json(rows)
         return
@@ -96,7 +89,7 @@ def show(
     name: str = typer.Argument(..., help="Prompt name."),
     label: str | None = LABEL_OPTION,
     version: int | None = VERSION_OPTION,
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Show one version: templates, model, parameters, variables and labels."""
@@ -105,7 +98,7 @@ def show(
 
     ref = make_ref(name, version=version, label=label)
     with common.database(ctx).read() as session:
-        payload = service.show(session, _project_id(session, project), ref)
+        payload = service.show(session, common.project(ctx, session, project).id, ref)
     if as_json:
         common.print_json(payload)
         return
@@ -124,7 +117,7 @@ def show(
 def versions(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Prompt name."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     limit: int = LIMIT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
@@ -132,7 +125,7 @@ def versions(
     from stackwright.prompts import service
 
     with common.database(ctx).read() as session:
-        rows, _ = service.list_versions(session, _project_id(session, project), name, limit=limit)
+        rows, _ = service.list_versions(session, common.project(ctx, session, project).id, name, limit=limit)
     if as_json:
         common.print_json(rows)
         return
@@ -146,14 +139,14 @@ def diff(
     name: str = typer.Argument(..., help="Prompt name."),
     old: str = typer.Argument(..., metavar="FROM", help="Version number or label."),
     new: str = typer.Argument(..., metavar="TO", help="Version number or label."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Unified diff of two versions' templates, then the other fields that changed."""
     from stackwright.prompts.diff import diff as diff_versions
 
     with common.database(ctx).read() as session:
-        result = diff_versions(session, _project_id(session, project), name, old, new)
+        result = diff_versions(session, common.project(ctx, session, project).id, name, old, new)
     if as_json:
         common.print_json(result)
         return
@@ -171,7 +164,7 @@ def label(
     name: str = typer.Argument(..., help="Prompt name."),
     label_name: str = typer.Argument(..., metavar="LABEL", help="Label, e.g. production."),
     version: int = typer.Argument(..., help="The version the label should point at."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Point a label at a version (audited, kept in the label history)."""
@@ -179,7 +172,7 @@ def label(
     from stackwright.prompts.labels import set_label
 
     with common.database(ctx).write() as session:
-        result = set_label(session, cli_actor(), _project_id(session, project), name, label_name, version)
+        result = set_label(session, cli_actor(), common.project(ctx, session, project).id, name, label_name, version)
     if as_json:
         common.print_json(result)
     elif result["moved"]:
@@ -193,7 +186,7 @@ def unlabel(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Prompt name."),
     label_name: str = typer.Argument(..., metavar="LABEL", help="Label to remove (not latest)."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Remove a label from a prompt."""
@@ -201,7 +194,7 @@ def unlabel(
     from stackwright.prompts.labels import remove_label
 
     with common.database(ctx).write() as session:
-        result = remove_label(session, cli_actor(), _project_id(session, project), name, label_name)
+        result = remove_label(session, cli_actor(), common.project(ctx, session, project).id, name, label_name)
     if as_json:
         common.print_json(result)
     else:
@@ -213,7 +206,7 @@ def history(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Prompt name."),
     label_name: str | None = typer.Option(None, "--label", help="Only this label's moves."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     limit: int = LIMIT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
@@ -221,7 +214,7 @@ def history(
     from stackwright.prompts import service
 
     with common.database(ctx).read() as session:
-        rows, _ = service.label_history(session, _project_id(session, project), name, label=label_name, limit=limit)
+        rows, _ = service.label_history(session, common.project(ctx, session, project).id, name, label=label_name, limit=limit)
     common.emit(rows, ["created_at", "label", "from_version", "to_version", "actor"], as_json, title=f"{name} label history")
 
 
@@ -230,7 +223,7 @@ def protect(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Prompt name."),
     labels: list[str] = typer.Argument(None, metavar="[LABEL]...", help="Labels only admins may move; none: no protection."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Set the labels that only admin keys may move (replaces the list; default: production)."""
@@ -238,7 +231,7 @@ def protect(
     from stackwright.prompts.labels import protect as set_protected
 
     with common.database(ctx).write() as session:
-        result = set_protected(session, cli_actor(), _project_id(session, project), name, labels or [])
+        result = set_protected(session, cli_actor(), common.project(ctx, session, project).id, name, labels or [])
     if as_json:
         common.print_json(result)
     else:
@@ -272,7 +265,7 @@ def render(
     version: int | None = VERSION_OPTION,
     var: list[str] = typer.Option([], "--var", help="A variable as name=value (repeat)."),
     vars_file: Path | None = typer.Option(None, "--vars", help="A YAML or JSON file of variables."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Render a version with variables: the messages or text, and the model config."""
@@ -283,7 +276,7 @@ def render(
     values = parse_vars(var, vars_file)
     db = common.database(ctx)
     with db.read() as session:
-        result = service.render(session, _project_id(session, project), ref, values, db.settings)
+        result = service.render(session, common.project(ctx, session, project).id, ref, values, db.settings)
     if as_json:
         common.print_json(result)
         return

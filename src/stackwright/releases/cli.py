@@ -14,7 +14,6 @@ from stackwright.cli import common
 release_app = typer.Typer(
     help="Releases: routes per environment, canary/A-B/shadow candidates, promotion, rollback.", no_args_is_help=True
 )
-PROJECT = typer.Option("default", "--project", help="Project name or id.")
 ENV = typer.Option(..., "--env", help="Environment: dev, staging, production or a custom name.")
 ROUTE = typer.Argument(..., help="Route name, e.g. support.answer.")
 PARAM = typer.Option(None, "--param", help="Model parameter k=v (repeatable; values read as JSON when they parse).")
@@ -26,14 +25,11 @@ SCORE_RULE = typer.Option(None, "--rollback-score", help="NAME:margin: roll back
 MIN_REQUESTS = typer.Option(None, "--window-min-requests", help="Requests each arm needs before the rules apply (default 100).")
 
 
-def _run(ctx: typer.Context, project: str, work: Any, *, write: bool = True) -> Any:
-    """``work(session, project_id)`` in one transaction, on the project named by --project."""
-    from stackwright.auth import service as auth_service
-
+def _run(ctx: typer.Context, project: str | None, work: Any, *, write: bool = True) -> Any:
+    """``work(session, project_id)`` in one transaction, on the project --project (or its default) names."""
     db = common.database(ctx)
     with db.write() if write else db.read() as session:
-        target = auth_service.find_project(session, project)
-        return work(session, target.id)
+        return work(session, common.project(ctx, session, project).id)
 
 
 def _rules(
@@ -121,7 +117,7 @@ def set_(
     param: list[str] = PARAM,
     setting: list[str] = SETTING,
     if_revision: int = REVISION,
-    project: str = PROJECT,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Point ROUTE in an environment at a stable config (creates the release; the same config is a no-op)."""
@@ -152,7 +148,7 @@ def canary(
     score_rule: list[str] = SCORE_RULE,
     min_requests: int = MIN_REQUESTS,
     if_revision: int = REVISION,
-    project: str = PROJECT,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Start or adjust a candidate for ROUTE: canary, ab or shadow, with a share and optional rollback rules."""
@@ -176,7 +172,7 @@ def canary(
 
 @release_app.command("promote")
 def promote(
-    ctx: typer.Context, route: str = ROUTE, env: str = ENV, if_revision: int = REVISION, project: str = PROJECT,
+    ctx: typer.Context, route: str = ROUTE, env: str = ENV, if_revision: int = REVISION, project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:  # fmt: skip
     """Make the candidate the stable config (refused while a required evaluation has no passing result)."""
@@ -194,7 +190,7 @@ def rollback(
     env: str = ENV,
     reason: str = typer.Option(None, "--reason", help="Why, for the history and the audit log."),
     if_revision: int = REVISION,
-    project: str = PROJECT,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Drop the candidate; without one, return to the previous stable config from the history."""
@@ -219,7 +215,7 @@ def rules(
     clear_rules: bool = typer.Option(False, "--clear-rules", help="Remove the automatic-rollback rules."),
     clear_eval: bool = typer.Option(False, "--clear-eval", help="Remove the promotion requirement."),
     if_revision: int = REVISION,
-    project: str = PROJECT,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Set automatic-rollback rules (merged over the current ones) and/or the promotion requirement."""
@@ -246,17 +242,16 @@ def check(
     route: str = ROUTE,
     env: str = ENV,
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report the comparison; never roll back."),
-    project: str = PROJECT,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Compare candidate and stable over the traces now; roll back if a rule is breached."""
-    from stackwright.auth import service as auth_service
     from stackwright.auth.actors import cli_actor
     from stackwright.releases.guard import check_release, describe
 
     db = common.database(ctx)
     with db.read() as session:
-        project_id = auth_service.find_project(session, project).id
+        project_id = common.project(ctx, session, project).id
     report = check_release(db, cli_actor(), project_id, route, env, dry_run=dry_run)
     if as_json:
         common.print_json(report)
@@ -272,7 +267,7 @@ def check(
 
 
 @release_app.command("status")
-def status(ctx: typer.Context, route: str = ROUTE, env: str = ENV, project: str = PROJECT, as_json: bool = common.JSON_OPTION) -> None:
+def status(ctx: typer.Context, route: str = ROUTE, env: str = ENV, project: str | None = common.PROJECT_OPTION, as_json: bool = common.JSON_OPTION) -> None:
     """Show ROUTE's stable and candidate configs, rules, and the last rollback (with how fast it took effect)."""
     from stackwright.releases.service import get_release, status_view
 
@@ -286,7 +281,7 @@ def history(
     route: str = ROUTE,
     env: str = ENV,
     limit: int = typer.Option(50, "--limit", min=1, max=500, help="How many changes, newest first."),
-    project: str = PROJECT,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Every change of ROUTE in an environment: who, when, what, before/after; marks the last rollback."""
@@ -316,7 +311,7 @@ def history(
 def list_(
     ctx: typer.Context,
     env: str = typer.Option(None, "--env", help="Only this environment."),
-    project: str = PROJECT,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Every release of the project: route, environment, stable and candidate configs, last rollback."""

@@ -102,6 +102,12 @@ def list_changes(
     return rows[:limit], next_cursor
 
 
+def change_at_revision(session: Session, row: Release, revision: int) -> ReleaseChange | None:
+    """The change that made ``revision`` of the release, if the history holds it."""
+    query = select(ReleaseChange).where(ReleaseChange.release_id == row.id, ReleaseChange.revision == revision)
+    return session.scalar(query.limit(1))
+
+
 def _stable(snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
     return (snapshot or {}).get("stable")
 

@@ -11,15 +11,12 @@ import typer
 from stackwright.cli import common
 
 collections_app = typer.Typer(help="Collections: create, list, show, delete.", no_args_is_help=True)
-PROJECT_OPTION = typer.Option("default", "--project", help="Project name or id.")
 _COLUMNS = ["name", "embedder", "dimensions", "backend", "chunking", "document_count", "chunk_count", "updated_at"]
 
 
-def _project_id(db: Any, project: str) -> str:
-    from stackwright.auth import service as auth_service
-
+def _project_id(ctx: typer.Context, db: Any, project: str | None) -> str:
     with db.read() as session:
-        return auth_service.find_project(session, project).id
+        return common.project(ctx, session, project).id
 
 
 def _row(collection: dict[str, Any]) -> dict[str, Any]:
@@ -38,7 +35,7 @@ def create(
     overlap: int = typer.Option(32, "--overlap", help="Tokens shared by neighbouring windows (fixed, and long paragraphs)."),
     ann: bool = typer.Option(False, "--ann", help="Also keep a usearch HNSW index for large collections (embedded backend)."),
     description: str = typer.Option("", "--description", help="What the collection holds."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Create a collection with its embedder and chunking."""
@@ -51,7 +48,7 @@ def create(
         "name": name, "description": description, "embedder": embedder, "dimensions": dimensions, "ann": ann,
         "chunking": {"strategy": chunking, "size": chunk_size, "overlap": overlap},
     }  # fmt: skip
-    created = collections.create(EmbedContext(db, _project_id(db, project)), cli_actor(), spec)
+    created = collections.create(EmbedContext(db, _project_id(ctx, db, project)), cli_actor(), spec)
     if as_json:
         common.print_json(created)
         return
@@ -62,7 +59,7 @@ def create(
 @collections_app.command("list")
 def list_(
     ctx: typer.Context,
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     limit: int = typer.Option(100, "--limit", min=1, max=500, help="How many rows."),
     as_json: bool = common.JSON_OPTION,
 ) -> None:
@@ -70,7 +67,7 @@ def list_(
     from stackwright.retrieval import collections
 
     db = common.database(ctx)
-    project_id = _project_id(db, project)
+    project_id = _project_id(ctx, db, project)
     with db.read() as session:
         rows, _ = collections.list_collections(session, project_id, limit=limit)
     if as_json:
@@ -83,14 +80,14 @@ def list_(
 def show(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Collection name."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Show a collection's settings and counts."""
     from stackwright.retrieval import collections
 
     db = common.database(ctx)
-    project_id = _project_id(db, project)
+    project_id = _project_id(ctx, db, project)
     with db.read() as session:
         shown = collections.to_dict(collections.get_collection(session, project_id, name))
     if as_json:
@@ -109,7 +106,7 @@ def delete(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Collection name."),
     yes: bool = typer.Option(False, "--yes", help="Confirm: the documents and chunks are deleted too."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Delete a collection with its documents and chunks."""
@@ -118,7 +115,7 @@ def delete(
     from stackwright.retrieval import collections
 
     db = common.database(ctx)
-    project_id = _project_id(db, project)
+    project_id = _project_id(ctx, db, project)
     if not yes:
         with db.read() as session:
             found = collections.get_collection(session, project_id, name)
@@ -140,7 +137,7 @@ def ingest(
     text_field: str = typer.Option("text", "--text-field", help="JSON/JSONL records: the field holding the text."),
     id_field: str | None = typer.Option(None, "--id-field", help="JSON/JSONL records: a field naming each record (its source is file#id)."),
     no_sync: bool = typer.Option(False, "--no-sync", help="Keep documents of a folder whose files are gone (default: delete them)."),
-    project: str = PROJECT_OPTION,
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = common.JSON_OPTION,
 ) -> None:
     """Ingest files and folders into a collection; only what changed is re-chunked and embedded.
@@ -157,7 +154,7 @@ def ingest(
     files, prefixes = collect_files(paths)
     settings = common.settings(ctx)
     db = common.database(ctx)
-    project_id = _project_id(db, project)
+    project_id = _project_id(ctx, db, project)
     with db.read() as session:
         target = service.get_collection(session, project_id, collection)
     items = _documents(files, int(settings.retrieval_max_file_mb * 1_000_000), text_field, id_field)

@@ -31,11 +31,10 @@ def eval_command(
     principals: list[str] = typer.Option(
         [], "--principal", "-p", help="Search as this principal (repeatable); without it only public documents; '*' sees all."
     ),
-    project: str = typer.Option("default", "--project", help="Project name or id."),
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON: per-mode metrics and per-query rows."),
 ) -> None:
     """Evaluate retrieval: hit rate, MRR, nDCG, precision and recall @k per search mode."""
-    from stackwright.auth import service as auth_service
     from stackwright.core.errors import InvalidInput
     from stackwright.retrieval.evaluation import MODES, evaluate, parse_labels_jsonl
 
@@ -48,7 +47,7 @@ def eval_command(
     labels = parse_labels_jsonl(text, source=str(labels_file))
     db = common.database(ctx)
     with db.read() as session:
-        project_id = auth_service.find_project(session, project).id
+        project_id = common.project(ctx, session, project).id
     result = evaluate(db, project_id, collection, labels, k=k, modes=modes or list(MODES), granularity=granularity,
                       filter=filter_, principals=principals or None, allow_all=True)  # fmt: skip
     if as_json:

@@ -26,17 +26,16 @@ def search_command(
     mmr: float | None = typer.Option(None, "--mmr", min=0.0, max=1.0, help="MMR diversification lambda (1: relevance only)."),
     reranker: str | None = typer.Option(None, "--reranker", help="Reranker plugin (none, overlap, or an installed one)."),
     exact: bool = typer.Option(False, "--exact", help="Exact vector search (no ANN/HNSW index)."),
-    project: str = typer.Option("default", "--project", help="Project name or id."),
+    project: str | None = common.PROJECT_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON: chunk_id, document_id, source, text, score..."),
 ) -> None:
     """Search a collection (hybrid, vector or keyword) with filters and ACLs; each search is traced."""
-    from stackwright.auth import service as auth_service
     from stackwright.retrieval.search import SearchOptions, search
     from stackwright.retrieval.search_spans import search_span, span_row, write_span_now
 
     db = common.database(ctx)
     with db.read() as session:
-        project_id = auth_service.find_project(session, project).id
+        project_id = common.project(ctx, session, project).id
     options = SearchOptions(query=query, k=k, mode=mode, filter=filter_, principals=principals, mmr_lambda=mmr,
                             reranker=reranker, exact=exact)  # fmt: skip
     start_ns = time.time_ns()

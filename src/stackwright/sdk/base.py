@@ -57,6 +57,7 @@ class Call:
     body: Any = None
     auth: bool = True
     parse: Callable[[Any], Any] | None = None  # None: the JSON body as is
+    text: bool = False  # True: the answer is the body as text (exports), not JSON
 
 
 def compact(values: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +105,8 @@ class BaseClient(ABC):
     def _result(call: Call, response: httpx.Response) -> Any:
         if response.status_code >= 400:
             raise from_response(response)
+        if call.text:
+            return response.text
         if response.status_code == 204 or not response.content:
             return None
         body = response.json()

@@ -8,11 +8,15 @@ from typing import Any
 import httpx
 
 from stackwright.sdk.base import DEFAULT_TIMEOUT, IN_PROCESS_URL, BaseClient, Call
+from stackwright.sdk.datasets import Datasets
+from stackwright.sdk.evals import Evals
 from stackwright.sdk.guardrails import Guardrails
+from stackwright.sdk.jobs import Jobs
 from stackwright.sdk.releases import Releases
 from stackwright.sdk.prompts import AsyncPrompts, Prompts
 from stackwright.sdk.resources import Audit, Keys, Projects, Users
 from stackwright.sdk.retrieval import Collections, Retrieval
+from stackwright.sdk.traces import Scores, Traces
 
 _DOC = """Talk to a Stackwright server{how}.
 
@@ -21,9 +25,10 @@ _DOC = """Talk to a Stackwright server{how}.
     ``AuthenticationError`` (code ``missing_api_key``) before sending anything. ``timeout`` is in seconds
     (None: wait forever); ``transport`` is an optional httpx transport (tests, proxies).
 
-    Resources: ``projects``, ``users``, ``keys``, ``audit``, ``prompts`` (cached ``get``: see stackwright.sdk.prompts);
-    plus ``health()``, ``ready()`` and ``me()``. Results are
-    the server's JSON as dicts (lists for ``list()``, a ``Page`` for ``audit.list()``). Failures raise a
+    Resources: ``projects``, ``users``, ``keys``, ``audit``, ``prompts`` (cached ``get``: see stackwright.sdk.prompts),
+    ``releases``, ``collections``, ``retrieval``, ``guardrails``, ``traces``, ``scores``, ``datasets``, ``evals``
+    and ``jobs``; plus ``health()``, ``ready()`` and ``me()``. Results are the server's JSON as dicts (lists for
+    unpaged lists, a ``Page`` for cursor-paged ones such as ``audit.list()``). Failures raise a
     ``StackwrightAPIError`` subclass carrying the server's message, code, details, status and request id;
     ``APIConnectionError`` when the server cannot be reached.
 """
@@ -51,6 +56,12 @@ class _Resources:
     releases: Releases
     collections: Collections
     retrieval: Retrieval
+    guardrails: Guardrails
+    traces: Traces
+    scores: Scores
+    datasets: Datasets
+    evals: Evals
+    jobs: Jobs
 
     def _attach(self) -> None:
         self._on_close: list[Callable[[], None]] = []
@@ -58,6 +69,8 @@ class _Resources:
         self.releases = Releases(self)
         self.collections, self.retrieval = Collections(self), Retrieval(self)
         self.guardrails = Guardrails(self)
+        self.traces, self.scores = Traces(self), Scores(self)
+        self.datasets, self.evals, self.jobs = Datasets(self), Evals(self), Jobs(self)
 
     def _after_close(self) -> None:
         while self._on_close:

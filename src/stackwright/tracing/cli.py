@@ -16,34 +16,13 @@ from stackwright.tracing import cli_admin
 traces_app = typer.Typer(help="Traces: list, show, stats, delete.", no_args_is_help=True)
 cli_admin.register(traces_app)
 
-PROJECT_HELP = "Project name or id (default: the only project, else the one named 'default')."
 LIST_COLUMNS = ["trace_id", "start_time", "name", "status", "duration_ms", "span_count", "model", "total_tokens", "cost"]
-
-
-def resolve_project(session: Any, ref: str | None) -> Any:
-    """The project named or id'd by ``ref``; without one, the only project or the one named ``default``."""
-    from stackwright.auth import service
-    from stackwright.core.errors import InvalidInput, NotFound
-
-    if ref:
-        return service.find_project(session, ref)
-    projects = service.list_projects(session)
-    if len(projects) == 1:
-        return projects[0]
-    named_default = [p for p in projects if p.name == "default"]
-    if named_default:
-        return named_default[0]
-    if not projects:
-        raise NotFound("There is no project yet.", hint="Run `stackwright init` or `stackwright projects create NAME`.")
-    raise InvalidInput(
-        f"There are {len(projects)} projects and none is named 'default'.", hint="Pick one with --project NAME."
-    )
 
 
 @traces_app.command("list")
 def traces_list(
     ctx: typer.Context,
-    project: str = typer.Option(None, help=PROJECT_HELP),
+    project: str | None = common.PROJECT_OPTION,
     model: str = typer.Option(None, help="Only traces that used this model."),
     status: str = typer.Option(None, help="ok or error."),
     session: str = typer.Option(None, "--session", help="Only this session id."),
@@ -60,7 +39,7 @@ def traces_list(
     filters = queries.parse_filters(start=since, status=status, model=model, session_id=session, user_id=user, name=name)
     rows: list[dict[str, Any]] = []
     with common.database(ctx).read() as db_session:
-        project_id = resolve_project(db_session, project).id
+        project_id = common.project(ctx, db_session, project).id
         cursor = None
         while len(rows) < limit:
             page, cursor = queries.list_traces(
@@ -82,7 +61,7 @@ def traces_list(
 def traces_show(
     ctx: typer.Context,
     trace_id: str = typer.Argument(..., help="The trace id (32 hex characters)."),
-    project: str = typer.Option(None, help=PROJECT_HELP),
+    project: str | None = common.PROJECT_OPTION,
     max_spans: int = typer.Option(10_000, min=1, max=200_000, help="Show at most this many spans (earliest first)."),
     as_json: bool = common.JSON_OPTION,
 ) -> None:
@@ -90,7 +69,7 @@ def traces_show(
     from stackwright.tracing import queries
 
     with common.database(ctx).read() as db_session:
-        project_id = resolve_project(db_session, project).id
+        project_id = common.project(ctx, db_session, project).id
         detail = queries.get_trace(db_session, project_id, trace_id, max_spans=max_spans)
     if as_json:
         common.print_json(detail)

@@ -11,14 +11,7 @@ import typer
 
 from stackwright.cli import common
 
-PROJECT_HELP = "Project name or id (default: the only project, else the one named 'default')."
 STATS_COLUMNS = ["group", "bucket_start", "count", "error_rate", "p50_ms", "p95_ms", "p99_ms", "total_tokens", "cost", "scores"]
-
-
-def _project(session: Any, ref: str | None) -> Any:
-    from stackwright.tracing.cli import resolve_project
-
-    return resolve_project(session, ref)
 
 
 def _stats_table_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +33,7 @@ def _stats_table_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def stats_command(
     ctx: typer.Context,
-    project: str = typer.Option(None, help=PROJECT_HELP),
+    project: str | None = common.PROJECT_OPTION,
     group_by: str = typer.Option("none", help="none, model, route, prompt_version, environment or span_name."),
     bucket: str = typer.Option(None, help="Time buckets, e.g. 1m, 5m, 1h, 1d."),
     since: str = typer.Option(None, help="Only traces started at or after this ISO 8601 time (or unix ns)."),
@@ -55,7 +48,7 @@ def stats_command(
         group_by=group_by, bucket=bucket, start_ns=parse_time(since, "--since"), end_ns=parse_time(until, "--until")
     )
     with common.database(ctx).read() as session:
-        target = _project(session, project)
+        target = common.project(ctx, session, project)
         result = StatsOut.model_validate(compute_stats(session, target.id, query)).model_dump(mode="json")
     if as_json:
         common.print_json(result)
@@ -70,7 +63,7 @@ def stats_command(
 def delete_command(
     ctx: typer.Context,
     user_id: str = typer.Option(..., "--user-id", help="The end user's id (span attribute user.id)."),
-    project: str = typer.Option(None, help=PROJECT_HELP),
+    project: str | None = common.PROJECT_OPTION,
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
     as_json: bool = common.JSON_OPTION,
 ) -> None:
@@ -83,7 +76,7 @@ def delete_command(
         raise InvalidInput("--user-id is empty.", hint="Pass the end user's id.")
     db = common.database(ctx)
     with db.read() as session:
-        target = _project(session, project)
+        target = common.project(ctx, session, project)
         found = retention.count_user_traces(session, target.id, user_id)
     if not yes and found:
         typer.confirm(f"Delete {found} trace(s) of user {user_id!r} in project {target.name}?", abort=True, err=True)
@@ -100,7 +93,7 @@ def delete_command(
 
 def settings_command(
     ctx: typer.Context,
-    project: str = typer.Option(None, help=PROJECT_HELP),
+    project: str | None = common.PROJECT_OPTION,
     retention_days: int = typer.Option(None, "--retention-days", min=1, max=3650, help="Keep traces this many days."),
     no_retention: bool = typer.Option(False, "--no-retention", help="Keep traces forever."),
     as_json: bool = common.JSON_OPTION,
@@ -115,11 +108,11 @@ def settings_command(
     db = common.database(ctx)
     if retention_days is None and not no_retention:
         with db.read() as session:
-            target = _project(session, project)
+            target = common.project(ctx, session, project)
             result = retention.get_settings(session, target.id)
     else:
         with db.write() as session:
-            target = _project(session, project)
+            target = common.project(ctx, session, project)
             result = retention.update_settings(session, cli_actor(), target.id, retention_days=retention_days)
     if as_json:
         common.print_json({"project": target.name, **result})

@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from stackwright.auth.models import Project
 from stackwright.core.errors import InvalidInput, NotFound
 from stackwright.tracing.models import Score, Span, Trace
 from stackwright.tracing.tree import TREE_COLUMNS, span_tree
@@ -269,27 +270,86 @@ def find_trace(session: Session, project_id: str, trace_id: str) -> dict[str, An
     return _trace_dict(row)
 
 
-def get_trace(session: Session, project_id: str, trace_id: str, *, max_spans: int = DEFAULT_MAX_SPANS) -> dict[str, Any]:
-    """The trace summary, its span tree without bodies (at most ``max_spans``, earliest first), its scores."""
+def _check_max_spans(max_spans: int) -> None:
     if not 1 <= max_spans <= MAX_SPANS_LIMIT:
         raise InvalidInput(f"max_spans must be between 1 and {MAX_SPANS_LIMIT}, not {max_spans}.")
-    trace = find_trace(session, project_id, trace_id)
-    columns = [getattr(Span, name) for name in TREE_COLUMNS]
+
+
+def _span_rows(session: Session, project_id: str, trace_id: str, names: tuple[str, ...], max_spans: int) -> list[Any]:
+    """The trace's spans (the ``names`` columns), earliest first, at most ``max_spans + 1`` (to tell truncation)."""
+    columns = [getattr(Span, name) for name in names]
     query = (
         select(*columns)
-        .where(Span.project_id == project_id, Span.trace_id == trace["trace_id"])
+        .where(Span.project_id == project_id, Span.trace_id == trace_id)
         # "+ 0": find the trace's rows by the unique (project, trace, span) index and sort them, instead of
         # letting SQLite walk the project's whole (project, start) index for the order.
         .order_by(Span.start_ns + 0, Span.span_id)
         .limit(max_spans + 1)
     )
-    rows = session.execute(query).all()
+    return list(session.execute(query).all())
+
+
+def get_trace(session: Session, project_id: str, trace_id: str, *, max_spans: int = DEFAULT_MAX_SPANS) -> dict[str, Any]:
+    """The trace summary, its span tree without bodies (at most ``max_spans``, earliest first), its scores."""
+    _check_max_spans(max_spans)
+    trace = find_trace(session, project_id, trace_id)
+    rows = _span_rows(session, project_id, trace["trace_id"], TREE_COLUMNS, max_spans)
     truncated = len(rows) > max_spans
     spans = span_tree(rows[:max_spans], trace["start_ns"], trace["duration_ms"])
     return {"trace": trace, "spans": spans, "truncated": truncated, "scores": _scores(session, project_id, trace["trace_id"])}
 
 
 _BODY_COLUMNS = tuple(c.key for c in Span.__table__.columns if c.key not in ("id", "project_id"))
+
+
+def get_trace_with_bodies(session: Session, project_id: str, trace_id: str, *, max_spans: int = DEFAULT_MAX_SPANS) -> dict[str, Any]:
+    """``get_trace`` plus ``bodies``: each span's stored columns (input, output, attributes as a dict, events,
+    documents...), earliest first. The spans are read once, for both the tree and the bodies."""
+    _check_max_spans(max_spans)
+    trace = find_trace(session, project_id, trace_id)
+    rows = _span_rows(session, project_id, trace["trace_id"], _BODY_COLUMNS, max_spans)
+    bodies = []
+    for row in rows[:max_spans]:
+        body = dict(row._mapping)
+        body["attributes"] = body["attributes"] or {}
+        bodies.append(body)
+    tree_rows = [tuple(body[name] for name in TREE_COLUMNS) for body in bodies]
+    return {
+        "trace": trace,
+        "spans": span_tree(tree_rows, trace["start_ns"], trace["duration_ms"]),
+        "bodies": bodies,
+        "truncated": len(rows) > max_spans,
+        "scores": _scores(session, project_id, trace["trace_id"]),
+    }
+
+
+def trace_project_id(session: Session, trace_id: str) -> str | None:
+    """The id of the project holding this trace, in one query (the oldest such project if several hold the
+    same trace id; operator use: the API scopes by the key instead); None when no project holds it."""
+    trace_id = _normal_id(trace_id, 16, "trace")
+    query = (
+        select(Trace.project_id)
+        .join(Project, Project.id == Trace.project_id)
+        .where(Trace.trace_id == trace_id)
+        .order_by(Project.created_at, Project.name)
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def prompt_versions_of(session: Session, project_id: str, trace_ids: list[str]) -> dict[str, str]:
+    """Per trace id, the stored prompt version (``name@version``) its served model call used (shadow calls
+    do not count); traces without one are left out."""
+    out: dict[str, str] = {}
+    unique = sorted(set(trace_ids))
+    for i in range(0, len(unique), 500):
+        query = select(Span.trace_id, Span.prompt_name, Span.prompt_version).where(
+            Span.project_id == project_id, Span.trace_id.in_(unique[i : i + 500]), Span.prompt_name.isnot(None),
+            or_(Span.release_arm.is_(None), Span.release_arm != "shadow"),
+        )  # fmt: skip
+        for trace_id, name, version in session.execute(query):
+            out[trace_id] = f"{name}@{version}"
+    return out
 
 
 def get_span(session: Session, project_id: str, trace_id: str, span_id: str) -> dict[str, Any]:
