@@ -310,7 +310,7 @@ def test_non_finite_scores_are_rejected(api: httpx.Client, prepared, literal: by
     t = seed(api, n=1)[0]
     raw = b'{"trace_id": "%s", "name": "q", "value": %s}' % (t["trace_id"].encode(), literal)
     response = api.post("/api/v1/scores", content=raw, headers={"Content-Type": "application/json"})
-    assert_error(response, 422)
+    assert "NaN and Infinity are not JSON" in assert_error(response, 400, "malformed_json")["message"]
     assert count_scores(prepared) == 0
 
 
