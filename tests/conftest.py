@@ -6,6 +6,8 @@ Without it the Postgres variants are skipped locally, and fail under CI=true: th
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -24,6 +26,13 @@ TEST_ADMIN_PASSWORD = "correct horse battery"
 
 for _name in [n for n in os.environ if n.startswith("STACKWRIGHT_") and n != PG_URL_ENV]:
     os.environ.pop(_name)  # a developer's own settings must not leak into tests
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Runs after pytest's last garbage collection (which reports unraisable exceptions): what is left is
+    # frozen, so the interpreter's own collections at exit skip it instead of walking the whole heap of a
+    # long run, seconds after the summary was printed.
+    config.add_cleanup(gc.freeze)
 
 
 def postgres_admin_url() -> str:
@@ -96,6 +105,7 @@ def app(settings: Settings, prepared: Database):
     app = create_app(settings, prepared)
     yield app
     app.state.limits.close()  # in-process tests never run the lifespan that would stop its thread
+    asyncio.run(app.state.span_writer.close())  # nor its span writer's: a live writer thread keeps the whole app alive
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ EXEMPT_ROUTES: dict[tuple[str, str], str] = {
 # -- CLI commands ---------------------------------------------------------------------------------------------
 READ_ONLY_COMMANDS = {
     "version", "serve", "audit list", "plugins list", "db current", "projects list", "users list", "keys list",
-    "traces list", "traces show", "traces stats", "gateway models", "gateway test", "prompts diff", "prompts history",
+    "traces list", "traces show", "traces stats", "traces explain", "gateway models", "gateway test", "prompts diff", "prompts history",
     "prompts list", "prompts render", "prompts show", "prompts versions", "release check", "release history",
     "release list", "release status", "collections list", "collections show", "search", "retrieval eval",
     "datasets export", "datasets list", "datasets show", "datasets versions", "eval compare", "eval list", "eval show",

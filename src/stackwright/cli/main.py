@@ -62,6 +62,7 @@ def _mount() -> None:
     from stackwright.evals.cli import eval_app
     from stackwright.gateway.cli import gateway_app
     from stackwright.guardrails.cli import guardrails_app
+    from stackwright.insights.cli import register as register_insights
     from stackwright.jobs.cli import jobs_app
     from stackwright.prompts.cli import prompts_app
     from stackwright.releases.cli import release_app
@@ -80,6 +81,7 @@ def _mount() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(invitations_app, name="invitations")
     app.add_typer(plugins_app, name="plugins")
+    register_insights(traces_app)
     app.add_typer(traces_app, name="traces")
     app.add_typer(gateway_app, name="gateway")
     app.add_typer(prompts_app, name="prompts")

@@ -35,6 +35,7 @@ log = logging.getLogger("stackwright.evals.online")
 FILTER_FIELDS = ("model", "route", "environment", "prompt_name", "prompt_version", "release_arm", "status", "name", "service_name")
 SETTLE_S = 2.0
 BATCH = 200
+MAX_SCORERS = 50  # as in an eval spec: every sampled trace runs each of them
 
 
 def check_rule(name: str, filter_: dict[str, Any], sample_rate: float, scorers: list[Any], policy: CodePolicy) -> list[dict[str, Any]]:
@@ -55,6 +56,8 @@ def check_rule(name: str, filter_: dict[str, Any], sample_rate: float, scorers: 
         raise InvalidInput(f"sample_rate must be above 0 and at most 1, not {sample_rate!r}.", hint="0.1 scores one trace in ten.")
     if not scorers:
         raise InvalidInput("Give at least one scorer, e.g. contains or {type: llm_judge, rubric: ..., model: ...}.")
+    if len(scorers) > MAX_SCORERS:
+        raise InvalidInput(f"scorers: {len(scorers)} scorers; a rule runs at most {MAX_SCORERS}.", hint="Split them over several rules.")
     normalized = []
     for index, raw in enumerate(scorers):
         try:

@@ -31,6 +31,7 @@ FILE_SUFFIXES = (".jsonl", ".csv")
 BACKOFF_S = 0.2
 COMMIT_EVERY_S = 0.05  # finished cases are committed at most this long after they finish (fewer, larger commits)
 MAX_BACKOFF_S = 5.0
+MAX_CASES = 200_000  # items x repeat in one run: every case is a task in memory while the run goes
 Progress = Callable[[int, int], None]
 
 
@@ -108,6 +109,9 @@ def prepare_run(db: Any, project_id: str, spec: EvalSpec, *, name: str | None = 
         if dataset.path:
             stored["dataset"] = dataset.path  # resume reads the same file (and checks its hash)
         total = len(dataset.items) * spec.repeat
+        if total > MAX_CASES:
+            raise spec.error(("repeat",), f"{len(dataset.items)} items x repeat {spec.repeat} is {total} cases; one run has at most {MAX_CASES}",
+                             hint="Lower repeat, or evaluate a smaller dataset.")  # fmt: skip
         run = service.create_run(session, actor, project_id, stored, spec.content_hash(), spec.name, run_name, dataset.ref, spec.seed, spec.repeat, total)
         return Prepared(run.id, run.name, total)
 

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 BUILTIN_PREFIX = "local/"
+MAX_DEPLOYMENTS = 100  # per model; each request looks at every one
+MAX_RULES = 100  # per model; each request is matched against every one
 
 
 class _Strict(BaseModel):
@@ -88,12 +90,12 @@ class RetrySpec(_Strict):
 
 class ModelSpec(_Strict):
     name: str = Field(description="The name clients ask for.")
-    deployments: list[DeploymentSpec] = Field(min_length=1)
+    deployments: list[DeploymentSpec] = Field(min_length=1, max_length=MAX_DEPLOYMENTS)
     retries: int = Field(default=2, ge=0, le=10, description="Retries per deployment chain before falling back.")
     fallbacks: list[str] = Field(default_factory=list, description="Models tried in order when this one fails.")
     cache: CacheSpec | None = None
     limits: LimitsSpec | None = None
-    rules: list[RuleSpec] = Field(default_factory=list)
+    rules: list[RuleSpec] = Field(default_factory=list, max_length=MAX_RULES)
     cooldown_s: float = Field(default=30.0, ge=0, le=3600, description="How long a failing deployment is skipped.")
     failures_to_cooldown: int = Field(default=3, ge=1, le=100, description="Consecutive failures that start a cooldown.")
 

@@ -59,6 +59,12 @@ def _check_providers(spec: GatewaySpec) -> None:
                     f"models.{model.name}.deployments.{index}: unknown provider {deployment.provider!r}.",
                     hint=f"Use one of: {', '.join(sorted(known))} (or install the plugin that provides it).",
                 )
+            check_options = getattr(plugins.providers.get(deployment.provider), "check_options", None)
+            try:
+                if check_options is not None:  # a provider may refuse options its models cannot take (sizes, threads)
+                    check_options(deployment.model, deployment.options)
+            except ValueError as exc:
+                raise InvalidInput(f"models.{model.name}.deployments.{index}.options: {exc}.") from None
 
 
 def check_api_written(session: Session, settings: Settings, project_id: str, spec: GatewaySpec, supplied: dict[str, str]) -> None:
@@ -86,6 +92,13 @@ def check_api_written(session: Session, settings: Settings, project_id: str, spe
                     hint=f"Send the key with the config (`secrets: {{{name}: ...}}`) or store it first with "
                     f"PUT /api/v1/gateway/secrets/{name}; or ask the operator to add {name} to STACKWRIGHT_GATEWAY_ENV_ALLOW.",
                     code="env_not_allowed",
+                )  # fmt: skip
+            if "model_path" in deployment.options:
+                raise Forbidden(
+                    f"{where}.options.model_path names a file on the server; reading the server's files is the operator's alone.",
+                    hint="Leave model_path out (the bundled model is used), or ask the operator to apply this deployment "
+                    "with `stackwright gateway apply` on the host.",
+                    code="file_not_allowed",
                 )  # fmt: skip
             if deployment.base_url:
                 try:

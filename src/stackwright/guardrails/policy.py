@@ -26,6 +26,7 @@ ROUTE_RE = re.compile(r"^(?:\*|[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199})$")
 ACTIONS = ("block", "redact", "flag", "reask", "fallback")
 RESERVED = ("check", "action", "max_reasks", "fallback", "fallback_model", "then")
 TOP_KEYS = ("name", "route", "description", "input", "output")
+MAX_CHECKS = 50  # per direction: every request through the route runs each of them
 
 
 @dataclass
@@ -134,6 +135,8 @@ def validate(raw: Any, source: SpecSource) -> Policy:
         entries = raw.get(direction) or []
         if not isinstance(entries, list):
             raise source.error((direction,), f"`{direction}` must be a list of checks")
+        if len(entries) > MAX_CHECKS:
+            raise source.error((direction,), f"`{direction}` has {len(entries)} checks; a policy runs at most {MAX_CHECKS} per direction")
         setattr(policy, direction, [_entry(entry, direction, i, source) for i, entry in enumerate(entries)])
     if not policy.input and not policy.output:
         raise source.error((), "the policy has no checks: add `input:` or `output:` entries")
@@ -181,6 +184,8 @@ def checks_from_list(entries: Any, direction: str) -> list[CheckSpec]:
     if not isinstance(entries, list) or not entries:
         raise SpecError("`checks` must be a non-empty list of check names or {check, action, ...} objects.",
                         details={"file": "<checks>", "line": None})  # fmt: skip
+    if len(entries) > MAX_CHECKS:
+        raise SpecError(f"`checks` has {len(entries)} checks; at most {MAX_CHECKS} run at once.", details={"file": "<checks>", "line": None})
     text = yaml.safe_dump({direction: entries}, sort_keys=False)
     source = SpecSource("<checks>", yaml.compose(text, Loader=yaml.SafeLoader))
     return [_entry(entry, direction, i, source) for i, entry in enumerate(entries)]

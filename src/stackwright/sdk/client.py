@@ -137,7 +137,7 @@ class Client(_Resources, BaseClient):
 
 
 class AsyncClient(_Resources, BaseClient):
-    __doc__ = _DOC.format(how=" from async code; every call is awaited, ``audit.iter()`` is an async iterator")
+    __doc__ = _DOC.format(how=" from async code; every call is awaited, the ``iter`` methods are async iterators")
 
     def __init__(
         self,

@@ -5,6 +5,7 @@
     for trace in client.traces.iter(model="gpt-4o-mini", min_cost=0.01):         # every match, page by page
         ...
     trace = client.traces.get(trace_id)            # summary, span tree, scores
+    answers = client.traces.explain(trace_id)      # the eight answers for that request
     client.traces.stats(group_by="model")          # count, errors, latency percentiles, tokens, cost, scores
     client.scores.create(trace_id, "helpful", True, comment="resolved")
 """
@@ -46,6 +47,11 @@ class Traces(Resource):
     def span(self, trace_id: str, span_id: str) -> Any:
         """One span with its body: input, output, attributes, events, documents."""
         return self._run(Call("GET", f"{_path('traces', trace_id)}/spans/{quote(span_id, safe='')}"))
+
+    def explain(self, trace_id: str) -> Any:
+        """The eight answers for one request, read from stored data: a dict with answer, trace_id, prompt_version,
+        model, context, failure, eval_delta, cost_usd, slowest_step and rollback (as `stackwright traces explain --json`)."""
+        return self._run(Call("GET", f"{_path('traces', trace_id)}/explain"))
 
     def stats(
         self, *, start: Time = None, end: Time = None, model: str | None = None, route: str | None = None,

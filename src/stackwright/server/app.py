@@ -24,7 +24,6 @@ DESCRIPTION = (
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the app. Nothing connects here: the database is opened by the first request or by `prepare`."""
-    from stackwright.apps.answers_api import router as answers_router
     from stackwright.auth.api import router as auth_router
     from stackwright.datasets.api import router as datasets_router
     from stackwright.evals.api import router as evals_router
@@ -36,6 +35,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.gateway.limits_api import router as limits_router
     from stackwright.gateway.proxy import Gateway
     from stackwright.guardrails.api import router as guardrails_router
+    from stackwright.insights.api import router as insights_router
     from stackwright.jobs.api import router as jobs_router
     from stackwright.jobs.scheduler import JobsTask
     from stackwright.prompts.api import router as prompts_router
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(ingest_router)
     app.include_router(trace_admin_router)  # before trace_router: /traces/stats is not a trace id
     app.include_router(trace_router)
-    app.include_router(answers_router)
+    app.include_router(insights_router)
     app.include_router(metrics_router)
     app.include_router(limits_router)
     app.include_router(gateway_admin_router)

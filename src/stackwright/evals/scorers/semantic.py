@@ -84,6 +84,7 @@ class Groundedness:
 
 
 METRICS = ("hit_rate", "mrr", "ndcg", "precision", "recall")
+MAX_K = 1000  # the cut-off of a ranking
 
 
 class Retrieval:
@@ -104,8 +105,8 @@ class Retrieval:
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {self.metric!r}")
         k = params.get("k", 5)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive whole number, not {k!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise ValueError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
         self.k = k
         self.field = str(params.get("field", "retrieved_ids"))
         self.threshold = number(params, "threshold", None, low=0, high=1)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from stackwright.auth.deps import ReadCaller
 from stackwright.core.deps import SessionDep
+from stackwright.insights.service import explain
 from stackwright.server.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1", tags=["tracing"])
@@ -18,6 +19,4 @@ router = APIRouter(prefix="/api/v1", tags=["tracing"])
     "slowest step, rollback (all read from stored data)",
 )
 def explain_trace(trace_id: str, caller: ReadCaller, session: SessionDep) -> JSONBody:
-    from stackwright.apps.answers import explain
-
     return JSONBody(explain(session, caller.project_id, trace_id))

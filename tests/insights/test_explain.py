@@ -195,7 +195,7 @@ def _check(answers: dict[str, Any], story: dict[str, Any], api: httpx.Client) ->
 
 
 def test_every_answer_is_read_back_from_storage(app, api, story) -> None:
-    from stackwright.apps.answers import explain
+    from stackwright.insights.service import explain
 
     with app.state.db.read() as session:
         answers = explain(session, story["project_id"], story["trace_id"])
@@ -211,21 +211,22 @@ def test_explain_of_another_projects_trace_is_not_found(app, api, story, other, 
     assert_error(api.get("/api/v1/traces/not-a-trace/explain"), 404, "not_found")
 
 
-def test_cli_explain_prints_the_eight_answers(app, api, story, settings) -> None:
+@pytest.mark.parametrize("command", [["traces", "explain"], ["demo", "explain"]], ids=["traces", "demo-alias"])
+def test_cli_explain_prints_the_eight_answers(app, api, story, settings, command) -> None:
     from typer.testing import CliRunner
 
     from stackwright.cli.main import app as cli
 
     env = {"STACKWRIGHT_HOME": str(settings.home), "STACKWRIGHT_DATABASE_URL": settings.database_url}
-    result = CliRunner().invoke(cli, ["demo", "explain", story["trace_id"], "--json"], env=env)
+    result = CliRunner().invoke(cli, [*command, story["trace_id"], "--json"], env=env)
     assert result.exit_code == 0, result.output
     _check(json.loads(result.stdout), story, api)
-    result = CliRunner().invoke(cli, ["demo", "explain", story["trace_id"]], env=env)
+    result = CliRunner().invoke(cli, [*command, story["trace_id"]], env=env)
     assert result.exit_code == 0, result.output
     for number in range(1, 9):
         assert f"\n{number}. " in result.stdout
     assert "support-answer@3" in result.stdout and "chunk-pw-1" in result.stdout
-    missing = CliRunner().invoke(cli, ["demo", "explain", uuid.uuid4().hex], env=env)
+    missing = CliRunner().invoke(cli, [*command, uuid.uuid4().hex], env=env)
     assert missing.exit_code == 1 and "No trace" in missing.stderr
 
 
@@ -234,7 +235,7 @@ def test_a_flow_without_release_or_model_call(app, api, default) -> None:  # noq
     answers about prompts, models, evals and rollback say what the store does not hold."""
     import asyncio
 
-    from stackwright.apps.answers import explain
+    from stackwright.insights.service import explain
     from stackwright.flows import current_step, sequence, step
     from stackwright.sdk.observe.otlp import OTLPHttpExporter
     from stackwright.sdk.transport import InProcessTransport
@@ -285,7 +286,7 @@ def test_a_flow_without_release_or_model_call(app, api, default) -> None:  # noq
 def test_eval_delta_from_one_run_over_the_route_splits_its_cases_by_arm(app, api, default, fake_upstream, tmp_path) -> None:  # noqa: F811
     """No run per prompt version, but a run over the release route with a 50 % canary: its cases are split by
     the prompt version that answered each (read from their traces), compared unpaired."""
-    from stackwright.apps.answers import explain
+    from stackwright.insights.service import explain
 
     built = build(app, api, default.project_id, fake_upstream, tmp_path)
     ok(api.post(f"/api/v1/releases/{ROUTE}/canary", json={"env": ENV, "prompt": "support-answer@3", "share": 50}))
