@@ -97,7 +97,7 @@ CAPS = [
     Cap("online.scorers", "PUT", "/api/v1/evals/online/rules/r", rule(51), rule(50), ("scorers", "50")),
     Cap("online.sample_rate", "PUT", "/api/v1/evals/online/rules/r", rule(1, sample_rate=1.01), rule(1, sample_rate=1), ("sample_rate", "1")),
     # guardrails: checks every request through a route runs
-    Cap("guardrails.policy.checks", "PUT", "/api/v1/guardrails/policies/p", policy(51), policy(50), ("input", "50")),
+    Cap("guardrails.policy.checks", "PUT", "/api/v1/guardrails/policies/p", policy(51), policy(50), ("input", "50"), ok=201),
     Cap("guardrails.check.checks", "POST", "/api/v1/guardrails/check", {"text": "hi", "checks": ["pii"] * 51}, {"text": "hi", "checks": ["pii"] * 50},
         ("checks", "50"), status=422),  # fmt: skip
     # jobs: what a job sleeps, loops over and retries

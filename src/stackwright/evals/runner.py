@@ -110,7 +110,7 @@ def prepare_run(db: Any, project_id: str, spec: EvalSpec, *, name: str | None = 
             stored["dataset"] = dataset.path  # resume reads the same file (and checks its hash)
         total = len(dataset.items) * spec.repeat
         if total > MAX_CASES:
-            raise spec.error(("repeat",), f"{len(dataset.items)} items x repeat {spec.repeat} is {total} cases; one run has at most {MAX_CASES}",
+            raise spec.error(("repeat",), f"{len(dataset.items)} items x repeat {spec.repeat} is {total} cases; one run has at most {MAX_CASES}.",
                              hint="Lower repeat, or evaluate a smaller dataset.")  # fmt: skip
         run = service.create_run(session, actor, project_id, stored, spec.content_hash(), spec.name, run_name, dataset.ref, spec.seed, spec.repeat, total)
         return Prepared(run.id, run.name, total)
