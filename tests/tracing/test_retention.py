@@ -132,7 +132,7 @@ def test_bad_trace_settings_are_rejected(api: httpx.Client, body: dict) -> None:
 
 def test_non_finite_price_is_rejected(api: httpx.Client) -> None:
     raw = b'{"prices": {"m": {"input_per_mtok": NaN, "output_per_mtok": 1}}}'
-    assert_error(api.put("/api/v1/traces/settings", content=raw, headers={"Content-Type": "application/json"}), 422)
+    assert_error(api.put("/api/v1/traces/settings", content=raw, headers={"Content-Type": "application/json"}), 400, "malformed_json")
     assert api.get("/api/v1/traces/settings").json()["prices"] == {}
 
 

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import os
 import socket
-import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 from stackwright.core.clock import utcnow
 from stackwright.core.db import Database
 from stackwright.core.errors import Conflict
+from stackwright.core.periodic import PeriodicTask
 from stackwright.evals.models import EvalRun
 
 log = logging.getLogger("stackwright.evals")
@@ -126,43 +126,16 @@ def reap_stale(db: Database, stale_after_s: float, *, now: datetime | None = Non
     return reaped
 
 
-class ReaperTask:
+class ReaperTask(PeriodicTask):
     """Runs ``reap_stale`` in a thread when the server starts and every ``stale_after_s / 2`` seconds."""
 
+    name = "stackwright-eval-reaper"
+    stop_timeout_s = 10.0
+
     def __init__(self, db: Database, stale_after_s: float):
+        super().__init__(stale_after_s / 2)
         self.db = db
         self.stale_after_s = stale_after_s
-        self._stop = threading.Event()
-        self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stop.clear()
-            self._wakeup = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="stackwright-eval-reaper")
-
-    async def run_once(self) -> list[str]:
-        return await asyncio.to_thread(reap_stale, self.db, self.stale_after_s)
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("eval run reaper pass failed")
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self.stale_after_s / 2)
-            except TimeoutError:
-                pass
-
-    async def stop(self, timeout_s: float = 10.0) -> None:
-        if self._task is None:
-            return
-        self._stop.set()
-        self._wakeup.set()
-        try:
-            await asyncio.wait_for(self._task, timeout=timeout_s)
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - timed out, cancelled or failed: cancel it
-            self._task.cancel()
-        self._task = None
+    def run_pass(self) -> list[str]:
+        return reap_stale(self.db, self.stale_after_s)

@@ -10,7 +10,6 @@ the history, an audit entry and an alert in one transaction.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from stackwright.auth.actors import SYSTEM, Actor
 from stackwright.core.db import Database
 from stackwright.core.errors import Conflict, NotFound
+from stackwright.core.periodic import PeriodicTask
 from stackwright.releases.models import Release
 
 log = logging.getLogger("stackwright.releases")
@@ -138,46 +138,15 @@ def check_all(db: Database, *, actor: Actor = SYSTEM, stop: threading.Event | No
     return reports
 
 
-class RollbackTask:
+class RollbackTask(PeriodicTask):
     """Runs ``check_all`` in a thread every ``interval_s`` seconds, from ``start()`` until ``stop()``."""
 
+    name = "stackwright-release-guard"
+    run_at_start = False
+
     def __init__(self, db: Database, interval_s: float = CHECK_INTERVAL_S):
+        super().__init__(interval_s)
         self.db = db
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stop.clear()
-            self._wakeup = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="stackwright-release-guard")
-
-    async def run_once(self) -> list[dict[str, Any]]:
-        """One pass now, in a worker thread."""
-        return await asyncio.to_thread(check_all, self.db, stop=self._stop)
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval_s)
-            except TimeoutError:
-                pass
-            if self._stop.is_set():
-                break
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("release check pass failed")
-
-    async def stop(self, timeout_s: float = 30.0) -> None:
-        if self._task is None:
-            return
-        self._stop.set()
-        self._wakeup.set()
-        try:
-            await asyncio.wait_for(self._task, timeout=timeout_s)
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - timed out, cancelled or failed: cancel it
-            self._task.cancel()
-        self._task = None
+    def run_pass(self) -> list[dict[str, Any]]:
+        return check_all(self.db, stop=self.stopping)

@@ -6,7 +6,6 @@ A trace is deleted whole: its spans, its scores and its summary row. The purge w
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from stackwright.auth import audit
 from stackwright.auth.actors import SYSTEM, Actor
 from stackwright.core.clock import utcnow
 from stackwright.core.db import Database
+from stackwright.core.periodic import PeriodicTask
 from stackwright.tracing.models import Score, Span, Trace, TraceSettings
 
 log = logging.getLogger("stackwright.tracing")
@@ -164,50 +164,22 @@ def purge_expired(
     return results
 
 
-class RetentionTask:
+class RetentionTask(PeriodicTask):
     """Runs ``purge_expired`` in a thread at start and then every ``interval_s`` seconds, until stopped.
 
     ``stop`` lets a running pass finish its current chunk (never a half-deleted trace), then ends the task.
     """
 
+    name = "stackwright-retention"
+
     def __init__(self, db: Database, interval_s: float):
+        super().__init__(interval_s)
         self.db = db
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stop.clear()
-            self._wakeup = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="stackwright-retention")
+    def run_pass(self) -> dict[str, dict[str, int]]:
+        return purge_expired(self.db, stop=self.stopping)
 
-    async def run_once(self) -> dict[str, dict[str, int]]:
-        """One purge pass now, in a worker thread."""
-        return await asyncio.to_thread(purge_expired, self.db, stop=self._stop)
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                results = await self.run_once()
-                deleted = sum(r["deleted_traces"] for r in results.values())
-                if deleted:
-                    log.info("retention purge deleted %d traces", deleted)
-            except Exception:
-                log.exception("retention purge failed")
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval_s)
-            except TimeoutError:
-                pass
-
-    async def stop(self, timeout_s: float = 30.0) -> None:
-        if self._task is None:
-            return
-        self._stop.set()
-        self._wakeup.set()
-        try:
-            await asyncio.wait_for(self._task, timeout=timeout_s)
-        except (TimeoutError, asyncio.CancelledError, Exception):
-            self._task.cancel()
-        self._task = None
+    def report(self, result: dict[str, dict[str, int]]) -> None:
+        deleted = sum(r["deleted_traces"] for r in result.values())
+        if deleted:
+            log.info("retention purge deleted %d traces", deleted)

@@ -1,0 +1,73 @@
+"""The base of the server's background loops: one pass in a worker thread every ``interval_s`` seconds.
+
+A subclass names itself and implements ``run_pass`` (blocking code, run with ``asyncio.to_thread``);
+``start`` schedules the loop on the running event loop, ``stop`` wakes it and waits for the pass in
+progress (a pass can watch ``self.stopping`` to end early at a safe point), and ``run_once`` runs a pass now.
+A failed pass is logged and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger("stackwright")
+
+
+class PeriodicTask:
+    name = "stackwright-periodic"
+    run_at_start = True  # the first pass at start, or one interval after it
+    stop_timeout_s = 30.0
+
+    def __init__(self, interval_s: float):
+        self.interval_s = interval_s
+        self.stopping = threading.Event()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def run_pass(self) -> Any:
+        raise NotImplementedError
+
+    def report(self, result: Any) -> None:
+        """Log what a pass did (nothing by default)."""
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self.stopping.clear()
+            self._wakeup = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    async def run_once(self) -> Any:
+        """One pass now, in a worker thread."""
+        return await asyncio.to_thread(self.run_pass)
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        first = True
+        while not self.stopping.is_set():
+            if not (first and self.run_at_start):
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval_s)
+                except TimeoutError:
+                    pass
+                if self.stopping.is_set():
+                    break
+            first = False
+            try:
+                self.report(await self.run_once())
+            except Exception:
+                log.exception("%s: a pass failed; the next one runs in %s s", self.name, self.interval_s)
+
+    async def stop(self, timeout_s: float | None = None) -> None:
+        if self._task is None:
+            return
+        self.stopping.set()
+        if self._wakeup is not None:
+            self._wakeup.set()
+        try:
+            await asyncio.wait_for(self._task, timeout=self.stop_timeout_s if timeout_s is None else timeout_s)
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - timed out, cancelled or failed: cancel it
+            self._task.cancel()
+        self._task = None
