@@ -1,6 +1,7 @@
 """The base of the server's background loops: one pass in a worker thread every ``interval_s`` seconds.
 
-A subclass names itself and implements ``run_pass`` (blocking code, run with ``asyncio.to_thread``);
+A subclass names itself and implements ``run_pass`` (blocking code, run with ``asyncio.to_thread``), or
+overrides ``run_once`` when its pass is async; an ``interval_s`` of 0 or less turns the loop off;
 ``start`` schedules the loop on the running event loop, ``stop`` wakes it and waits for the pass in
 progress (a pass can watch ``self.stopping`` to end early at a safe point), and ``run_once`` runs a pass now.
 A failed pass is logged and the loop goes on.
@@ -33,8 +34,12 @@ class PeriodicTask:
     def report(self, result: Any) -> None:
         """Log what a pass did (nothing by default)."""
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
-        if self._task is None or self._task.done():
+        if self.interval_s > 0 and not self.running:
             self.stopping.clear()
             self._wakeup = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)

@@ -28,6 +28,7 @@ from stackwright.auth import audit
 from stackwright.auth.actors import Actor
 from stackwright.core.clock import new_id, utcnow
 from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from stackwright.core.periodic import PeriodicTask
 from stackwright.evals.models import OnlineRule
 from stackwright.evals.trust import CodePolicy
 
@@ -229,53 +230,28 @@ async def run_pass(db: Any, caller_for: Any = None, project_id: str | None = Non
     return totals
 
 
-class OnlineEvaluator:
+class OnlineEvaluator(PeriodicTask):
     """Runs ``run_pass`` every ``interval_s`` seconds in a server's event loop, from ``start()`` until
     ``stop()``; ``interval_s`` 0 turns it off. The first pass comes one interval after the start, so a
     starting server does no work for it; a pass with no enabled rule is one small query."""
 
-    def __init__(self, db: Any, gateway: Any = None, interval_s: float = 30.0):
-        self.db, self.gateway, self.interval_s = db, gateway, interval_s
-        self._task: asyncio.Task | None = None
-        self._stop = asyncio.Event()
+    name = "stackwright-online-eval"
+    run_at_start = False
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+    def __init__(self, db: Any, gateway: Any = None, interval_s: float = 30.0):
+        super().__init__(interval_s)
+        self.db, self.gateway = db, gateway
 
     def caller_for(self, project_id: str) -> Any:
         from stackwright.evals.targets import GatewayCaller
 
         return GatewayCaller(self.gateway, project_id, label="eval:online") if self.gateway is not None else None
 
-    def start(self) -> None:
-        if self.interval_s <= 0 or self.running:
-            return
-        self._stop = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="stackwright-online-eval")
-
     async def run_once(self) -> dict[str, dict[str, int]]:
         """One pass over every project's enabled rules, now."""
         return await run_pass(self.db, self.caller_for)
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval_s)
-            except TimeoutError:
-                pass
-            if self._stop.is_set():
-                break
-            try:
-                totals = await self.run_once()
-                scored = sum(t["scored"] for t in totals.values())
-                if scored:
-                    log.info("online evaluation stored %d scores", scored)
-            except Exception:
-                log.exception("online evaluation pass failed")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._stop.set()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    def report(self, result: dict[str, dict[str, int]]) -> None:
+        scored = sum(t["scored"] for t in result.values())
+        if scored:
+            log.info("online evaluation stored %d scores", scored)
