@@ -38,8 +38,15 @@ def _header(scope: dict[str, Any], name: bytes) -> str:
     return ""
 
 
+# Routes that parse their own bodies with orjson (which refuses surrogates and NaN and reads big integers as
+# floats), and count their own rejections in /metrics.
+SELF_PARSING_PATHS = frozenset({"/v1/traces"})
+
+
 def _is_plain_json(scope: dict[str, Any]) -> bool:
     """A JSON media type that FastAPI would parse (application/json, application/*+json), not content-encoded."""
+    if scope.get("path") in SELF_PARSING_PATHS:
+        return False
     media = _header(scope, b"content-type").split(";")[0].strip().lower()
     if not media.startswith("application/") or not (media == "application/json" or media.endswith("+json")):
         return False
