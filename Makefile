@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test lint install bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 ## test: the whole suite, SQLite and Postgres (started by scripts/postgres.sh), end to end
 test: $(STAMP)
 	VENV=$(VENV) scripts/test.sh
+
+## lint: ruff over src, tests and bench (config in pyproject.toml); mypy and the import-linter layer contract come with issue 14
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/cli_startup.py

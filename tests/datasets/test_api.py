@@ -6,10 +6,20 @@ import pytest
 from sqlalchemy import select
 
 from stackwright.auth.models import AuditEntry
-
 from tests.conftest import assert_error
-from tests.datasets.conftest import CASES, contents, fingerprint, import_jsonl, items_of, jsonl
-from tests.datasets.conftest import OtherProject, client_for, default, make_key, other  # noqa: F401  (fixtures)
+from tests.datasets.conftest import (  # noqa: F401  (fixtures)
+    CASES,
+    OtherProject,
+    client_for,
+    contents,
+    default,
+    fingerprint,
+    import_jsonl,
+    items_of,
+    jsonl,
+    make_key,
+    other,
+)
 
 
 def test_import_creates_version_one_and_reimport_is_idempotent(api, prepared):

@@ -8,8 +8,7 @@ import orjson
 import pytest
 
 from tests.conftest import assert_error
-from tests.datasets.conftest import fingerprint, items_of
-from tests.datasets.conftest import OtherProject, client_for, default, make_key, other  # noqa: F401  (fixtures)
+from tests.datasets.conftest import OtherProject, client_for, default, fingerprint, items_of, make_key, other  # noqa: F401  (fixtures)
 from tests.tracing.spans_helpers import send, span, span_id, trace_id
 
 CARD = "4111 1111 1111 1111"

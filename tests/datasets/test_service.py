@@ -9,8 +9,7 @@ import pytest
 from stackwright.auth.actors import SYSTEM
 from stackwright.core.errors import InvalidInput, NotFound
 from stackwright.datasets import editing, importing, service
-from tests.datasets.conftest import CASES, jsonl
-from tests.datasets.conftest import OtherProject, default, other  # noqa: F401  (fixtures)
+from tests.datasets.conftest import CASES, OtherProject, default, jsonl, other  # noqa: F401  (fixtures)
 
 
 def _import(db, project_id, name, items, **kw):

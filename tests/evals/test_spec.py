@@ -7,9 +7,9 @@ import pytest
 
 from stackwright.evals.spec import SpecError, load_file, parse_text
 from stackwright.evals.trust import CodePolicy
+from tests.evals.conftest import base_spec, write_spec
 
 OPERATOR = CodePolicy.operator()
-from tests.evals.conftest import base_spec, write_spec
 
 GOOD = """\
 name: support-regression

@@ -237,11 +237,11 @@ def tls_contexts(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
 def test_behind_a_proxy_providers_use_httpx_own_client(
     fake_upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stackwright.gateway.providers.base import SERVER, Deployment, ProviderError
     import ipaddress
     from dataclasses import replace
 
     from stackwright.core.egress import EgressPolicy
+    from stackwright.gateway.providers.base import SERVER, Deployment, ProviderError
     from stackwright.gateway.providers.http import _Direct, _Proxied
     from stackwright.gateway.providers.openai import OpenAIProvider
 

@@ -235,8 +235,8 @@ def test_a_flow_without_release_or_model_call(app, api, default) -> None:  # noq
     answers about prompts, models, evals and rollback say what the store does not hold."""
     import asyncio
 
-    from stackwright.insights.service import explain
     from stackwright.flows import current_step, sequence, step
+    from stackwright.insights.service import explain
     from stackwright.sdk.observe.otlp import OTLPHttpExporter
     from stackwright.sdk.transport import InProcessTransport
 

@@ -114,7 +114,7 @@ def test_hybrid_fuses_both_lists(kb) -> None:
     keyword = run(db, project_id, mode="keyword", k=12, principals=["*"], allow_all=True)
     hybrid = run(db, project_id, mode="hybrid", k=3, principals=["*"], allow_all=True, rrf_k=60)
     ranks = {}
-    for name, result in (("vector", vector), ("keyword", keyword)):
+    for result in (vector, keyword):
         for rank, hit in enumerate(result["data"], 1):
             ranks[hit["chunk_id"]] = ranks.get(hit["chunk_id"], 0) + 1 / (60 + rank)
     best = sorted(ranks, key=lambda c: -ranks[c])[:3]

@@ -558,7 +558,7 @@ def test_otlp_export_protobuf_gzip_and_auth(receiver: Receiver) -> None:
             lookup.set_documents([{"id": "c1", "content": "chunk", "score": 0.7}])
         with pytest.raises(ZeroDivisionError):
             with observe("boom", kind="tool"):
-                1 / 0
+                1 / 0  # noqa: B018 - the error is the point
     assert flush(5) is True
 
     request = receiver.requests[0]

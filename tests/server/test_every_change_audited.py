@@ -29,7 +29,7 @@ from stackwright.core.config import Settings
 from stackwright.core.db import Database
 from tests.cli.conftest import Cli
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, TEST_API_KEY
-from tests.tracing.otlp_payloads import T0, export_json, new_span_id, new_trace_id, span_json
+from tests.tracing.otlp_payloads import export_json, new_span_id, new_trace_id, span_json
 
 THIS_FILE = "tests/server/test_every_change_audited.py"
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")

@@ -70,9 +70,9 @@ def test_a_gzip_json_body_is_left_to_its_route(api):
     """Content-encoded bodies are decoded and checked by the route that takes them (OTLP ingest)."""
     import gzip
 
-    from tests.tracing.spans_helpers import body, span, span_id, trace_id
-
     import orjson
+
+    from tests.tracing.spans_helpers import body, span, span_id, trace_id
 
     payload = gzip.compress(orjson.dumps(body([span(trace_id(), span_id(), "step", 0, 1)])))
     response = api.post("/v1/traces", content=payload, headers={**JSON, "content-encoding": "gzip"})

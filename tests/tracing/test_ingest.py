@@ -18,7 +18,16 @@ from stackwright.tracing.mapping import TRUNCATION_MARKER
 from stackwright.tracing.writer import IngestBusy, SpanWriter
 from tests.conftest import TEST_API_KEY, assert_error
 from tests.tracing.otlp_payloads import (
-    T0, count, export_json, gz, json_value, new_span_id, new_trace_id, protobuf_body, rows, span_json,
+    T0,
+    count,
+    export_json,
+    gz,
+    json_value,
+    new_span_id,
+    new_trace_id,
+    protobuf_body,
+    rows,
+    span_json,
 )  # fmt: skip
 
 JSON = {"Content-Type": "application/json"}

@@ -87,7 +87,6 @@ def users_create(
 
     from stackwright.auth import service
     from stackwright.auth.actors import cli_actor
-
     from stackwright.core.errors import InvalidInput
 
     if password is None and not no_password:

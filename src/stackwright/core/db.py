@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB

@@ -139,7 +139,7 @@ async def run_case(spec: EvalSpec, scorers: dict[str, Any], target: Any, ctx: Sc
             result = await asyncio.wait_for(target(item["input"], item["id"], spec.seed + repeat), spec.timeout_s)
             latency_ms = round((time.perf_counter() - started) * 1000, 2)
             break
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             exc: BaseException = TargetError(f"the target timed out after {spec.timeout_s:g} s", transient=True)
         except Exception as raised:  # noqa: BLE001 - any target failure is this case's error, never the run's
             exc = raised

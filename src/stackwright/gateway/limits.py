@@ -58,7 +58,7 @@ from stackwright.gateway.limits_local import (
     take_local,
     undo_local,
 )
-from stackwright.gateway.limits_spec import COUNTERS, PERIODS, LimitSpec, period_bounds, to_nano
+from stackwright.gateway.limits_spec import COUNTERS, LimitSpec, period_bounds, to_nano
 from stackwright.gateway.limits_stamps import STAMP_TRUST_S, StampReader
 from stackwright.gateway.limits_store import Refused
 

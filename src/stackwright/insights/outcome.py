@@ -9,7 +9,6 @@ from typing import Any
 
 from stackwright.insights.spans import decode_json
 
-
 # -- 4. failure --------------------------------------------------------------------------------------------
 
 

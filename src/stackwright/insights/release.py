@@ -67,7 +67,7 @@ def _split_run(session: Session, run: EvalRun, prompt_of: dict[tuple[str, int], 
     and a Mann-Whitney U test (the groups hold different cases, so the test is unpaired)."""
     from scipy.stats import mannwhitneyu  # heavy: loaded only when a run is split
 
-    names = list(((run.summary or {}).get("scorers") or {}))
+    names = list((run.summary or {}).get("scorers") or {})
     rows = case_rows(session, run.id)
     groups = {arm: [r for r in rows if prompt_of.get((r["item_id"], r["repeat_index"])) == want] for arm, want in wanted.items()}
     scorers = {}

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 import threading
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:

@@ -337,7 +337,6 @@ def label_history(
     """Every label move of one prompt, newest first (``to_version`` None: the label was removed)."""
     from stackwright.core.cursors import decode_id_cursor, encode_id_cursor
     from stackwright.prompts.models import PromptLabelMove
-
     from stackwright.prompts.refs import check_label
 
     if label is not None:

@@ -12,8 +12,8 @@ from stackwright.sdk.datasets import Datasets
 from stackwright.sdk.evals import Evals
 from stackwright.sdk.guardrails import Guardrails
 from stackwright.sdk.jobs import Jobs
-from stackwright.sdk.releases import Releases
 from stackwright.sdk.prompts import AsyncPrompts, Prompts
+from stackwright.sdk.releases import Releases
 from stackwright.sdk.resources import Audit, Keys, Projects, Users
 from stackwright.sdk.retrieval import Collections, Retrieval
 from stackwright.sdk.traces import Scores, Traces

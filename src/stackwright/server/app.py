@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.insights.api import router as insights_router
     from stackwright.jobs.api import router as jobs_router
     from stackwright.jobs.scheduler import JobsTask
+    from stackwright.monitoring.alerts import router as alerts_router
+    from stackwright.monitoring.metrics import Metrics
+    from stackwright.monitoring.metrics import router as metrics_router
     from stackwright.prompts.api import router as prompts_router
     from stackwright.releases.api import router as releases_router
     from stackwright.releases.guard import RollbackTask
@@ -45,9 +48,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from stackwright.retrieval.eval_api import router as retrieval_eval_router
     from stackwright.retrieval.search_api import router as search_router
     from stackwright.server.health import router as health_router
-    from stackwright.monitoring.alerts import router as alerts_router
-    from stackwright.monitoring.metrics import Metrics
-    from stackwright.monitoring.metrics import router as metrics_router
     from stackwright.tracing.admin_api import router as trace_admin_router
     from stackwright.tracing.api import router as trace_router
     from stackwright.tracing.ingest import router as ingest_router

@@ -5,7 +5,6 @@ Creating a score is not audited (it can be as frequent as traces themselves); de
 
 from __future__ import annotations
 
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,7 +15,6 @@ from stackwright.core.cursors import MAX_ID, decode_id_cursor, encode_id_cursor
 from stackwright.core.errors import NotFound
 from stackwright.tracing.admin_schemas import ScoreCreate
 from stackwright.tracing.models import Score, Span, Trace
-
 
 
 def create_score(session: Session, actor: Actor, project_id: str, body: ScoreCreate) -> Score:

@@ -208,9 +208,8 @@ class SupportApp:
         account's id or email also selects that account); ``prompt``: answer with
         this prompt (``support-answer@canary``) instead of the release route (evals); ``wait``: flush the
         spans and read the trace back before returning (``stored`` says whether it was all there)."""
-        from stackwright.sdk.observe import observe
-
         from stackwright.core.errors import NotFound
+        from stackwright.sdk.observe import observe
 
         question = check_question(question)
         if account is not None:

@@ -18,6 +18,7 @@ from stackwright.sdk.observe.payload import Items
 from stackwright.sdk.observe.span import _CURRENT, NOOP_SPAN, PROMPT, STATUS_OK, STATUS_UNSET, Span, kind_value
 from stackwright.sdk.observe.state import STATE, internal_error
 
+
 class Observation:
     """What ``observe(...)`` returns: a decorator and a (sync and async) context manager yielding the span."""
 
