@@ -1,7 +1,9 @@
-"""How fast Stackwright starts: `stackwright --help`, and `stackwright serve` from launch to /readyz = 200.
+"""How fast Stackwright starts: `stackwright --help`, `stackwright eval run` of a one-case spec (target
+local/extractive, scorer contains) from launch to exit, and `stackwright serve` from launch to /readyz = 200.
 
 Prints each figure with its target and its ratio to a baseline measured in the same run:
-bare `python -c pass` for the CLI, and `python -m http.server` (start to first answer) for the server.
+bare `python -c pass` for `--help`, `stackwright --help` for `eval run`, and `python -m http.server`
+(start to first answer) for the server.
 Usage: .venv/bin/python bench/cli_startup.py [--runs N]
 """
 
@@ -54,6 +56,33 @@ def time_to_ready(argv: list[str], url: str, env: dict[str, str]) -> float:
         proc.wait(timeout=15)
 
 
+ONE_CASE_SPEC = """name: startup
+dataset: cases.jsonl
+target:
+  model: local/extractive
+scorers:
+  - contains
+"""
+ONE_CASE = '{"input": {"question": "How long do refunds take?", "context": "Refunds take 5 days."}, "expected": "5 days"}\n'
+
+
+def time_eval_run(env: dict[str, str], runs: int) -> float:
+    """`stackwright eval run` of a one-case spec in a fresh, initialised home (median of ``runs``)."""
+    with tempfile.TemporaryDirectory() as home:
+        folder = Path(home)
+        (folder / "spec.yaml").write_text(ONE_CASE_SPEC, encoding="utf-8")
+        (folder / "cases.jsonl").write_text(ONE_CASE, encoding="utf-8")
+        run_env = {**env, "STACKWRIGHT_HOME": str(folder / "home")}
+        subprocess.run([STACKWRIGHT, "init"], env=run_env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run([STACKWRIGHT, "eval", "run", "spec.yaml"], env=run_env, cwd=folder, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
@@ -63,6 +92,7 @@ def main() -> None:
     help_time = time_command([STACKWRIGHT, "--help"], args.runs)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKWRIGHT_")}
+    eval_time = time_eval_run(env, args.runs)
     fresh, warm, baseline = [], [], []
     for _ in range(max(3, args.runs // 2)):
         with tempfile.TemporaryDirectory() as home:
@@ -83,6 +113,7 @@ def main() -> None:
 
     rows = [
         ("stackwright --help", help_time, 0.5, base_cli, "python -c pass"),
+        ("eval run, one case (extractive)", eval_time, 1.5, help_time, "stackwright --help"),
         ("serve, first start -> ready", statistics.median(fresh), 1.5, base_server, "python -m http.server"),
         ("serve, later start -> ready", statistics.median(warm), 1.5, base_server, "python -m http.server"),
     ]

@@ -1,7 +1,7 @@
 """How close an eval run gets to ideal concurrency, and how fast the non-LLM scorers are.
 
 1. Run throughput: 200 cases at concurrency 16 through the real runner and the real gateway path (in
-   this process, as `stackwright eval run` does: target -> Gateway.chat -> provider -> HTTP), against
+   this process, as `stackwright evals run` does: target -> Gateway.chat -> provider -> HTTP), against
    tests/gateway/fake_upstream.py in its own process answering every call after 100 ms. Each case is
    scored (contains, similarity), committed as it completes (SQLite, group commit) and traced. The ideal
    time is cases x latency / concurrency = 200 x 0.1 s / 16 = 1.25 s; the figure is elapsed / ideal
@@ -160,7 +160,7 @@ def main() -> None:
 
 
 async def timed_rounds(db, app, project_id: str, home: Path, args: argparse.Namespace, ideal: float) -> list[float]:
-    """Every run in one event loop, as in one `stackwright eval run` process."""
+    """Every run in one event loop, as in one `stackwright evals run` process."""
     times = []
     try:
         await run_once(db, app, project_id, home / "warmup.yaml", args.concurrency, "warmup")

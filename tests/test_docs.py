@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from stackwright.cli.main import HIDDEN_ALIASES
 from stackwright.core.config import Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 def _command_paths() -> list[str]:
+    """Every command under its documented name: hidden aliases (cli.main.HIDDEN_ALIASES) are not in the tree."""
     import typer.main
 
     from stackwright.cli.main import app
@@ -44,6 +46,13 @@ def test_cli_has_commands() -> None:
 @pytest.mark.parametrize("command", _command_paths())
 def test_every_command_is_in_the_readme(command: str) -> None:
     assert f"stackwright {command}" in README, f"document `stackwright {command}` in the README's CLI reference"
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(HIDDEN_ALIASES.items()))
+def test_hidden_aliases_are_documented_under_the_plural_name(old: str, new: str) -> None:
+    top_level = {path.split()[0] for path in _command_paths()}
+    assert new in top_level and old not in top_level, f"`{old}` is a hidden alias of the `{new}` group"
+    assert f"`stackwright {old} ...`" in README, f"say in the README's CLI section that `stackwright {old}` still works"
 
 
 def test_help_does_not_import_heavy_modules() -> None:

@@ -13,12 +13,12 @@ REPRESENTATIVE = [
     ("traces", "settings"),
     ("gateway", "models"),
     ("prompts", "list"),
-    ("release", "list"),
+    ("releases", "list"),
     ("collections", "list"),
     ("search", "refund", "--collection", "kb"),
     ("datasets", "list"),
-    ("eval", "list"),
-    ("eval", "online", "list"),
+    ("evals", "list"),
+    ("evals", "online", "list"),
     ("jobs", "list"),
     ("jobs", "schedules"),
     ("guardrails", "list"),
@@ -97,5 +97,5 @@ def test_every_project_command_outside_the_access_groups_uses_the_shared_option(
         assert option.help == shared.help, f"`stackwright {' '.join(path)}` must use common.PROJECT_OPTION"
 
     walk(typer.main.get_command(app), [])
-    assert {"traces list", "gateway apply", "prompts push", "release set", "ingest", "search", "datasets import",
-            "eval run", "jobs run", "guardrails apply", "retrieval eval"} <= set(seen)  # fmt: skip
+    assert {"traces list", "gateway apply", "prompts push", "releases set", "ingest", "search", "datasets import",
+            "evals run", "jobs run", "guardrails apply", "retrieval eval"} <= set(seen)  # fmt: skip

@@ -1,4 +1,4 @@
-"""`stackwright eval run --executor ray`: the same spec and seed give the same per-case results on Ray as
+"""`stackwright evals run --executor ray`: the same spec and seed give the same per-case results on Ray as
 locally (a gateway target through the fake upstream, and a python target), stored as batches complete,
 and `eval resume --executor ray` runs only the missing cases. Ray runs locally: 2 CPUs, no dashboard."""
 
@@ -31,7 +31,7 @@ def ray_runtime():
 
 
 def _cases(cli, run_id: str) -> dict[tuple[str, int], dict]:
-    shown = cli.json("eval", "show", run_id)
+    shown = cli.json("evals", "show", run_id)
     return {(c["item_id"], c["repeat_index"]): {k: c[k] for k in ("input", "expected", "output", "error", "scores", "cost")}
             for c in shown["cases"]}  # fmt: skip
 
@@ -41,7 +41,7 @@ def _model_calls(fake) -> list[tuple[str, int | None]]:
 
 
 def _run(cli, spec, executor: str) -> dict:
-    result = cli("eval", "run", str(spec), "--executor", executor, "--seed", "7", "--repeat", "2", "--json")
+    result = cli("evals", "run", str(spec), "--executor", executor, "--seed", "7", "--repeat", "2", "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
 
@@ -73,7 +73,7 @@ def test_resume_on_ray_runs_only_the_missing_cases(ready, ray_runtime, tmp_path)
         gone = session.execute(delete(EvalCaseResult).where(EvalCaseResult.run_id == first["id"], EvalCaseResult.repeat_index == 1))
         assert gone.rowcount == 4
         session.execute(update(EvalRun).where(EvalRun.id == first["id"]).values(status="interrupted"))
-    resumed = ready("eval", "resume", first["id"], "--executor", "ray", "--json")
+    resumed = ready("evals", "resume", first["id"], "--executor", "ray", "--json")
     assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
     assert "4 case(s) left" not in resumed.stdout  # --json: the run only
     again = json.loads(resumed.stdout)

@@ -52,7 +52,7 @@ def test_a_killed_run_is_reaped_and_resumes_over_the_api_to_the_same_results(api
     many_cases.fake.script("fake-model", [{"delay_s": 0.3}] * len(QUESTIONS))  # slow enough to be killed half way
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     env = clean_env(home=settings.home, database_url=settings.database_url, egress_allow="127.0.0.1", log_format="json")
-    process = subprocess.Popen([executable(), "eval", "run", str(tmp_path / "spec.yaml"), "--name", "killed"], env=env,
+    process = subprocess.Popen([executable(), "evals", "run", str(tmp_path / "spec.yaml"), "--name", "killed"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)  # fmt: skip
     try:
         deadline = time.monotonic() + 60  # generous: how long we wait, not a speed
@@ -78,7 +78,7 @@ def test_a_killed_run_is_reaped_and_resumes_over_the_api_to_the_same_results(api
     assert reap_stale(db, settings.eval_stale_after_s) == [run.id]  # its process on this host is gone: at once
     reaped = ok(api.get(f"/api/v1/evals/runs/{run.id}"))
     assert reaped["status"] == "interrupted"
-    assert f"its process {killed.owner} is gone" in reaped["error"] and f"stackwright eval resume {run.id}" in reaped["error"]
+    assert f"its process {killed.owner} is gone" in reaped["error"] and f"stackwright evals resume {run.id}" in reaped["error"]
     assert reap_stale(db, settings.eval_stale_after_s) == []  # once
 
     many_cases.fake.reset()

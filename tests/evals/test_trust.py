@@ -137,7 +137,7 @@ def test_an_evals_run_job_runs_allowed_python_code(api, app):
 
 
 def test_the_cli_cannot_store_an_online_rule_the_server_would_not_run(cli_ready):  # noqa: F811
-    message = cli_ready.fails("eval", "online", "set", "r", "--rate", "1", "--scorer", "{type: python, function: 'os:abort'}")
+    message = cli_ready.fails("evals", "online", "set", "r", "--rate", "1", "--scorer", "{type: python, function: 'os:abort'}")
     assert "STACKWRIGHT_EVAL_PYTHON_ALLOW" in message
 
 

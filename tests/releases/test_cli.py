@@ -1,4 +1,4 @@
-"""`stackwright release ...` on SQLite and Postgres: every command, --json, and `error: ...` for bad input."""
+"""`stackwright releases ...` on SQLite and Postgres: every command, --json, and `error: ...` for bad input."""
 
 from __future__ import annotations
 
@@ -25,61 +25,61 @@ def rel(cli_ready):  # noqa: F811
 
 
 def test_set_canary_promote_status_history_list(rel):
-    out = rel.json("release", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "gpt-4o-mini",
+    out = rel.json("releases", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "gpt-4o-mini",
                    "--param", "temperature=0.2", "--param", "stop=[\"\\n\"]", "--setting", "retrieval_k=5", "--setting", "index=help-center")  # fmt: skip
     assert out["changed"] is True and out["revision"] == 1
     assert out["stable"]["params"] == {"temperature": 0.2, "stop": ["\n"]} and out["stable"]["settings"] == {"retrieval_k": 5, "index": "help-center"}
-    text = rel.ok("release", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "gpt-4o-mini",
+    text = rel.ok("releases", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "gpt-4o-mini",
                   "--param", "temperature=0.2", "--param", "stop=[\"\\n\"]", "--setting", "retrieval_k=5", "--setting", "index=help-center").stdout  # fmt: skip
     assert "(unchanged)" in text and "support-answer@1 on gpt-4o-mini" in text
 
-    canary = rel.json("release", "canary", ROUTE, *ENV, "--prompt", "support-answer@2", "--share", "10", "--mode", "ab",
+    canary = rel.json("releases", "canary", ROUTE, *ENV, "--prompt", "support-answer@2", "--share", "10", "--mode", "ab",
                       "--require-eval", "support-regression", "--rollback-error-rate-margin", "0.05",
                       "--rollback-p95-margin-ms", "500", "--rollback-score", "helpfulness:0.1", "--window-min-requests", "50")  # fmt: skip
     assert canary["candidate"]["mode"] == "ab" and canary["candidate"]["share"] == 10.0
     assert canary["candidate"]["config"]["params"] == {"temperature": 0.2, "stop": ["\n"]}  # inherited from stable
     assert canary["rollback_rules"] == {"error_rate_margin": 0.05, "p95_margin_ms": 500.0, "scores": {"helpfulness": 0.1}, "min_requests": 50}
-    status = rel.ok("release", "status", ROUTE, *ENV).stdout
+    status = rel.ok("releases", "status", ROUTE, *ENV).stdout
     assert "candidate:      support-answer@2 on gpt-4o-mini" in status and "ab 10% since" in status
     assert "requires evaluation 'support-regression'" in status and "error rate +5.0%" in status
 
-    rel.fails("release", "promote", ROUTE, *ENV, needle="no passing result")
-    rel.ok("release", "rules", ROUTE, *ENV, "--clear-eval", "--rollback-p95-margin-ms", "250")
-    rules = rel.json("release", "status", ROUTE, *ENV)["rollback_rules"]
+    rel.fails("releases", "promote", ROUTE, *ENV, needle="no passing result")
+    rel.ok("releases", "rules", ROUTE, *ENV, "--clear-eval", "--rollback-p95-margin-ms", "250")
+    rules = rel.json("releases", "status", ROUTE, *ENV)["rollback_rules"]
     assert rules["p95_margin_ms"] == 250 and rules["error_rate_margin"] == 0.05  # merged over the current rules
-    promoted = rel.json("release", "promote", ROUTE, *ENV)
+    promoted = rel.json("releases", "promote", ROUTE, *ENV)
     assert promoted["stable"]["prompt"] == "support-answer@2" and promoted["candidate"] is None
 
-    history = rel.json("release", "history", ROUTE, *ENV)
+    history = rel.json("releases", "history", ROUTE, *ENV)
     assert [c["action"] for c in history] == ["promote", "rules", "canary", "set"]
     assert all(c["actor"].startswith("cli:") for c in history)
-    table = rel.ok("release", "history", ROUTE, *ENV).stdout
+    table = rel.ok("releases", "history", ROUTE, *ENV).stdout
     assert "promote" in table and "last rollback: never" in table
-    listed = rel.json("release", "list")
+    listed = rel.json("releases", "list")
     assert [(r["route"], r["env"], r["revision"]) for r in listed] == [(ROUTE, "production", 4)]
-    assert ROUTE in rel.ok("release", "list", "--env", "production").stdout
-    assert rel.json("release", "list", "--env", "staging") == []
+    assert ROUTE in rel.ok("releases", "list", "--env", "production").stdout
+    assert rel.json("releases", "list", "--env", "staging") == []
     assert rel.count(AuditEntry, AuditEntry.action.like("release.%")) == 4
 
 
 def test_rollback_and_check_from_the_cli(rel):
-    rel.ok("release", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "m")
-    rel.ok("release", "canary", ROUTE, *ENV, "--prompt", "support-answer@3", "--share", "20",
+    rel.ok("releases", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "m")
+    rel.ok("releases", "canary", ROUTE, *ENV, "--prompt", "support-answer@3", "--share", "20",
            "--rollback-error-rate-margin", "0.05", "--window-min-requests", "5")  # fmt: skip
-    assert rel.json("release", "check", ROUTE, *ENV)["verdict"] == "insufficient_data"
+    assert rel.json("releases", "check", ROUTE, *ENV)["verdict"] == "insufficient_data"
 
     _write_spans(rel, [request_span("stable") for _ in range(5)] + [request_span("candidate", error=True) for _ in range(5)])
-    dry = rel.ok("release", "check", ROUTE, *ENV, "--dry-run").stdout
+    dry = rel.ok("releases", "check", ROUTE, *ENV, "--dry-run").stdout
     assert "breach" in dry and "candidate 5 requests, errors 100.0%" in dry
-    assert rel.json("release", "check", ROUTE, *ENV)["verdict"] == "rolled_back"
+    assert rel.json("releases", "check", ROUTE, *ENV)["verdict"] == "rolled_back"
     assert rel.count(Alert, Alert.kind == "release.auto_rollback") == 1
-    status = rel.ok("release", "status", ROUTE, *ENV).stdout
+    status = rel.ok("releases", "status", ROUTE, *ENV).stdout
     assert "candidate:      none" in status and "(automatic, candidate: support-answer@3 on m)" in status
 
-    rel.ok("release", "set", ROUTE, *ENV, "--prompt", "support-answer@2", "--model", "m")
-    out = rel.json("release", "rollback", ROUTE, *ENV, "--reason", "answers got worse")
+    rel.ok("releases", "set", ROUTE, *ENV, "--prompt", "support-answer@2", "--model", "m")
+    out = rel.json("releases", "rollback", ROUTE, *ENV, "--reason", "answers got worse")
     assert out["stable"]["prompt"] == "support-answer@1" and out["last_rollback"]["reason"] == "answers got worse"
-    assert "answers got worse" in rel.ok("release", "history", ROUTE, *ENV).stdout
+    assert "answers got worse" in rel.ok("releases", "history", ROUTE, *ENV).stdout
     assert rel.count(ReleaseChange) == 5
 
 
@@ -126,33 +126,33 @@ def _write_spans(rel, spans) -> None:
     ],
 )
 def test_bad_input_is_an_error_line_and_writes_nothing(rel, args, needle):
-    rel.ok("release", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "m")
+    rel.ok("releases", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "m")
     before = (rel.count(ReleaseChange), rel.count(AuditEntry))
-    rel.fails("release", *args, needle=needle)
+    rel.fails("releases", *args, needle=needle)
     assert (rel.count(ReleaseChange), rel.count(AuditEntry)) == before
 
 
 def test_promote_asks_the_evaluations_layer_through_the_cli(rel, tmp_path):
-    """`stackwright release promote` sees `stackwright eval run` results: a failing gate refuses, a passing one promotes.
+    """`stackwright releases promote` sees `stackwright evals run` results: a failing gate refuses, a passing one promotes.
     The refusal is checked in a fresh `stackwright` process too, where nothing but the CLI has been imported."""
     from tests.e2e.serverproc import clean_env, run
     from tests.evals.conftest import base_spec, write_spec
 
-    rel.ok("release", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "gpt-4o-mini")
-    rel.ok("release", "canary", ROUTE, *ENV, "--prompt", "support-answer@2", "--share", "10", "--require-eval", "support-regression")
+    rel.ok("releases", "set", ROUTE, *ENV, "--prompt", "support-answer@1", "--model", "gpt-4o-mini")
+    rel.ok("releases", "canary", ROUTE, *ENV, "--prompt", "support-answer@2", "--share", "10", "--require-eval", "support-regression")
     target = {"python": "tests.evals.pyfuncs:echo"}  # answers "echo: <question>": `contains` scores 0.75 on average
     failing = write_spec(tmp_path, base_spec(target=target, scorers=["contains"], gate={"contains": {"min_mean": 0.9}}), "fail.yaml")
-    assert rel("eval", "run", str(failing), "--gate").exit_code == 1
+    assert rel("evals", "run", str(failing), "--gate").exit_code == 1
 
-    message = rel.fails("release", "promote", ROUTE, *ENV, needle="failed its gate")
+    message = rel.fails("releases", "promote", ROUTE, *ENV, needle="failed its gate")
     assert "support-regression" in message and "contains: mean 0.75 < 0.9" in message
-    fresh = run(["release", "promote", ROUTE, *ENV], clean_env(home=rel.home, database_url=rel.database_url))
+    fresh = run(["releases", "promote", ROUTE, *ENV], clean_env(home=rel.home, database_url=rel.database_url))
     assert fresh.returncode == 1 and "failed its gate" in fresh.stderr and "contains: mean 0.75 < 0.9" in fresh.stderr, fresh.stderr
-    assert rel.json("release", "status", ROUTE, *ENV)["candidate"]["config"]["prompt"] == "support-answer@2"  # not promoted
+    assert rel.json("releases", "status", ROUTE, *ENV)["candidate"]["config"]["prompt"] == "support-answer@2"  # not promoted
 
     passing = write_spec(tmp_path, base_spec(target=target, scorers=["contains"], gate={"contains": {"min_mean": 0.5}}), "pass.yaml")
-    assert rel("eval", "run", str(passing), "--gate").exit_code == 0
-    promoted = rel.json("release", "promote", ROUTE, *ENV)
+    assert rel("evals", "run", str(passing), "--gate").exit_code == 0
+    promoted = rel.json("releases", "promote", ROUTE, *ENV)
     assert promoted["stable"]["prompt"] == "support-answer@2" and promoted["candidate"] is None
-    gate = rel.json("release", "history", ROUTE, *ENV)[0]["details"]["gate"]
+    gate = rel.json("releases", "history", ROUTE, *ENV)[0]["details"]["gate"]
     assert gate["passed"] is True and gate["evidence"]["scorers"] == {"contains": 0.75}

@@ -56,19 +56,19 @@ EXEMPT_ROUTES: dict[tuple[str, str], str] = {
 READ_ONLY_COMMANDS = {
     "version", "serve", "audit list", "plugins list", "db current", "projects list", "users list", "keys list",
     "traces list", "traces show", "traces stats", "traces explain", "gateway models", "gateway test", "prompts diff", "prompts history",
-    "prompts list", "prompts render", "prompts show", "prompts versions", "release check", "release history",
-    "release list", "release status", "collections list", "collections show", "search", "retrieval eval",
-    "datasets export", "datasets list", "datasets show", "datasets versions", "eval compare", "eval list", "eval show",
-    "eval online list", "invitations list", "jobs list", "jobs schedules", "jobs show", "guardrails check", "guardrails list",
+    "prompts list", "prompts render", "prompts show", "prompts versions", "releases check", "releases history",
+    "releases list", "releases status", "collections list", "collections show", "search", "retrieval eval",
+    "datasets export", "datasets list", "datasets show", "datasets versions", "evals compare", "evals list", "evals show",
+    "evals online list", "invitations list", "jobs list", "jobs schedules", "jobs show", "guardrails check", "guardrails list",
     "guardrails show", "demo accounts", "demo explain",
 }  # fmt: skip
-# `release check` can roll back (audited as release.rollback); `gateway test` makes one traced model call.
+# `releases check` can roll back (audited as release.rollback); `gateway test` makes one traced model call.
 EXEMPT_COMMANDS: dict[str, str] = {
     "db upgrade": "schema migrations of the whole database, not a project change",
     "db downgrade": "schema migrations of the whole database, not a project change",
     "init": "first start: migrations and the bootstrap admin, project and key, audited by the bootstrap as system",
     "traces purge": "the retention sweep; each project it purges is audited as system (traces.purge)",
-    "eval online run": "runs the project's (audited) online rules now; writes scores only, like the background pass",
+    "evals online run": "runs the project's (audited) online rules now; writes scores only, like the background pass",
     "demo seed": "seeds the reference app through the audited services and API it drives",
     "demo traffic": "model traffic against a running server (traced, not audited)",
     "demo ask": "one question to a running server's reference app (traced, not audited)",
@@ -147,6 +147,7 @@ def mutating_routes(app: Any) -> set[tuple[str, str]]:
 
 
 def cli_commands() -> set[str]:
+    """Every command under its plural group name; the hidden singular aliases (`eval`, `release`) are not in the tree."""
     from stackwright.cli.main import app
 
     def walk(command: Any, prefix: tuple[str, ...]) -> Iterator[str]:
@@ -498,11 +499,11 @@ def cli_recipes(w: World) -> dict[str, list[str] | Callable[[], list[str]]]:
         "prompts push": ["prompts", "push", str(files / "prompt.yaml")],
         "prompts label": ["prompts", "label", "cli-prompt", "staging", "1"],
         "prompts protect": ["prompts", "protect", "cli-prompt", "production", "audited"],
-        "release set": ["release", "set", "cli.route", "--env", "prod", "--prompt", "cli-prompt@1", "--model", LOCAL_MODEL["name"]],
-        "release canary": ["release", "canary", "cli.route", "--env", "prod", "--prompt", "cli-prompt@staging", "--share", "0.1"],
-        "release rules": ["release", "rules", "cli.route", "--env", "prod", "--rollback-error-rate-margin", "0.05"],
-        "release promote": ["release", "promote", "cli.route", "--env", "prod"],
-        "release rollback": ["release", "rollback", "cli.route", "--env", "prod", "--reason", "audit test"],
+        "releases set": ["releases", "set", "cli.route", "--env", "prod", "--prompt", "cli-prompt@1", "--model", LOCAL_MODEL["name"]],
+        "releases canary": ["releases", "canary", "cli.route", "--env", "prod", "--prompt", "cli-prompt@staging", "--share", "0.1"],
+        "releases rules": ["releases", "rules", "cli.route", "--env", "prod", "--rollback-error-rate-margin", "0.05"],
+        "releases promote": ["releases", "promote", "cli.route", "--env", "prod"],
+        "releases rollback": ["releases", "rollback", "cli.route", "--env", "prod", "--reason", "audit test"],
         "prompts unlabel": ["prompts", "unlabel", "cli-prompt", "staging"],
         "guardrails apply": ["guardrails", "apply", str(files / "policy.yaml")],
         "guardrails delete": ["guardrails", "delete", "cli-policy", "--yes"],
@@ -514,10 +515,10 @@ def cli_recipes(w: World) -> dict[str, list[str] | Callable[[], list[str]]]:
         "datasets update-item": ["datasets", "update-item", "cli-cases", "{item}", "--expected", '"9 to 5"'],
         "datasets remove-item": ["datasets", "remove-item", "cli-cases", "{item}"],
         "datasets add-from-traces": ["datasets", "add-from-traces", "cli-cases", "--limit", "5"],
-        "eval run": ["eval", "run", str(files / "spec.yaml"), "--name", "cli-run"],
-        "eval resume": ["eval", "resume", "cli-run"],
-        "eval online set": ["eval", "online", "set", "cli-rule", "--scorer", "contains", "--rate", "0.5"],
-        "eval online remove": ["eval", "online", "remove", "cli-rule"],
+        "evals run": ["evals", "run", str(files / "spec.yaml"), "--name", "cli-run"],
+        "evals resume": ["evals", "resume", "cli-run"],
+        "evals online set": ["evals", "online", "set", "cli-rule", "--scorer", "contains", "--rate", "0.5"],
+        "evals online remove": ["evals", "online", "remove", "cli-rule"],
         "jobs run": ["jobs", "run", "--kind", "noop"],
         "jobs cancel": ["jobs", "cancel", "{job}"],
         "jobs schedule": ["jobs", "schedule", "cli-nightly", "--cron", "0 3 * * *", "--kind", "noop"],

@@ -16,9 +16,20 @@ def exit_code(exc: Exception) -> int:
     return 2 if getattr(exc, "code", None) in ("config_error", "database_unavailable") else 1
 
 
+# Old singular group names still work (scripts keep running) but are not listed in --help or walked by tools.
+HIDDEN_ALIASES = {"eval": "evals", "release": "releases"}
+
+
 class _StackwrightGroup(TyperGroup):
     """Turns a StackwrightError from any command into `error: ...` on stderr and a non-zero exit code,
-    inside the command itself, so the behaviour is the same from the console script and from CliRunner."""
+    inside the command itself, so the behaviour is the same from the console script and from CliRunner.
+    Resolves the hidden aliases of the top-level groups (`stackwright eval` runs `stackwright evals`)."""
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> object:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and ctx.parent is None:
+            command = super().get_command(ctx, HIDDEN_ALIASES.get(cmd_name, cmd_name))
+        return command
 
     def invoke(self, ctx: typer.Context) -> object:
         from stackwright.core.errors import StackwrightError
@@ -85,11 +96,11 @@ def _mount() -> None:
     app.add_typer(traces_app, name="traces")
     app.add_typer(gateway_app, name="gateway")
     app.add_typer(prompts_app, name="prompts")
-    app.add_typer(release_app, name="release")
+    app.add_typer(release_app, name="releases")
     app.add_typer(collections_app, name="collections")
     app.add_typer(retrieval_app, name="retrieval")
     app.add_typer(datasets_app, name="datasets")
-    app.add_typer(eval_app, name="eval")
+    app.add_typer(eval_app, name="evals")
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(guardrails_app, name="guardrails")
     app.add_typer(demo_app, name="demo")

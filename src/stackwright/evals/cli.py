@@ -1,4 +1,4 @@
-"""`stackwright eval ...`: run a spec (through the gateway in this process), resume, show, compare, list.
+"""`stackwright evals ...`: run a spec (through the gateway in this process), resume, show, compare, list.
 
 Exit codes: 0 when the run finished (and, with --gate, every gate held), 1 when a gate failed, 2 for a
 usage or spec error (the message names the file and line).
@@ -53,6 +53,19 @@ class _Bar:
         self.progress.stop()
 
 
+def _warm_local_model(spec: Any) -> None:
+    """When the target is a built-in WordLlama model (local/extractive, local/wordllama), load it in the
+    background while the run is prepared, instead of on the first case."""
+    import threading
+
+    from stackwright.local.catalog import BUILTIN_MODELS
+
+    if spec.target.model in BUILTIN_MODELS:
+        from stackwright.local.embedder import preload
+
+        threading.Thread(target=preload, name="stackwright-local-preload", daemon=True).start()
+
+
 def _drive(ctx: typer.Context, project_id: str, run_id: str, run_name: str, executor: Any = None) -> dict[str, Any]:
     """Run (or resume) to the end with the gateway in this process (or the cases on ``executor``, Ray);
     Ctrl-C leaves the run resumable."""
@@ -61,26 +74,21 @@ def _drive(ctx: typer.Context, project_id: str, run_id: str, run_name: str, exec
     from stackwright.evals.runner import run_cases
     from stackwright.evals.targets import GatewayCaller
     from stackwright.evals.trust import CodePolicy
-    from stackwright.server.app import create_app
+    from stackwright.gateway.client import GatewayClient
 
     settings = common.settings(ctx)
     db = common.database(ctx)
-    app = create_app(settings, db)
 
     async def run() -> dict[str, Any]:
-        caller = GatewayCaller(app.state.gateway, project_id, label=f"eval:{run_name}")
-        try:
+        async with GatewayClient(settings, db) as client:
+            caller = GatewayCaller(client.gateway, project_id, label=f"eval:{run_name}")
             with _Bar(run_name) as bar:
                 return await run_cases(db, project_id, run_id, caller, bar, executor, policy=CodePolicy.operator())
-        finally:
-            await app.state.gateway.aclose()
-            await app.state.limits.aclose()
-            await app.state.span_writer.close()
 
     try:
         return asyncio.run(run())
     except KeyboardInterrupt:
-        typer.echo(f"interrupted: finished cases are stored; continue with `stackwright eval resume {run_id}`.", err=True)
+        typer.echo(f"interrupted: finished cases are stored; continue with `stackwright evals resume {run_id}`.", err=True)
         raise typer.Exit(130) from None
 
 
@@ -141,6 +149,7 @@ def run(
         if name is not None and not NAME_RE.match(name):
             raise StackwrightError(f"--name {name!r} is not a valid run name: use letters, digits, '.', '_' or '-'.")
         spec = load_file(spec_file, CodePolicy.operator())  # the operator's own file: its python code may run
+        _warm_local_model(spec)
         db = common.database(ctx)
         with db.read() as session:
             project_id = common.project(ctx, session, project).id
@@ -357,21 +366,16 @@ def online_run(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, 
 
     from stackwright.evals import online
     from stackwright.evals.targets import GatewayCaller
-    from stackwright.server.app import create_app
+    from stackwright.gateway.client import GatewayClient
 
     settings = common.settings(ctx)
     db = common.database(ctx)
     with db.read() as session:
         project_id = common.project(ctx, session, project).id
-    app = create_app(settings, db)
 
     async def run() -> dict[str, Any]:
-        try:
-            return await online.run_pass(db, lambda pid: GatewayCaller(app.state.gateway, pid, label="eval:online"), project_id)
-        finally:
-            await app.state.gateway.aclose()
-            await app.state.limits.aclose()
-            await app.state.span_writer.close()
+        async with GatewayClient(settings, db) as client:
+            return await online.run_pass(db, lambda pid: GatewayCaller(client.gateway, pid, label="eval:online"), project_id)
 
     totals = asyncio.run(run())
     if as_json:

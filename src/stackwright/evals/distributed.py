@@ -1,4 +1,4 @@
-"""Eval cases on Ray (``stackwright eval run --executor ray``).
+"""Eval cases on Ray (``stackwright evals run --executor ray``).
 
 The driver (the CLI, or a job) keeps the run: it shuffles the missing (item, repeat) pairs with the run's
 seed exactly like a local run, cuts them into batches and submits each batch as one Ray task, a few
@@ -78,14 +78,14 @@ async def _run_batch(job: BatchJob, batch: list[tuple[dict[str, Any], int]]) -> 
     from stackwright.evals.scorers import build_all
     from stackwright.evals.spec import SpecSource, validate
     from stackwright.evals.targets import GatewayCaller, make_target
-    from stackwright.server.app import create_app
+    from stackwright.gateway.client import GatewayClient
 
     spec = validate(dict(job.spec), SpecSource(f"<run {job.run_name}>", None), job.policy)
     db = Database(job.settings)
-    app = create_app(job.settings, db)
+    client = GatewayClient(job.settings, db)
     target = None
     try:
-        caller = GatewayCaller(app.state.gateway, job.project_id, label=f"eval:{job.run_name}")
+        caller = GatewayCaller(client.gateway, job.project_id, label=f"eval:{job.run_name}")
         target = make_target(spec, caller)
         scorers = build_all(spec)
         contexts = {r: ScoreContext(caller, spec.seed + r) for r in {r for _, r in batch}}
@@ -100,7 +100,5 @@ async def _run_batch(job: BatchJob, batch: list[tuple[dict[str, Any], int]]) -> 
         closer = getattr(target, "aclose", None)
         if closer is not None:
             await closer()
-        await app.state.gateway.aclose()
-        await app.state.limits.aclose()
-        await app.state.span_writer.close()  # the cases' traces are committed before the rows are returned
+        await client.aclose()  # the cases' traces are committed before the rows are returned
         db.dispose()

@@ -86,7 +86,7 @@ def check_release(session: Any, project_id: str, requirement: str, release: Any)
     started = getattr(release, "candidate_started_at", None)
     if started is not None and run.finished_at is not None and run.finished_at < started:
         return GateResult(False, f"the newest run of {requirement!r} ({run.name}, {run.id}) finished before the candidate started; "
-                                 f"run `stackwright eval run` again on the candidate.", evidence)  # fmt: skip
+                                 f"run `stackwright evals run` again on the candidate.", evidence)  # fmt: skip
     bad = failed(run.summary)
     if bad:
         reasons = "; ".join(g["message"] for g in bad)

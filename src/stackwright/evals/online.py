@@ -106,7 +106,7 @@ def list_rules(session: Session, project_id: str) -> list[dict[str, Any]]:
 def delete_rule(session: Session, actor: Actor, project_id: str, name: str) -> None:
     rule = session.scalar(select(OnlineRule).where(OnlineRule.project_id == project_id, OnlineRule.name == name))
     if rule is None:
-        raise NotFound(f"No online evaluation rule {name!r} in this project.", hint="See `stackwright eval online list`.")
+        raise NotFound(f"No online evaluation rule {name!r} in this project.", hint="See `stackwright evals online list`.")
     audit.record(session, actor, "online_rule.delete", "online_rule", name, project_id=project_id, before=_audited(rule))
     session.delete(rule)
 

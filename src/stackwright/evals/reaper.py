@@ -111,7 +111,7 @@ def reap_stale(db: Database, stale_after_s: float, *, now: datetime | None = Non
             reason = stale_reason(run, stale_after_s, now)
             if reason is None:
                 continue
-            error = (f"interrupted: {reason}. Finished cases are kept; resume with `stackwright eval resume {run.id}` "
+            error = (f"interrupted: {reason}. Finished cases are kept; resume with `stackwright evals resume {run.id}` "
                      f"or POST /api/v1/evals/runs/{run.id}/resume.")  # fmt: skip
             done = session.execute(
                 update(EvalRun)

@@ -38,7 +38,7 @@ def junit_xml(run: dict[str, Any]) -> str:
     summary = run.get("summary") or {}
     gates = summary.get("gates") or []
     scorers = summary.get("scorers") or {}
-    suite = ET.Element("testsuite", name=f"stackwright eval {run['name']}")
+    suite = ET.Element("testsuite", name=f"stackwright evals {run['name']}")
     failures = 0
     for gate in gates:
         case = ET.SubElement(suite, "testcase", classname=f"eval.{run['spec_name']}.gate", name=gate["name"])

@@ -45,7 +45,7 @@ def find_run(session: Session, project_id: str, ref: str) -> EvalRun:
         select(EvalRun).where(EvalRun.project_id == project_id, EvalRun.name == ref).order_by(EvalRun.created_at.desc(), EvalRun.id.desc()).limit(1)
     )
     if run is None:
-        raise NotFound(f"No eval run {ref!r} in this project.", hint="Give a run id or name from `stackwright eval list`.")
+        raise NotFound(f"No eval run {ref!r} in this project.", hint="Give a run id or name from `stackwright evals list`.")
     return run
 
 

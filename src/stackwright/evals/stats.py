@@ -12,12 +12,13 @@ N_RESAMPLES = 2000
 
 def bootstrap_ci(values: list[float], seed: int, confidence: float = 0.95) -> tuple[float, float]:
     import numpy as np
-    from scipy import stats
 
     data = np.asarray(values, dtype=float)
     if len(data) < 2 or float(data.min()) == float(data.max()):
         mean = float(data.mean()) if len(data) else float("nan")
         return mean, mean
+    from scipy import stats  # about 0.9 s to import: only when there is an interval to compute
+
     result = stats.bootstrap((data,), np.mean, confidence_level=confidence, n_resamples=N_RESAMPLES, method="percentile",
                              vectorized=True, random_state=np.random.default_rng(seed))  # fmt: skip
     return float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -76,7 +76,7 @@ class CodePolicy:
             f"{what} {ref!r} names Python code, and the operator has not allowed it: through the server, python targets "
             f"and scorers run only if listed in {SETTING} (this applies to every key, instance admins' too).",
             hint=f"Ask the operator to add {ref!r} or its module {module!r} to {SETTING}, or to run the spec from a file "
-            "with `stackwright eval run SPEC`. Registered scorers (`stackwright plugins list`) need no allowing.",
+            "with `stackwright evals run SPEC`. Registered scorers (`stackwright plugins list`) need no allowing.",
             code="python_not_allowed",
             details={"callable": ref, "setting": SETTING},
         )

@@ -109,22 +109,17 @@ def test(
 
     from stackwright.auth.actors import Actor
     from stackwright.gateway.admin_api import run_test
-    from stackwright.server.app import create_app
+    from stackwright.gateway.client import GatewayClient
 
     settings = common.settings(ctx)
     db = common.database(ctx)
     with db.read() as session:
         target = common.project(ctx, session, project)
-    app = create_app(settings, db)
     actor = Actor(label="cli:gateway-test", project_id=target.id, scopes=("admin",))
 
     async def run() -> dict[str, Any]:
-        try:
-            return await run_test(app.state.gateway, actor, model, prompt)
-        finally:
-            await app.state.gateway.aclose()
-            await app.state.limits.aclose()
-            await app.state.span_writer.close()
+        async with GatewayClient(settings, db) as client:
+            return await run_test(client.gateway, actor, model, prompt)
 
     result = asyncio.run(run())
     if as_json:

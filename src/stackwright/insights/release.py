@@ -123,7 +123,7 @@ def eval_delta(session: Session, project_id: str, release: Release | None) -> di
     if "stable" not in runs or "candidate" not in runs:
         missing = [f"{arm} ({config_prompt(c)})" for arm, c in configs.items() if arm not in runs]
         out.update(compared=False, scorers={},
-                   explanation=f"no completed eval run of {' and '.join(missing)} is stored; run `stackwright eval run` with a spec whose target is that prompt version")  # fmt: skip
+                   explanation=f"no completed eval run of {' and '.join(missing)} is stored; run `stackwright evals run` with a spec whose target is that prompt version")  # fmt: skip
         return out
     result = compare_runs(session, project_id, runs["stable"].id, runs["candidate"].id, limit=5)
     scorers = {}

@@ -196,7 +196,7 @@ def evals_run(ctx: Any, params: EvalRunParams) -> Any:
     from stackwright.evals.spec import from_payload
     from stackwright.evals.targets import GatewayCaller
     from stackwright.evals.trust import CodePolicy
-    from stackwright.server.app import create_app
+    from stackwright.gateway.client import GatewayClient
 
     policy = CodePolicy.server(ctx.db.settings)  # a job runs in the server: python code only from the operator's allow-list
     spec = from_payload(params.spec, policy)
@@ -204,17 +204,12 @@ def evals_run(ctx: Any, params: EvalRunParams) -> Any:
         raise InvalidInput("An evals.run job needs a stored dataset (NAME or NAME@VERSION), not a file.")
     prepared = prepare_run(ctx.db, ctx.project_id, spec, name=params.name, repeat=params.repeat, seed=params.seed)
     ctx.log(f"eval run {prepared.name} ({prepared.run_id}): {prepared.total} cases")
-    app = create_app(ctx.db.settings, ctx.db)
 
     async def run() -> dict[str, Any]:
-        caller = GatewayCaller(app.state.gateway, ctx.project_id, label=f"eval:{prepared.name}")
-        try:
+        async with GatewayClient(ctx.db.settings, ctx.db) as client:
+            caller = GatewayCaller(client.gateway, ctx.project_id, label=f"eval:{prepared.name}")
             return await run_cases(ctx.db, ctx.project_id, prepared.run_id, caller, lambda done, total: ctx.progress(done / total if total else 1.0),
                                    policy=policy)  # fmt: skip
-        finally:
-            await app.state.gateway.aclose()
-            await app.state.limits.aclose()
-            await app.state.span_writer.close()
 
     summary = asyncio.run(run())
     return {"run_id": prepared.run_id, "name": prepared.name, "summary": summary}

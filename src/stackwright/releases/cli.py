@@ -1,4 +1,4 @@
-"""`stackwright release ...`: set, canary, promote, rollback, rules, check, status, history, list.
+"""`stackwright releases ...`: set, canary, promote, rollback, rules, check, status, history, list.
 
 Commands work on the database directly, as cli:<os user> (admin), like the other layers' commands.
 """

@@ -85,5 +85,5 @@ def check_promotion(session: Session, project_id: str, release: Any) -> GateResu
         False,
         f"it requires a passing evaluation {requirement!r} of the candidate, and no passing result exists "
         f"(no evaluation results are available for it). Run the evaluation, or have an admin clear the "
-        f"requirement with `stackwright release rules {release.route} --env {release.environment} --clear-eval`.",
+        f"requirement with `stackwright releases rules {release.route} --env {release.environment} --clear-eval`.",
     )

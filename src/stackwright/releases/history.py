@@ -135,5 +135,5 @@ def stable_to_restore(session: Session, row: Release) -> tuple[dict[str, Any], R
         return before, change
     raise Conflict(
         f"Route {row.route!r} in {row.environment!r} has no candidate and no earlier stable config to return to.",
-        hint="Set the config you want with `stackwright release set` instead.",
+        hint="Set the config you want with `stackwright releases set` instead.",
     )

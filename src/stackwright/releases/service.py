@@ -68,7 +68,7 @@ def get_release(session: Session, project_id: str, route: str, env: str, *, lock
         routes = sorted(set(session.scalars(select(Release.route).where(Release.project_id == project_id).limit(200))))
         shown = ", ".join(routes[:_SHOWN])
         hint = f"Routes in this project: {shown}." if routes else "This project has no releases yet."
-        hint += f" Create one with `stackwright release set {route} --env {env} --prompt NAME@VERSION --model MODEL`."
+        hint += f" Create one with `stackwright releases set {route} --env {env} --prompt NAME@VERSION --model MODEL`."
     raise NotFound(f"No release for route {route!r} in environment {env!r}.", hint=hint)
 
 
@@ -287,7 +287,7 @@ def promote(
     if row.candidate is None:
         raise Conflict(
             f"Route {route!r} in {env!r} has no candidate to promote.",
-            hint=f"Start one with `stackwright release canary {route} --env {env} --prompt NAME@VERSION --share 10`.",
+            hint=f"Start one with `stackwright releases canary {route} --env {env} --prompt NAME@VERSION --share 10`.",
         )
     gate = gates.check_promotion(session, project_id, row)
     if not gate.passed:

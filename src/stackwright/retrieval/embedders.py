@@ -283,7 +283,7 @@ class _GatewayRunner:
             self.actor = Actor(label=self.actor.label, project_id=context.project_id, scopes=self.actor.scopes, key_id=self.actor.key_id)
         self._portal_cm: Any = None
         self._portal: Any = None
-        self._app: Any = None
+        self._client: Any = None
         self._lock = threading.Lock()
 
     def embeddings(self, body: dict[str, Any]) -> Any:
@@ -293,16 +293,16 @@ class _GatewayRunner:
 
             return anyio.from_thread.run(self.context.gateway.embeddings, self.actor, body, headers)
         portal = self._private_portal()
-        return portal.call(self._app.state.gateway.embeddings, self.actor, body, headers)
+        return portal.call(self._client.gateway.embeddings, self.actor, body, headers)
 
     def _private_portal(self) -> Any:
         with self._lock:
             if self._portal is None:
                 from anyio.from_thread import start_blocking_portal
 
-                from stackwright.server.app import create_app
+                from stackwright.gateway.client import GatewayClient
 
-                self._app = create_app(self.context.db.settings, self.context.db)
+                self._client = GatewayClient(self.context.db.settings, self.context.db)
                 self._portal_cm = start_blocking_portal()
                 self._portal = self._portal_cm.__enter__()
             return self._portal
@@ -310,16 +310,10 @@ class _GatewayRunner:
     def close(self) -> None:
         if self._portal is None:
             return
-        app, portal, manager = self._app, self._portal, self._portal_cm
-        self._portal = self._app = self._portal_cm = None
-
-        async def shutdown() -> None:
-            await app.state.gateway.aclose()
-            await app.state.limits.aclose()
-            await app.state.span_writer.close()
-
+        client, portal, manager = self._client, self._portal, self._portal_cm
+        self._portal = self._client = self._portal_cm = None
         try:
-            portal.call(shutdown)
+            portal.call(client.aclose)
         finally:
             manager.__exit__(None, None, None)
 

@@ -67,8 +67,8 @@ def _print_login(report: Any) -> None:
     out.write(
         "\nTry:\n"
         '  stackwright demo ask "How do I reset my password?"\n'
-        "  stackwright release status support.answer --env production\n"
-        "  stackwright eval compare support-eval-stable support-eval-canary\n"
+        "  stackwright releases status support.answer --env production\n"
+        "  stackwright evals compare support-eval-stable support-eval-canary\n"
         "  stackwright traces list --limit 5\n"
     )
 
@@ -122,7 +122,7 @@ def eval_command(
         means = ", ".join(f"{k} {v:.3f}" for k, v in summary["scorers"].items() if v is not None)
         typer.echo(f"run {summary['name']} ({summary['run_id']}): {summary['status']}, {summary['cases']} cases, "
                    f"gate {'passed' if summary['gate_passed'] else 'failed'}; {means}")  # fmt: skip
-        typer.echo(f"details: stackwright eval show {summary['run_id']}")
+        typer.echo(f"details: stackwright evals show {summary['run_id']}")
     if gate and not summary["gate_passed"]:
         raise typer.Exit(1)
 

@@ -2,7 +2,7 @@
 support lead checks, and ``run_eval`` (the seed's finished runs for stable and canary).
 
 The spec (``assets/eval.yaml``) names ``target_stable``; ``target_canary`` answers with the prompt the
-canary label points at. Run it yourself with ``stackwright eval run <spec>`` (the targets then open the
+canary label points at. Run it yourself with ``stackwright evals run <spec>`` (the targets then open the
 support app on the configured database, in this process).
 """
 
@@ -32,7 +32,7 @@ def _app() -> Any:
 
 def _close_at_exit(support: Any) -> None:
     """Close a lazily opened app before the interpreter joins threads (its in-process transport runs an
-    event loop in a thread that would otherwise keep `stackwright eval run` from exiting)."""
+    event loop in a thread that would otherwise keep `stackwright evals run` from exiting)."""
     import atexit
 
     def close() -> None:
