@@ -89,7 +89,7 @@ def test_canary_refuses(live, unchanged, body, needle):
 
 def test_promoting_without_a_candidate_is_refused(live, unchanged):
     error = assert_error(live.post(f"{BASE}/promote", json={"env": "production"}), 409, "conflict")
-    assert "no candidate to promote" in error["message"] and "release canary" in error["message"]
+    assert "no candidate to promote" in error["message"] and "releases canary" in error["message"]
     unchanged()
 
 
