@@ -29,7 +29,8 @@ class PeriodicTask:
         self._task: asyncio.Task[None] | None = None
 
     def run_pass(self) -> Any:
-        raise NotImplementedError
+        """One pass of blocking work; each subclass defines it (or overrides ``run_once`` for async work)."""
+        raise NotImplementedError(f"{type(self).__name__} must define run_pass or override run_once")
 
     def report(self, result: Any) -> None:
         """Log what a pass did (nothing by default)."""
