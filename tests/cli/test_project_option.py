@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer.main
 
-from stackwright.cli import common
+from stackwright.core import command_helpers as common
 
 # A command from each group that works in a project, none needing more than an empty project.
 REPRESENTATIVE = [

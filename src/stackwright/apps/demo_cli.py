@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.core import command_helpers as common
 from stackwright.insights.cli import explain_command as explain_trace
 from stackwright.insights.cli import read_answers
 from stackwright.insights.render import show

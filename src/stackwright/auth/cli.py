@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.core import command_helpers as common
 
 projects_app = typer.Typer(help="Projects: create and list.", no_args_is_help=True)
 users_app = typer.Typer(help="Users: create and list; add them to projects with roles.", no_args_is_help=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stackwright.cli import common
+from stackwright.core import command_helpers as common
 
 db_app = typer.Typer(help="Database schema: upgrade, downgrade, current revision.", no_args_is_help=True)
 plugins_app = typer.Typer(help="Plugin registries and what is registered in them.", no_args_is_help=True)

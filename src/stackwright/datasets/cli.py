@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 datasets_app = typer.Typer(help="Datasets: import, export, versions, items, add from traces.", no_args_is_help=True)
 MESSAGE_OPTION = typer.Option("", "--message", "-m", help="A note stored with the new version.")
@@ -72,7 +73,7 @@ def import_(
     check_name(name)
     items, places = importing.parse(_read(file), importing.format_of(str(file), fmt if str(file) != "-" else fmt or "jsonl"), str(file))
     with common.database(ctx).write() as session:
-        result = editing.import_items(session, cli_actor(), common.project(ctx, session, project).id, name, items, places,
+        result = editing.import_items(session, cli_actor(), project_for(ctx, session, project).id, name, items, places,
                                       mode="append" if append else "replace", message=message)  # fmt: skip
     skipped = f", {result['skipped']} already there" if result["skipped"] else ""
     _say(result, as_json, f"{result['imported']} imported from {file}{skipped}")
@@ -91,7 +92,7 @@ def export(
 
     fmt = importing.format_of("", fmt)
     with common.database(ctx).read() as session:
-        view = service.get_dataset_version(session, common.project(ctx, session, project).id, ref)
+        view = service.get_dataset_version(session, project_for(ctx, session, project).id, ref)
     text = importing.to_csv(view.items) if fmt == "csv" else importing.to_jsonl(view.items)
     if output is None:
         sys.stdout.write(text)
@@ -111,7 +112,7 @@ def list_(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, limit
     from stackwright.datasets import service
 
     with common.database(ctx).read() as session:
-        rows, _ = service.list_datasets(session, common.project(ctx, session, project).id, limit=limit)
+        rows, _ = service.list_datasets(session, project_for(ctx, session, project).id, limit=limit)
     common.emit(rows, ["name", "latest_version", "item_count", "description", "updated_at"], as_json, title="datasets")
 
 
@@ -129,7 +130,7 @@ def show(
     from stackwright.datasets import service
 
     with common.database(ctx).read() as session:
-        summary, items, next_cursor = service.items_page(session, common.project(ctx, session, project).id, ref, limit=limit)
+        summary, items, next_cursor = service.items_page(session, project_for(ctx, session, project).id, ref, limit=limit)
     if as_json:
         common.print_json({"version": summary, "items": items, "more": next_cursor is not None})
         return
@@ -155,7 +156,7 @@ def versions(
     from stackwright.datasets import service
 
     with common.database(ctx).read() as session:
-        rows, _ = service.list_versions(session, common.project(ctx, session, project).id, name, limit=limit)
+        rows, _ = service.list_versions(session, project_for(ctx, session, project).id, name, limit=limit)
     table = [{**r, "latest": "yes" if r["latest"] else ""} for r in rows]
     common.emit(table if not as_json else rows, ["version", "latest", "item_count", "parent_version", "message", "author", "created_at"], as_json, title=f"{name} versions")
 
@@ -181,7 +182,7 @@ def add_item(
     if metadata_json is not None:
         raw["metadata"] = _json_option(metadata_json, "--metadata")
     with common.database(ctx).write() as session:
-        result = editing.add_item(session, cli_actor(), common.project(ctx, session, project).id, name, raw, message=message)
+        result = editing.add_item(session, cli_actor(), project_for(ctx, session, project).id, name, raw, message=message)
     _say(result, as_json, f"added {result['item_id']}")
 
 
@@ -206,7 +207,7 @@ def update_item(
         if value is not None:
             changes[key] = _json_option(value, option)
     with common.database(ctx).write() as session:
-        result = editing.update_item(session, cli_actor(), common.project(ctx, session, project).id, name, item_id, changes, message=message)
+        result = editing.update_item(session, cli_actor(), project_for(ctx, session, project).id, name, item_id, changes, message=message)
     _say(result, as_json, f"{result['old_item_id']} is now {result['item_id']}")
 
 
@@ -224,7 +225,7 @@ def remove_item(
     from stackwright.datasets import editing
 
     with common.database(ctx).write() as session:
-        result = editing.remove_item(session, cli_actor(), common.project(ctx, session, project).id, name, item_id, message=message)
+        result = editing.remove_item(session, cli_actor(), project_for(ctx, session, project).id, name, item_id, message=message)
     _say(result, as_json, f"removed {result['item_id']}")
 
 
@@ -245,7 +246,7 @@ def add_from_traces(
 
     parsed = from_traces.parse_filter_pairs(filters)
     with common.database(ctx).write() as session:
-        result = from_traces.add_from_traces(session, cli_actor(), common.project(ctx, session, project).id, name, parsed, limit=limit, mask=mask, message=message)
+        result = from_traces.add_from_traces(session, cli_actor(), project_for(ctx, session, project).id, name, parsed, limit=limit, mask=mask, message=message)
     masked = ", ".join(f"{kind} {count}" for kind, count in result["pii"].items()) or "nothing"
     what = f"{result['matched']} traces matched, {result['added']} added, {result['skipped']} already there; masked: {masked if mask else 'off'}"
     _say(result, as_json, what)

@@ -19,9 +19,9 @@ from stackwright.auth.deps import ReadCaller, WriteCaller
 from stackwright.core.deps import SessionDep
 from stackwright.core.egress import EgressPolicy
 from stackwright.core.errors import InvalidInput
+from stackwright.core.responses import JSONBody
 from stackwright.evals import gates as _gates
 from stackwright.evals.trust import CodePolicy
-from stackwright.server.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1", tags=["evals"])
 log = logging.getLogger("stackwright.evals")

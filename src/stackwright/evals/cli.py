@@ -11,7 +11,8 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 eval_app = typer.Typer(help="Evaluations: run specs, resume, show, compare, gate.", no_args_is_help=True)
 
@@ -152,7 +153,7 @@ def run(
         _warm_local_model(spec)
         db = common.database(ctx)
         with db.read() as session:
-            project_id = common.project(ctx, session, project).id
+            project_id = project_for(ctx, session, project).id
         prepared = prepare_run(db, project_id, spec, name=name, repeat=repeat, seed=seed, actor=cli_actor())
     except StackwrightError as exc:
         raise _usage_error(exc) from None
@@ -189,7 +190,7 @@ def resume(
         check_executor(executor)
         db = common.database(ctx)
         with db.write() as session:
-            project_id = common.project(ctx, session, project).id
+            project_id = project_for(ctx, session, project).id
             found = service.find_run(session, project_id, run_ref)
             check_resumable(found, db.settings.eval_stale_after_s)  # not while a live process runs it
             run_id, run_name, left = found.id, found.name, found.total_cases - len(service.done_pairs(session, found.id))
@@ -220,7 +221,7 @@ def show(
 
     try:
         with common.database(ctx).read() as session:
-            found = service.find_run(session, common.project(ctx, session, project).id, run_ref)
+            found = service.find_run(session, project_for(ctx, session, project).id, run_ref)
             result = service.run_payload(found, with_spec=as_json)
             rows = service.case_rows(session, found.id) if (cases or as_json) else []
     except StackwrightError as exc:
@@ -251,7 +252,7 @@ def compare(
 
     try:
         with common.database(ctx).read() as session:
-            result = compare_runs(session, common.project(ctx, session, project).id, run_a, run_b, limit)
+            result = compare_runs(session, project_for(ctx, session, project).id, run_a, run_b, limit)
     except StackwrightError as exc:
         raise _usage_error(exc) from None
     if as_json:
@@ -281,7 +282,7 @@ def list_(
     from stackwright.evals import service
 
     with common.database(ctx).read() as session:
-        rows = service.list_runs(session, common.project(ctx, session, project).id, name=name, limit=limit)
+        rows = service.list_runs(session, project_for(ctx, session, project).id, name=name, limit=limit)
     table = [{**r, "passed": (r["summary"] or {}).get("passed")} for r in rows]
     common.emit(table if not as_json else rows, ["id", "name", "spec_name", "dataset", "status", "total_cases", "passed", "created_at"],
                 as_json, title="eval runs")  # fmt: skip
@@ -328,7 +329,7 @@ def online_set(
         pairs[key.strip()] = value
     policy = CodePolicy.server(common.settings(ctx))  # rules run in the server: its allow-list holds, even for the operator
     with common.database(ctx).write() as session:
-        result = online.save_rule(session, cli_actor(), common.project(ctx, session, project).id, name, pairs, rate, [_scorer_arg(s) for s in scorer],
+        result = online.save_rule(session, cli_actor(), project_for(ctx, session, project).id, name, pairs, rate, [_scorer_arg(s) for s in scorer],
                                   enabled=not disabled, policy=policy)  # fmt: skip
     if as_json:
         common.print_json(result)
@@ -342,7 +343,7 @@ def online_list(ctx: typer.Context, project: str | None = common.PROJECT_OPTION,
     from stackwright.evals import online
 
     with common.database(ctx).read() as session:
-        rows = online.list_rules(session, common.project(ctx, session, project).id)
+        rows = online.list_rules(session, project_for(ctx, session, project).id)
     table = [{**r, "scorers": ", ".join(s.get("name") or s["type"] for s in r["scorers"])} for r in rows]
     common.emit(rows if as_json else table, ["name", "filter", "sample_rate", "scorers", "enabled", "examined", "scored", "unmeasured"], as_json,
                 title="online evaluation rules")  # fmt: skip
@@ -355,7 +356,7 @@ def online_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Rule
     from stackwright.evals import online
 
     with common.database(ctx).write() as session:
-        online.delete_rule(session, cli_actor(), common.project(ctx, session, project).id, name)
+        online.delete_rule(session, cli_actor(), project_for(ctx, session, project).id, name)
     typer.echo(f"online rule {name} removed.")
 
 
@@ -371,7 +372,7 @@ def online_run(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, 
     settings = common.settings(ctx)
     db = common.database(ctx)
     with db.read() as session:
-        project_id = common.project(ctx, session, project).id
+        project_id = project_for(ctx, session, project).id
 
     async def run() -> dict[str, Any]:
         async with GatewayClient(settings, db) as client:

@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 gateway_app = typer.Typer(help="Configure the model gateway: models, deployments, fallbacks, cache, limits.", no_args_is_help=True)
 
@@ -60,7 +61,7 @@ def apply(
     raw = load_yaml(path)
     settings = common.settings(ctx)
     with common.database(ctx).write() as session:
-        target = common.project(ctx, session, project)
+        target = project_for(ctx, session, project)
         result = apply_config(session, settings, cli_actor(), target.id, raw, _env_secrets(raw), operator=True)
     wait_for_every_process(session)  # changed model limits apply on every server once this returns
     if as_json:
@@ -81,7 +82,7 @@ def models(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, as_j
 
     settings = common.settings(ctx)
     with common.database(ctx).read() as session:
-        target = common.project(ctx, session, project)
+        target = project_for(ctx, session, project)
         spec, revision = read_config(session, target.id)
         secrets = project_secrets(session, settings, target.id)
         rows = describe(resolve(target.id, spec, revision, secrets, env_allow=settings.gateway_env_allow))
@@ -114,7 +115,7 @@ def test(
     settings = common.settings(ctx)
     db = common.database(ctx)
     with db.read() as session:
-        target = common.project(ctx, session, project)
+        target = project_for(ctx, session, project)
     actor = Actor(label="cli:gateway-test", project_id=target.id, scopes=("admin",))
 
     async def run() -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.core import command_helpers as common
 
 _CLEAR_WORDS = {"none", "off", "null", "unlimited"}
 _LABELS = {

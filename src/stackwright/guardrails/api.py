@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from stackwright.auth.deps import ReadCaller, WriteCaller
 from stackwright.core.deps import SessionDep
-from stackwright.server.responses import JSONBody
+from stackwright.core.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1/guardrails", tags=["guardrails"])
 Name = Annotated[str, Path(max_length=128, description="Policy name, e.g. support-guard.")]

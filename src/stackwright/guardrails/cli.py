@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 guardrails_app = typer.Typer(help="Guardrails: policies (input/output checks per route) and ad-hoc checks.", no_args_is_help=True)
 
@@ -25,7 +26,7 @@ def apply(
 
     policies = [load_file(path) for path in files]
     with common.database(ctx).write() as session:
-        project_id = common.project(ctx, session, project).id
+        project_id = project_for(ctx, session, project).id
         results = []
         for p in policies:
             data, state = put_policy(session, cli_actor(), project_id, p)
@@ -44,7 +45,7 @@ def list_(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, as_js
     from stackwright.guardrails.service import list_policies
 
     with common.database(ctx).read() as session:
-        rows = list_policies(session, common.project(ctx, session, project).id)
+        rows = list_policies(session, project_for(ctx, session, project).id)
     for row in rows:
         row["input_checks"] = ", ".join(f"{c['check']}:{c['action']}" for c in row["input"])
         row["output_checks"] = ", ".join(f"{c['check']}:{c['action']}" for c in row["output"])
@@ -61,7 +62,7 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="Policy name."
     from stackwright.guardrails.service import get_row, payload
 
     with common.database(ctx).read() as session:
-        data = payload(get_row(session, common.project(ctx, session, project).id, name))
+        data = payload(get_row(session, project_for(ctx, session, project).id, name))
     if as_json:
         common.print_json(data)
         return
@@ -83,7 +84,7 @@ def delete(ctx: typer.Context, name: str = typer.Argument(..., help="Policy name
         typer.echo(f"Refusing to delete policy {name!r} without --yes.", err=True)
         raise typer.Exit(2)
     with common.database(ctx).write() as session:
-        delete_policy(session, cli_actor(), common.project(ctx, session, project).id, name)
+        delete_policy(session, cli_actor(), project_for(ctx, session, project).id, name)
     typer.echo(f"Deleted policy {name}.")
 
 
@@ -116,7 +117,7 @@ def check(
         from stackwright.guardrails.service import get_policy
 
         with common.database(ctx).read() as session:
-            found = get_policy(session, common.project(ctx, session, project).id, policy)
+            found = get_policy(session, project_for(ctx, session, project).id, policy)
         specs = found.input if direction == "input" else found.output
     else:
         entries = [dict(zip(("check", "action"), c.split(":", 1), strict=False)) for c in checks]

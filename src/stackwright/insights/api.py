@@ -7,8 +7,8 @@ from fastapi import APIRouter
 
 from stackwright.auth.deps import ReadCaller
 from stackwright.core.deps import SessionDep
+from stackwright.core.responses import JSONBody
 from stackwright.insights.service import explain
-from stackwright.server.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1", tags=["tracing"])
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.core import command_helpers as common
 
 PROJECT_HELP = "Project name or id (default: STACKWRIGHT_PROJECT, else the project holding the trace)."
 

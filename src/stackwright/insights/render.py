@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.core import command_helpers as common
 
 QUESTIONS = (
     ("prompt_version", "Which prompt version is live right now (per environment, per route)?"),

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stackwright.auth.deps import ReadCaller, WriteCaller
 from stackwright.core.deps import SessionDep
-from stackwright.server.responses import JSONBody
+from stackwright.core.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 JobId = Annotated[str, Path(max_length=32, description="Job id (job_...).")]

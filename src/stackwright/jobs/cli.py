@@ -6,7 +6,8 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 jobs_app = typer.Typer(help="Background jobs and cron schedules: list, show, run, cancel, schedule.", no_args_is_help=True)
 PARAMS_OPTION = typer.Option("{}", "--params", help='The kind\'s params as a JSON object, e.g. \'{"seconds": 2}\'.')
@@ -44,7 +45,7 @@ def list_(
     from stackwright.jobs import service
 
     with common.database(ctx).read() as session:
-        rows = [service.job_payload(j) for j in service.list_jobs(session, common.project(ctx, session, project).id, status=status, kind=kind, limit=limit)]
+        rows = [service.job_payload(j) for j in service.list_jobs(session, project_for(ctx, session, project).id, status=status, kind=kind, limit=limit)]
     if as_json:
         common.print_json(rows)
     else:
@@ -75,7 +76,7 @@ def show(
     from stackwright.jobs import service
 
     with common.database(ctx).read() as session:
-        job = service.get_job(session, common.project(ctx, session, project).id, job_id)
+        job = service.get_job(session, project_for(ctx, session, project).id, job_id)
         data = service.job_payload(job, service.job_logs(session, job.id) if logs else None)
     if as_json:
         common.print_json(data)
@@ -100,7 +101,7 @@ def run(
 
     db = common.database(ctx)
     with db.write() as session:
-        project_id = common.project(ctx, session, project).id
+        project_id = project_for(ctx, session, project).id
         job = service.enqueue(session, project_id, kind, _params(params), max_attempts=max_attempts, settings=common.settings(ctx))
         audit.record(session, cli_actor(), "job.enqueue", "job", job.id, project_id=project_id, after={"kind": job.kind})
         job_id = job.id
@@ -145,7 +146,7 @@ def cancel(ctx: typer.Context, job_id: str = typer.Argument(..., help="Job id.")
     from stackwright.jobs import service
 
     with common.database(ctx).write() as session:
-        project_id = common.project(ctx, session, project).id
+        project_id = project_for(ctx, session, project).id
         job = service.cancel(session, project_id, job_id)
         audit.record(session, cli_actor(), "job.cancel", "job", job.id, project_id=project_id)
         status = job.status
@@ -170,7 +171,7 @@ def schedule(
     from stackwright.jobs import service
 
     with common.database(ctx).write() as session:
-        project_id = common.project(ctx, session, project).id
+        project_id = project_for(ctx, session, project).id
         row, created = service.set_schedule(session, project_id, name, cron, kind, _params(params), max_attempts=max_attempts, enabled=not disabled,
                                             settings=common.settings(ctx))  # fmt: skip
         data = service.schedule_payload(row)
@@ -189,7 +190,7 @@ def unschedule(ctx: typer.Context, name: str = typer.Argument(..., help="Schedul
     from stackwright.jobs import service
 
     with common.database(ctx).write() as session:
-        project_id = common.project(ctx, session, project).id
+        project_id = project_for(ctx, session, project).id
         service.delete_schedule(session, project_id, name)
         audit.record(session, cli_actor(), "job_schedule.delete", "job_schedule", name, project_id=project_id)
     typer.echo(f"deleted schedule {name}")
@@ -201,5 +202,5 @@ def schedules(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, a
     from stackwright.jobs import service
 
     with common.database(ctx).read() as session:
-        rows = [service.schedule_payload(r) for r in service.list_schedules(session, common.project(ctx, session, project).id)]
+        rows = [service.schedule_payload(r) for r in service.list_schedules(session, project_for(ctx, session, project).id)]
     common.emit(rows, ["name", "cron", "kind", "enabled", "next_run_at", "last_run_at"], as_json, title="job schedules")

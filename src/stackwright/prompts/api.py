@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stackwright.auth.deps import AdminCaller, ReadCaller, WriteCaller
 from stackwright.core.deps import SessionDep, SettingsDep
-from stackwright.server.responses import JSONBody
+from stackwright.core.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1", tags=["prompts"])
 

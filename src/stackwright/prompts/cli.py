@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 prompts_app = typer.Typer(help="Prompt registry: push, list, show, diff, label, render.", no_args_is_help=True)
 LABEL_OPTION = typer.Option(None, "--label", help="A label (default: latest).")
@@ -59,7 +60,7 @@ def push(
 
     loaded = [(path, load_file(path)) for path in files]
     with common.database(ctx).write() as session:
-        results = _push_all(session, common.project(ctx, session, project).id, loaded)
+        results = _push_all(session, project_for(ctx, session, project).id, loaded)
     if as_json:
         common.print_json(results)
         return
@@ -75,7 +76,7 @@ def list_(ctx: typer.Context, project: str | None = common.PROJECT_OPTION, limit
     from stackwright.prompts import service
 
     with common.database(ctx).read() as session:
-        rows, _ = service.list_prompts(session, common.project(ctx, session, project).id, limit=limit)
+        rows, _ = service.list_prompts(session, project_for(ctx, session, project).id, limit=limit)
     if as_json:
         common.print_json(rows)
         return
@@ -98,7 +99,7 @@ def show(
 
     ref = make_ref(name, version=version, label=label)
     with common.database(ctx).read() as session:
-        payload = service.show(session, common.project(ctx, session, project).id, ref)
+        payload = service.show(session, project_for(ctx, session, project).id, ref)
     if as_json:
         common.print_json(payload)
         return
@@ -125,7 +126,7 @@ def versions(
     from stackwright.prompts import service
 
     with common.database(ctx).read() as session:
-        rows, _ = service.list_versions(session, common.project(ctx, session, project).id, name, limit=limit)
+        rows, _ = service.list_versions(session, project_for(ctx, session, project).id, name, limit=limit)
     if as_json:
         common.print_json(rows)
         return
@@ -146,7 +147,7 @@ def diff(
     from stackwright.prompts.diff import diff as diff_versions
 
     with common.database(ctx).read() as session:
-        result = diff_versions(session, common.project(ctx, session, project).id, name, old, new)
+        result = diff_versions(session, project_for(ctx, session, project).id, name, old, new)
     if as_json:
         common.print_json(result)
         return
@@ -172,7 +173,7 @@ def label(
     from stackwright.prompts.labels import set_label
 
     with common.database(ctx).write() as session:
-        result = set_label(session, cli_actor(), common.project(ctx, session, project).id, name, label_name, version)
+        result = set_label(session, cli_actor(), project_for(ctx, session, project).id, name, label_name, version)
     if as_json:
         common.print_json(result)
     elif result["moved"]:
@@ -194,7 +195,7 @@ def unlabel(
     from stackwright.prompts.labels import remove_label
 
     with common.database(ctx).write() as session:
-        result = remove_label(session, cli_actor(), common.project(ctx, session, project).id, name, label_name)
+        result = remove_label(session, cli_actor(), project_for(ctx, session, project).id, name, label_name)
     if as_json:
         common.print_json(result)
     else:
@@ -214,7 +215,7 @@ def history(
     from stackwright.prompts import service
 
     with common.database(ctx).read() as session:
-        rows, _ = service.label_history(session, common.project(ctx, session, project).id, name, label=label_name, limit=limit)
+        rows, _ = service.label_history(session, project_for(ctx, session, project).id, name, label=label_name, limit=limit)
     common.emit(rows, ["created_at", "label", "from_version", "to_version", "actor"], as_json, title=f"{name} label history")
 
 
@@ -231,7 +232,7 @@ def protect(
     from stackwright.prompts.labels import protect as set_protected
 
     with common.database(ctx).write() as session:
-        result = set_protected(session, cli_actor(), common.project(ctx, session, project).id, name, labels or [])
+        result = set_protected(session, cli_actor(), project_for(ctx, session, project).id, name, labels or [])
     if as_json:
         common.print_json(result)
     else:
@@ -276,7 +277,7 @@ def render(
     values = parse_vars(var, vars_file)
     db = common.database(ctx)
     with db.read() as session:
-        result = service.render(session, common.project(ctx, session, project).id, ref, values, db.settings)
+        result = service.render(session, project_for(ctx, session, project).id, ref, values, db.settings)
     if as_json:
         common.print_json(result)
         return

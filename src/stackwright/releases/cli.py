@@ -9,7 +9,8 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 release_app = typer.Typer(
     help="Releases: routes per environment, canary/A-B/shadow candidates, promotion, rollback.", no_args_is_help=True
@@ -29,7 +30,7 @@ def _run(ctx: typer.Context, project: str | None, work: Any, *, write: bool = Tr
     """``work(session, project_id)`` in one transaction, on the project --project (or its default) names."""
     db = common.database(ctx)
     with db.write() if write else db.read() as session:
-        return work(session, common.project(ctx, session, project).id)
+        return work(session, project_for(ctx, session, project).id)
 
 
 def _rules(
@@ -251,7 +252,7 @@ def check(
 
     db = common.database(ctx)
     with db.read() as session:
-        project_id = common.project(ctx, session, project).id
+        project_id = project_for(ctx, session, project).id
     report = check_release(db, cli_actor(), project_id, route, env, dry_run=dry_run)
     if as_json:
         common.print_json(report)

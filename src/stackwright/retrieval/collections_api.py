@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stackwright.auth.deps import ReadCaller, WriteCaller
 from stackwright.core.deps import DbDep
+from stackwright.core.responses import JSONBody
 from stackwright.retrieval.collections import ChunkingSpec, CollectionPatch, CollectionSpec
-from stackwright.server.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1", tags=["retrieval"])
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 collections_app = typer.Typer(help="Collections: create, list, show, delete.", no_args_is_help=True)
 _COLUMNS = ["name", "embedder", "dimensions", "backend", "chunking", "document_count", "chunk_count", "updated_at"]
@@ -16,7 +17,7 @@ _COLUMNS = ["name", "embedder", "dimensions", "backend", "chunking", "document_c
 
 def _project_id(ctx: typer.Context, db: Any, project: str | None) -> str:
     with db.read() as session:
-        return common.project(ctx, session, project).id
+        return project_for(ctx, session, project).id
 
 
 def _row(collection: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from stackwright.auth.deps import ReadCaller
-from stackwright.server.responses import JSONBody
+from stackwright.core.responses import JSONBody
 
 router = APIRouter(prefix="/api/v1", tags=["retrieval"])
 

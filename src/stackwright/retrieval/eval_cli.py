@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 retrieval_app = typer.Typer(help="Retrieval quality: evaluate a collection on labelled queries.", no_args_is_help=True)
 
@@ -47,7 +48,7 @@ def eval_command(
     labels = parse_labels_jsonl(text, source=str(labels_file))
     db = common.database(ctx)
     with db.read() as session:
-        project_id = common.project(ctx, session, project).id
+        project_id = project_for(ctx, session, project).id
     result = evaluate(db, project_id, collection, labels, k=k, modes=modes or list(MODES), granularity=granularity,
                       filter=filter_, principals=principals or None, allow_all=True)  # fmt: skip
     if as_json:

@@ -6,7 +6,8 @@ import time
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 
 def search_command(
@@ -35,7 +36,7 @@ def search_command(
 
     db = common.database(ctx)
     with db.read() as session:
-        project_id = common.project(ctx, session, project).id
+        project_id = project_for(ctx, session, project).id
     options = SearchOptions(query=query, k=k, mode=mode, filter=filter_, principals=principals, mmr_lambda=mmr,
                             reranker=reranker, exact=exact)  # fmt: skip
     start_ns = time.time_ns()

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from stackwright.cli import common
+from stackwright.core import command_helpers as common
 
 
 def _announce(result: object, log_format: str) -> None:

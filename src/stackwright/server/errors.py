@@ -11,7 +11,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stackwright.core.errors import Conflict, DatabaseUnavailable, InvalidInput, StackwrightError
-from stackwright.server.responses import JSONBody
+from stackwright.core.responses import JSONBody
 
 log = logging.getLogger("stackwright.server")
 

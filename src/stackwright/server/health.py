@@ -8,7 +8,7 @@ from stackwright import __version__
 from stackwright.core import migrate
 from stackwright.core.deps import DbDep
 from stackwright.core.errors import StackwrightError
-from stackwright.server.responses import JSONBody
+from stackwright.core.responses import JSONBody
 
 router = APIRouter(tags=["health"])
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 
 from stackwright.auth.deps import ReadCaller
 from stackwright.core.deps import SessionDep
-from stackwright.server.responses import JSONBody
+from stackwright.core.responses import JSONBody
 from stackwright.tracing import queries
 from stackwright.tracing.schemas import SessionDetail, SessionList, SpanDetail, TraceDetail, TraceList
 

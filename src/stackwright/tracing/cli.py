@@ -10,7 +10,8 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 from stackwright.tracing import cli_admin
 
 traces_app = typer.Typer(help="Traces: list, show, stats, delete.", no_args_is_help=True)
@@ -39,7 +40,7 @@ def traces_list(
     filters = queries.parse_filters(start=since, status=status, model=model, session_id=session, user_id=user, name=name)
     rows: list[dict[str, Any]] = []
     with common.database(ctx).read() as db_session:
-        project_id = common.project(ctx, db_session, project).id
+        project_id = project_for(ctx, db_session, project).id
         cursor = None
         while len(rows) < limit:
             page, cursor = queries.list_traces(
@@ -69,7 +70,7 @@ def traces_show(
     from stackwright.tracing import queries
 
     with common.database(ctx).read() as db_session:
-        project_id = common.project(ctx, db_session, project).id
+        project_id = project_for(ctx, db_session, project).id
         detail = queries.get_trace(db_session, project_id, trace_id, max_spans=max_spans)
     if as_json:
         common.print_json(detail)

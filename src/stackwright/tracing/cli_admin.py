@@ -9,7 +9,8 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.auth.commands import project_for
+from stackwright.core import command_helpers as common
 
 STATS_COLUMNS = ["group", "bucket_start", "count", "error_rate", "p50_ms", "p95_ms", "p99_ms", "total_tokens", "cost", "scores"]
 
@@ -48,7 +49,7 @@ def stats_command(
         group_by=group_by, bucket=bucket, start_ns=parse_time(since, "--since"), end_ns=parse_time(until, "--until")
     )
     with common.database(ctx).read() as session:
-        target = common.project(ctx, session, project)
+        target = project_for(ctx, session, project)
         result = StatsOut.model_validate(compute_stats(session, target.id, query)).model_dump(mode="json")
     if as_json:
         common.print_json(result)
@@ -76,7 +77,7 @@ def delete_command(
         raise InvalidInput("--user-id is empty.", hint="Pass the end user's id.")
     db = common.database(ctx)
     with db.read() as session:
-        target = common.project(ctx, session, project)
+        target = project_for(ctx, session, project)
         found = retention.count_user_traces(session, target.id, user_id)
     if not yes and found:
         typer.confirm(f"Delete {found} trace(s) of user {user_id!r} in project {target.name}?", abort=True, err=True)
@@ -108,11 +109,11 @@ def settings_command(
     db = common.database(ctx)
     if retention_days is None and not no_retention:
         with db.read() as session:
-            target = common.project(ctx, session, project)
+            target = project_for(ctx, session, project)
             result = retention.get_settings(session, target.id)
     else:
         with db.write() as session:
-            target = common.project(ctx, session, project)
+            target = project_for(ctx, session, project)
             result = retention.update_settings(session, cli_actor(), target.id, retention_days=retention_days)
     if as_json:
         common.print_json({"project": target.name, **result})

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from stackwright.cli import common
+from stackwright.core import command_helpers as common
 
 
 def _progress(started: float) -> Any:

@@ -11,7 +11,7 @@ import typer
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
 PROJECT_OPTION = typer.Option(
     None, "--project", help="Project name or id (default: STACKWRIGHT_PROJECT, else the only project, else 'default')."
-)
+)  # resolved by stackwright.auth.commands.project_for
 
 
 def settings(ctx: typer.Context | None = None, **overrides: Any) -> Any:
@@ -29,14 +29,6 @@ def database(ctx: typer.Context | None = None) -> Any:
     from stackwright.core.runtime import open_database
 
     return open_database(settings(ctx))
-
-
-def project(ctx: typer.Context | None, session: Any, flag: str | None) -> Any:
-    """The project a command acts on: the --project flag, then STACKWRIGHT_PROJECT, then the only project, then
-    the one named ``default``; otherwise an error that lists the projects."""
-    from stackwright.auth.service import choose_project
-
-    return choose_project(session, flag, settings(ctx).project)
 
 
 def jsonable(value: Any) -> Any:
