@@ -53,7 +53,7 @@ def _pr(tp: int, fp: int, fn: int) -> tuple[float, float]:
 
 
 def bench_pii() -> None:
-    from stackwright.guardrails.pii import detect
+    from stackwright.datasets.pii import detect
 
     rows = _rows("pii_labelled.jsonl")
     counts: dict[str, list[int]] = {}

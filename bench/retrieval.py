@@ -153,7 +153,7 @@ class Store:
 
     def create(self, name: str, chunking: dict[str, Any] | None = None, ann: bool = False) -> Any:
         from stackwright.auth.actors import cli_actor
-        from stackwright.retrieval import collections
+        from stackwright.retrieval.collections import service as collections
         from stackwright.retrieval.embedders import EmbedContext
 
         spec: dict[str, Any] = {"name": name, "ann": ann}
@@ -163,7 +163,7 @@ class Store:
         return self.collection(name)
 
     def collection(self, name: str) -> Any:
-        from stackwright.retrieval.collections import get_collection
+        from stackwright.retrieval.collections.service import get_collection
 
         with self.db.read() as session:
             collection = get_collection(session, self.project_id, name)
@@ -176,7 +176,7 @@ class Store:
         return ingest_documents(self.db, self.collection(name), docs)
 
     def search(self, name: str, query: str, **options: Any) -> dict[str, Any]:
-        from stackwright.retrieval.search import SearchOptions, search
+        from stackwright.retrieval.search.service import SearchOptions, search
 
         return search(self.db, self.project_id, name, SearchOptions(query=query, k=K, **options), allow_all=True)
 
@@ -311,7 +311,7 @@ def bench_ann(store: Store, label: str, queries: list[str], what: str, options: 
 
 
 def bench_quality(store: Store, label: str) -> None:
-    from stackwright.retrieval.evaluation import evaluate
+    from stackwright.retrieval.evaluation.service import evaluate
     from stackwright.retrieval.ingest import DocumentInput
     from stackwright.retrieval.sample import corpus_dir, load_labels
 

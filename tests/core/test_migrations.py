@@ -14,7 +14,7 @@ from stackwright.core import migrate
 from stackwright.core.config import Settings
 from stackwright.core.db import Database
 from stackwright.core.errors import ConfigError, InvalidInput
-from stackwright.core.models_registry import target_metadata
+from stackwright.core.layers import target_metadata
 from stackwright.core.runtime import open_database
 from stackwright.retrieval.index_schema import FTS_TABLE, FTS_VOCAB_TABLE, include_object
 from tests.e2e.serverproc import clean_env, run

@@ -34,7 +34,7 @@ def test_local_executor_works():
 
 def test_every_registry_is_listed():
     kinds = [r.kind for r in plugins.all_registries()]
-    assert kinds == ["providers", "embedders", "vector_stores", "scorers", "guardrail_checks", "executors"]
+    assert kinds == ["layers", "providers", "embedders", "vector_stores", "scorers", "guardrail_checks", "executors"]
     assert all(r.group == f"stackwright.{r.kind}" for r in plugins.all_registries())
 
 

@@ -12,8 +12,10 @@ from sqlalchemy import func, select
 from stackwright.auth import keys, service
 from stackwright.auth.actors import SYSTEM
 from stackwright.auth.models import ApiKey, AuditEntry, Project
-from stackwright.gateway.limit_models import GatewayLimit
-from stackwright.gateway.limits import Enforcer, LimitExceeded, replace_model_limits
+from stackwright.gateway.limits.enforcer import Enforcer
+from stackwright.gateway.limits.errors import LimitExceeded
+from stackwright.gateway.limits.models import GatewayLimit
+from stackwright.gateway.limits.service import replace_model_limits
 from tests.conftest import assert_error
 
 NO_LIMITS = {"daily_usd": None, "monthly_usd": None, "rpm": None, "tpm": None}

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from stackwright.auth.actors import cli_actor
 from stackwright.auth.models import AuditEntry
-from stackwright.gateway.limit_models import GatewayLimit
+from stackwright.gateway.limits.models import GatewayLimit
 from tests.cli.conftest import Cli
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, TEST_API_KEY
 
@@ -63,7 +63,7 @@ def test_changes_are_audited_as_the_cli_user(cli, key):
 
 
 def test_usage_shows_traffic(cli, key):
-    from stackwright.gateway.limits import Enforcer
+    from stackwright.gateway.limits.enforcer import Enforcer
 
     enforcer = Enforcer(cli.db)
 

@@ -16,10 +16,13 @@ from sqlalchemy import event, select
 from stackwright.auth.actors import SYSTEM
 from stackwright.auth.models import ApiKey, Project
 from stackwright.core.db import Database
-from stackwright.gateway.limit_models import GatewayCounter
-from stackwright.gateway.limits import Enforcer, LimitExceeded, LimitSpec, Ticket, replace_model_limits
-from stackwright.gateway.limits_service import set_key_limits
-from stackwright.gateway.limits_stamps import STAMP_TRUST_S, wait_for_every_process
+from stackwright.gateway.limits.enforcer import Enforcer
+from stackwright.gateway.limits.errors import LimitExceeded
+from stackwright.gateway.limits.local import Ticket
+from stackwright.gateway.limits.models import GatewayCounter
+from stackwright.gateway.limits.service import replace_model_limits, set_key_limits
+from stackwright.gateway.limits.spec import LimitSpec
+from stackwright.gateway.limits.stamps import STAMP_TRUST_S, wait_for_every_process
 
 T0 = datetime(2026, 3, 15, 12, 0, 30, tzinfo=UTC).timestamp()
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from stackwright.auth.actors import SYSTEM
 from stackwright.auth.models import ApiKey, Project
-from stackwright.gateway.limit_models import GatewayCounter
-from stackwright.gateway.limits_service import set_key_limits
+from stackwright.gateway.limits.models import GatewayCounter
+from stackwright.gateway.limits.service import set_key_limits
 
 T0 = datetime(2026, 3, 15, 12, 0, 30, tzinfo=UTC).timestamp()
 
@@ -24,7 +24,8 @@ def _serve(conn, settings_json: str, project_id: str, key_id: str) -> None:
     """A child process: one enforcer; answers ("request", cost, tokens) and ("burst", cost) until "stop"."""
     from stackwright.core.config import Settings
     from stackwright.core.db import Database
-    from stackwright.gateway.limits import Enforcer, LimitExceeded
+    from stackwright.gateway.limits.enforcer import Enforcer
+    from stackwright.gateway.limits.errors import LimitExceeded
 
     db = Database(Settings.model_validate_json(settings_json))
     enforcer = Enforcer(db, clock=lambda: T0, flush_interval_s=0.1, max_wait_s=10.0)

@@ -143,7 +143,7 @@ def test_datasets_from_traces_job(prepared, project_id, worker):
 
 def test_retrieval_ingest_job(prepared, project_id, worker):
     from stackwright.auth.actors import cli_actor
-    from stackwright.retrieval import collections
+    from stackwright.retrieval.collections import service as collections
     from stackwright.retrieval.embedders import EmbedContext
 
     collections.create(EmbedContext(prepared, project_id), cli_actor(), {"name": "help"})

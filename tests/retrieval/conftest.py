@@ -34,7 +34,7 @@ def project_id(prepared: Database) -> str:
 
 @pytest.fixture
 def reload_collection(prepared: Database, project_id: str) -> Callable[[Any], Any]:
-    from stackwright.retrieval.collections import get_collection
+    from stackwright.retrieval.collections.service import get_collection
 
     def reload(collection: Any) -> Any:
         name = collection if isinstance(collection, str) else collection.name
@@ -47,7 +47,7 @@ def reload_collection(prepared: Database, project_id: str) -> Callable[[Any], An
 @pytest.fixture
 def make_collection(prepared: Database, project_id: str, reload_collection: Callable[[Any], Any]) -> Callable[..., Any]:
     from stackwright.auth.actors import cli_actor
-    from stackwright.retrieval import collections
+    from stackwright.retrieval.collections import service as collections
     from stackwright.retrieval.embedders import EmbedContext
 
     def make(name: str = "help-center", **spec: Any) -> Any:

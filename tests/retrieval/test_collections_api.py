@@ -87,7 +87,7 @@ def test_search_defaults_take_every_search_option(api, prepared):
     assert plain["search"] == {"mode": "hybrid", "rrf_k": 60, "weights": {"vector": 1.0, "keyword": 1.0}, "oversample": 4,
                                "mmr_lambda": None, "reranker": "none", "ef_search": 100}  # fmt: skip
 
-    from stackwright.retrieval.search import SearchOptions, plan
+    from stackwright.retrieval.search.service import SearchOptions, plan
 
     with prepared.read() as session:
         collection = session.get(Collection, created.json()["id"])

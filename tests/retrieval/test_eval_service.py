@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from stackwright.core.errors import Forbidden, InvalidInput, NotFound
-from stackwright.retrieval import evaluation
-from stackwright.retrieval.evaluation import Label, evaluate, parse_labels, parse_labels_jsonl
+from stackwright.retrieval.evaluation import service as evaluation
+from stackwright.retrieval.evaluation.service import Label, evaluate, parse_labels, parse_labels_jsonl
 from stackwright.retrieval.sample import category, corpus_dir, labels_path, load_labels, sample_names
 
 # Measured on the shipped set (structure chunking, 256 tokens): hybrid hit@5 is 0.96 on SQLite and 0.92
@@ -34,7 +34,7 @@ def ingest_help_center(db: Any, name: str = "help-center", *, acl: dict[str, lis
     ``articles=False`` leaves the shipped articles out.
     """
     from stackwright.auth.actors import cli_actor
-    from stackwright.retrieval import collections
+    from stackwright.retrieval.collections import service as collections
     from stackwright.retrieval.embedders import EmbedContext
     from stackwright.retrieval.ingest import DocumentInput, ingest_documents
 

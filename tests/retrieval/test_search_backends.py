@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stackwright.core.config import Settings
-from stackwright.retrieval.search import SearchOptions, search
+from stackwright.retrieval.search.service import SearchOptions, search
 from tests.conftest import TEST_API_KEY
 from tests.retrieval.search_corpus import add_document, default_project_id, make_collection
 

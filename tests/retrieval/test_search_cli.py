@@ -18,7 +18,7 @@ DOCS = {
 def kb(cli_ready):  # noqa: F811
     from stackwright.auth import service as auth_service
     from stackwright.auth.actors import cli_actor
-    from stackwright.retrieval import collections
+    from stackwright.retrieval.collections import service as collections
     from stackwright.retrieval.embedders import EmbedContext
     from stackwright.retrieval.ingest import DocumentInput, ingest_documents
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stackwright.retrieval import keyword_index
-from stackwright.retrieval.search import SearchOptions, search
+from stackwright.retrieval.search.service import SearchOptions, search
 from tests.retrieval.search_corpus import add_document, default_project_id, delete_document, make_collection, set_acl
 
 SAMPLE = Path(__file__).resolve().parents[2] / "src" / "stackwright" / "retrieval" / "sample" / "help-center"

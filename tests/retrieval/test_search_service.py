@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stackwright.core.errors import Forbidden, InvalidInput, NotFound
-from stackwright.retrieval.search import SearchOptions, search
+from stackwright.retrieval.search.service import SearchOptions, search
 from tests.retrieval.search_corpus import add_document, default_project_id, delete_document, make_collection, set_acl
 
 QUERY = "how do I reset my password"

@@ -31,7 +31,7 @@ def test_postgres_without_pgvector_uses_the_embedded_backend(tmp_path, database_
     from stackwright.auth import service as auth_service
     from stackwright.auth.actors import cli_actor
     from stackwright.core.config import Settings
-    from stackwright.retrieval import collections
+    from stackwright.retrieval.collections import service as collections
     from stackwright.retrieval.embedders import EmbedContext
     from stackwright.retrieval.ingest import DocumentInput, ingest_documents
     from stackwright.server.startup import prepare

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from stackwright.core.clock import utcnow
-from stackwright.tracing import retention
+from stackwright.tracing.admin import retention
 from stackwright.tracing.models import Score, Span, Trace
 from tests.conftest import assert_error
 from tests.tracing.spans_helpers import send, span, span_id, trace_id

@@ -32,6 +32,13 @@ class Actor:
         return max((SCOPE_RANK[s] for s in self.scopes), default=0) >= SCOPE_RANK[needed]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Caller(Actor):
+    """An API key's actor: it always acts in the key's project."""
+
+    project_id: str
+
+
 def cli_actor() -> Actor:
     try:
         who = getpass.getuser()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from stackwright.auth import audit, invitations, keys, service
-from stackwright.auth.actors import Actor
+from stackwright.auth.actors import Actor, Caller
 from stackwright.auth.deps import AdminCaller, ReadCaller
 from stackwright.auth.models import ApiKey, Invitation, Membership, Project, User
 from stackwright.auth.schemas import (
@@ -58,8 +58,8 @@ def _key_created(key: ApiKey, raw: str) -> KeyCreated:
 def me(caller: ReadCaller, session: SessionDep) -> MeOut:
     key = keys.find_key(session, caller.key_id or "", caller.project_id)
     user = session.get(User, key.user_id) if key.user_id else None
-    project = _own_project(session, caller.project_id, caller.project_id or "")
-    return MeOut(project=ProjectOut.model_validate(project), key=KeyOut.model_validate(key), user_email=user and user.email)
+    project = _own_project(session, caller.project_id, caller.project_id)
+    return MeOut(project=ProjectOut.model_validate(project), key=KeyOut.model_validate(key), user_email=user.email if user else None)
 
 
 @router.get("/projects", response_model=Page[ProjectOut], summary="Projects visible to the key (its own)")
@@ -95,7 +95,7 @@ def get_project(project_id: str, caller: ReadCaller, session: SessionDep) -> Pro
 
 @router.get("/users", response_model=Page[MemberOut], summary="Members of the key's project")
 def list_members(caller: ReadCaller, session: SessionDep) -> Page[MemberOut]:
-    rows = service.list_members(session, caller.project_id or "")
+    rows = service.list_members(session, caller.project_id)
     return Page(data=[_member_out(u, m) for u, m in rows])
 
 
@@ -126,14 +126,14 @@ def add_member(body: UserCreate, caller: AdminCaller, session: SessionDep, setti
                 f"A user with email {email!r} already exists.", hint="Omit the password to invite them to this project."
             )
         return _invite(session, caller, email, body.role, settings, response)
-    member = service.add_member(session, caller, caller.project_id or "", user.id, body.role)
+    member = service.add_member(session, caller, caller.project_id, user.id, body.role)
     session.commit()
     return _member_out(user, member)
 
 
-def _invite(session: Session, caller: Actor, email: str, role: str, settings: Settings, response: Response) -> InvitationOut:
+def _invite(session: Session, caller: Caller, email: str, role: str, settings: Settings, response: Response) -> InvitationOut:
     """202: the invitation waits for its user's answer. Nothing in it depends on whether the email has an account."""
-    invitation = invitations.invite(session, caller, caller.project_id or "", email, role, settings.invitation_ttl_days)
+    invitation = invitations.invite(session, caller, caller.project_id, email, role, settings.invitation_ttl_days)
     session.commit()
     response.status_code = 202
     return _invitation_out(invitation)
@@ -145,7 +145,7 @@ def _invitation_out(invitation: Invitation) -> InvitationOut:
 
 @router.get("/invitations", response_model=Page[InvitationOut], summary="The project's invitations, newest first")
 def list_invitations(caller: AdminCaller, session: SessionDep) -> Page[InvitationOut]:
-    return Page(data=[_invitation_out(i) for i in invitations.list_for_project(session, caller.project_id or "")])
+    return Page(data=[_invitation_out(i) for i in invitations.list_for_project(session, caller.project_id)])
 
 
 @router.post("/invitations", response_model=InvitationOut, status_code=202, summary="Invite an email to the project with a role")
@@ -155,7 +155,7 @@ def create_invitation(body: InvitationCreate, caller: AdminCaller, session: Sess
 
 @router.delete("/invitations/{invitation_id}", response_model=InvitationOut, summary="Revoke a pending invitation (idempotent)")
 def revoke_invitation(invitation_id: str, caller: AdminCaller, session: SessionDep) -> InvitationOut:
-    invitation = invitations.revoke(session, caller, caller.project_id or "", invitation_id)
+    invitation = invitations.revoke(session, caller, caller.project_id, invitation_id)
     session.commit()
     return _invitation_out(invitation)
 
@@ -193,33 +193,33 @@ def decline_invitation(invitation_id: str, caller: ReadCaller, session: SessionD
 
 @router.get("/users/{user_id}", response_model=MemberOut, summary="One member of the project")
 def get_member(user_id: str, caller: ReadCaller, session: SessionDep) -> MemberOut:
-    member = service.get_membership(session, caller.project_id or "", user_id)
-    return _member_out(session.get(User, user_id), member)
+    member = service.get_membership(session, caller.project_id, user_id)
+    return _member_out(session.get_one(User, user_id), member)
 
 
 @router.patch("/users/{user_id}", response_model=MemberOut, summary="Change a member's role")
 def update_member(user_id: str, body: UserUpdate, caller: AdminCaller, session: SessionDep) -> MemberOut:
-    member = service.set_member_role(session, caller, caller.project_id or "", user_id, body.role)
+    member = service.set_member_role(session, caller, caller.project_id, user_id, body.role)
     session.commit()
-    return _member_out(session.get(User, user_id), member)
+    return _member_out(session.get_one(User, user_id), member)
 
 
 @router.delete("/users/{user_id}", status_code=204, summary="Remove a member from the project")
 def remove_member(user_id: str, caller: AdminCaller, session: SessionDep) -> Response:
-    service.remove_member(session, caller, caller.project_id or "", user_id)
+    service.remove_member(session, caller, caller.project_id, user_id)
     session.commit()
     return Response(status_code=204)
 
 
 @router.get("/keys", response_model=Page[KeyOut], summary="API keys of the project (secrets never shown)")
 def list_keys(caller: AdminCaller, session: SessionDep) -> Page[KeyOut]:
-    return Page(data=[KeyOut.model_validate(k) for k in keys.list_keys(session, caller.project_id or "")])
+    return Page(data=[KeyOut.model_validate(k) for k in keys.list_keys(session, caller.project_id)])
 
 
 @router.post("/keys", response_model=KeyCreated, status_code=201, summary="Create a key; the secret is shown once")
 def create_key(body: KeyCreate, caller: AdminCaller, session: SessionDep) -> KeyCreated:
     key, raw = keys.create_key(
-        session, caller, caller.project_id or "", body.name, list(body.scopes), user_id=caller.user_id, expires_at=body.expires_at
+        session, caller, caller.project_id, body.name, list(body.scopes), user_id=caller.user_id, expires_at=body.expires_at
     )
     session.commit()
     return _key_created(key, raw)

@@ -97,7 +97,7 @@ def users_create(
     with common.database(ctx).write() as session:
         target = service.find_project(session, project) if project else None
         service.check_role(role)
-        user = service.create_user(session, actor, email, password, is_admin=admin, project_id=target and target.id)
+        user = service.create_user(session, actor, email, password, is_admin=admin, project_id=target.id if target else None)
         if target:
             service.add_member(session, actor, target.id, user.id, role)
     row = {"id": user.id, "email": user.email, "is_admin": user.is_admin, "project": target and target.name, "role": target and role}
@@ -171,7 +171,7 @@ def keys_create(
         owner = service.find_user(session, user) if user else None
         expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
         key, raw = keys.create_key(
-            session, cli_actor(), target.id, name, list(scope), user_id=owner and owner.id, expires_at=expires_at
+            session, cli_actor(), target.id, name, list(scope), user_id=owner.id if owner else None, expires_at=expires_at
         )
     if as_json:
         common.print_json({**_key_row(key), "key": raw})
@@ -218,43 +218,6 @@ def keys_revoke(
 
 
 KEY_REF_HELP = "Key id (key_...), the key's first 12 characters, or its name."
-
-
-@keys_app.command("budget")
-def keys_budget(
-    ctx: typer.Context,
-    key: str = typer.Argument(..., help=KEY_REF_HELP),
-    daily: str = typer.Option(None, "--daily", metavar="USD", help="Budget per UTC day in USD; 'none' removes it."),
-    monthly: str = typer.Option(None, "--monthly", metavar="USD", help="Budget per UTC month in USD; 'none' removes it."),
-    clear: bool = typer.Option(False, "--clear", help="Remove both budgets."),
-    project: str = typer.Option(None, help="Only a key of this project (name or id)."),
-    as_json: bool = common.JSON_OPTION,
-) -> None:
-    """Show or set a key's budgets (USD per UTC day and month) and its spend so far.
-
-    Over budget, the key's model calls answer 429 until the period resets. 0 blocks the key's calls.
-    """
-    from stackwright.gateway.limits_cli import limits_command, parse_changes
-
-    changes = parse_changes({"daily_usd": ("--daily", daily), "monthly_usd": ("--monthly", monthly)}, clear, whole=False)
-    limits_command(ctx, key, project, as_json, changes)
-
-
-@keys_app.command("limits")
-def keys_limits(
-    ctx: typer.Context,
-    key: str = typer.Argument(..., help=KEY_REF_HELP),
-    rpm: str = typer.Option(None, "--rpm", metavar="N", help="Requests per UTC minute; 'none' removes it."),
-    tpm: str = typer.Option(None, "--tpm", metavar="N", help="Tokens (prompt + completion) per UTC minute; 'none' removes it."),
-    clear: bool = typer.Option(False, "--clear", help="Remove both rate limits."),
-    project: str = typer.Option(None, help="Only a key of this project (name or id)."),
-    as_json: bool = common.JSON_OPTION,
-) -> None:
-    """Show or set a key's rate limits (requests and tokens per minute) and its usage so far."""
-    from stackwright.gateway.limits_cli import limits_command, parse_changes
-
-    changes = parse_changes({"rpm": ("--rpm", rpm), "tpm": ("--tpm", tpm)}, clear, whole=True)
-    limits_command(ctx, key, project, as_json, changes)
 
 
 def _invitation_row(i: Any) -> dict[str, Any]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from stackwright.auth.actors import Actor, scopes_within_role
+from stackwright.auth.actors import Caller, scopes_within_role
 from stackwright.auth.keys import authenticate, role_of, touch_key
 from stackwright.core.clock import utcnow
 from stackwright.core.deps import get_db, get_settings
@@ -16,7 +17,7 @@ from stackwright.core.errors import Forbidden
 log = logging.getLogger("stackwright.auth")
 
 
-def get_caller(request: Request) -> Actor:
+def get_caller(request: Request) -> Caller:
     """The API key's project and scopes; 401 if the key is missing, wrong, revoked or expired.
 
     A user's key acts with no more than the user's current role in the project allows (see ROLE_SCOPE).
@@ -37,7 +38,7 @@ def get_caller(request: Request) -> Actor:
         except Exception:  # last-used time is best effort; never fail the request for it
             log.warning("could not record key use", exc_info=True)
     request.state.project_id = project.id
-    return Actor(
+    return Caller(
         label=f"key:{key.prefix}… ({key.name})",
         project_id=project.id,
         scopes=scopes,
@@ -47,10 +48,10 @@ def get_caller(request: Request) -> Actor:
     )
 
 
-def require(scope: str):
+def require(scope: str) -> Callable[[Caller], Caller]:
     """A dependency that returns the caller if its key has ``scope`` (admin ⊃ write ⊃ read), else 403."""
 
-    def check(caller: Annotated[Actor, Depends(get_caller)]) -> Actor:
+    def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         if not caller.has_scope(scope):
             raise Forbidden(
                 f"This needs the {scope!r} scope; your key has {', '.join(caller.scopes) or 'none'}.",
@@ -61,6 +62,6 @@ def require(scope: str):
     return check
 
 
-ReadCaller = Annotated[Actor, Depends(require("read"))]
-WriteCaller = Annotated[Actor, Depends(require("write"))]
-AdminCaller = Annotated[Actor, Depends(require("admin"))]
+ReadCaller = Annotated[Caller, Depends(require("read"))]
+WriteCaller = Annotated[Caller, Depends(require("write"))]
+AdminCaller = Annotated[Caller, Depends(require("admin"))]

@@ -101,9 +101,13 @@ class MemberOut(BaseModel):
     joined_at: datetime
 
 
+def _default_scopes() -> list[Scope]:
+    return ["read", "write"]
+
+
 class KeyCreate(Input):
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[Scope] = Field(default_factory=lambda: ["read", "write"], min_length=1)
+    scopes: list[Scope] = Field(default_factory=_default_scopes, min_length=1)
     expires_at: UTCTime | None = None
 
 
@@ -148,7 +152,7 @@ class AuditOut(Output):
     action: str
     object_type: str
     object_id: str
-    before: dict | None
-    after: dict | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
     request_id: str | None
     created_at: datetime

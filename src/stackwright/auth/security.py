@@ -6,13 +6,16 @@ import hashlib
 import hmac
 import secrets
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 KEY_PREFIX_LEN = 12  # "sw-" + 9 chars, stored in clear to find the key and to show it
 
 
 @lru_cache(maxsize=1)
-def _hasher() -> Any:
+def _hasher() -> PasswordHasher:
     from argon2 import PasswordHasher
 
     return PasswordHasher()

@@ -66,46 +66,12 @@ def version() -> None:
 
 
 def _mount() -> None:
-    from stackwright.apps.demo_cli import demo_app
-    from stackwright.auth.cli import audit_app, invitations_app, keys_app, projects_app, users_app
-    from stackwright.core.cli import db_app, plugins_app
-    from stackwright.datasets.cli import datasets_app
-    from stackwright.evals.cli import eval_app
-    from stackwright.gateway.cli import gateway_app
-    from stackwright.guardrails.cli import guardrails_app
-    from stackwright.insights.cli import register as register_insights
-    from stackwright.jobs.cli import jobs_app
-    from stackwright.prompts.cli import prompts_app
-    from stackwright.releases.cli import release_app
-    from stackwright.retrieval.collections_cli import collections_app
-    from stackwright.retrieval.collections_cli import register as register_ingest
-    from stackwright.retrieval.eval_cli import retrieval_app
-    from stackwright.retrieval.search_cli import register as register_search
-    from stackwright.server.cli import register as register_server
-    from stackwright.tracing.cli import traces_app
+    """Every registered layer adds its commands (``core.layers``), lowest layer first."""
+    from stackwright.core.layers import layers
 
-    register_server(app)
-    app.add_typer(db_app, name="db")
-    app.add_typer(projects_app, name="projects")
-    app.add_typer(users_app, name="users")
-    app.add_typer(keys_app, name="keys")
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(invitations_app, name="invitations")
-    app.add_typer(plugins_app, name="plugins")
-    register_insights(traces_app)
-    app.add_typer(traces_app, name="traces")
-    app.add_typer(gateway_app, name="gateway")
-    app.add_typer(prompts_app, name="prompts")
-    app.add_typer(release_app, name="releases")
-    app.add_typer(collections_app, name="collections")
-    app.add_typer(retrieval_app, name="retrieval")
-    app.add_typer(datasets_app, name="datasets")
-    app.add_typer(eval_app, name="evals")
-    app.add_typer(jobs_app, name="jobs")
-    app.add_typer(guardrails_app, name="guardrails")
-    app.add_typer(demo_app, name="demo")
-    register_ingest(app)
-    register_search(app)
+    for layer in layers():
+        if layer.commands is not None:
+            layer.commands(app)
 
 
 _mount()

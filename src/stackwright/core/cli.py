@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from stackwright.core import command_helpers as common
+
+if TYPE_CHECKING:
+    from stackwright.core.db import Database
 
 db_app = typer.Typer(help="Database schema: upgrade, downgrade, current revision.", no_args_is_help=True)
 plugins_app = typer.Typer(help="Plugin registries and what is registered in them.", no_args_is_help=True)
@@ -20,7 +25,7 @@ def db_upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="
     typer.echo(f"Database at {', '.join(sorted(migrate.current_revisions(db))) or 'base'}.")
 
 
-def _open(ctx: typer.Context):
+def _open(ctx: typer.Context) -> Database:
     from stackwright.core.runtime import connect
 
     return connect(common.settings(ctx))
@@ -43,12 +48,8 @@ def db_current(ctx: typer.Context, as_json: bool = common.JSON_OPTION) -> None:
     from stackwright.core.db import redact_url
 
     db = _open(ctx)
-    info = {
-        "url": redact_url(db.url),
-        "current": sorted(migrate.current_revisions(db)),
-        "head": sorted(migrate.head_revisions()),
-    }
-    info["up_to_date"] = info["current"] == info["head"]
+    current, head = sorted(migrate.current_revisions(db)), sorted(migrate.head_revisions())
+    info = {"url": redact_url(db.url), "current": current, "head": head, "up_to_date": current == head}
     if as_json:
         common.print_json(info)
     else:

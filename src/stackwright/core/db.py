@@ -9,13 +9,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import orjson
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, create_engine, event, text
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, TypeDecorator, create_engine, event, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -55,7 +56,7 @@ JSONType = JSON().with_variant(JSONB(), "postgresql").with_variant(SQLiteJSONTex
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Stores timezone-aware UTC datetimes; SQLite hands back naive values, which are read as UTC."""
 
     impl = DateTime(timezone=True)
@@ -76,6 +77,14 @@ class Base(DeclarativeBase):
     """Declarative base for every layer's tables."""
 
     metadata = MetaData(naming_convention=NAMING)
+    if TYPE_CHECKING:
+        # Every model names its table (__tablename__), so it maps a Table; SQLAlchemy types this as any FromClause.
+        __table__: ClassVar[Table]
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched: Session.execute returns a CursorResult for them, typed as a plain Result."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def redact_url(url: str) -> str:
@@ -139,16 +148,19 @@ class WriterLock:
             return
         with self._local:
             if self._depth == 0:
-                if self._fd is None:
-                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                fcntl.flock(self._file(self.path), fcntl.LOCK_EX)
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
                 if self._depth == 0:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    fcntl.flock(self._file(self.path), fcntl.LOCK_UN)
+
+    def _file(self, path: str) -> int:
+        if self._fd is None:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._fd
 
 
 class Database:
@@ -159,8 +171,8 @@ class Database:
         self.url = settings.db_url
         self.is_sqlite = settings.is_sqlite
         self._engine: Engine | None = None
-        self._factories: tuple[sessionmaker, sessionmaker] | None = None
-        self._dedicated: sessionmaker | None = None
+        self._factories: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
+        self._dedicated: sessionmaker[Session] | None = None
         self._write_lock = WriterLock(self.url.removeprefix("sqlite:///") + ".write.lock" if self.is_sqlite else None)
 
     @property
@@ -178,7 +190,8 @@ class Database:
             )
             _tune_sqlite(engine, self.settings.sqlite_busy_timeout_ms)
             # Reflection (alembic's model comparison) reads a JSON_TEXT column back as JSON, not as plain TEXT.
-            engine.dialect.ischema_names = {**engine.dialect.ischema_names, SQLITE_JSON_DDL: SQLiteJSONText}
+            dialect = cast(SQLiteDialect, engine.dialect)
+            dialect.ischema_names = {**dialect.ischema_names, SQLITE_JSON_DDL: SQLiteJSONText}
             return engine
         return create_engine(
             self.url,
@@ -189,7 +202,7 @@ class Database:
             **json_options,
         )
 
-    def _sessions(self, *, write: bool) -> sessionmaker:
+    def _sessions(self, *, write: bool) -> sessionmaker[Session]:
         """The session factory for reads or writes, made once (this runs on every request)."""
         if self._factories is None:
             self._factories = (
@@ -208,7 +221,7 @@ class Database:
         with self._sessions(write=False)() as session:
             yield session
 
-    def _dedicated_sessions(self) -> sessionmaker:
+    def _dedicated_sessions(self) -> sessionmaker[Session]:
         """Sessions on one SQLite connection of their own, for a single thread that writes all the time
         (the span writer): its large prepared statements then live in one connection's statement cache,
         not in every pooled connection's, so a busy server's memory stays flat."""

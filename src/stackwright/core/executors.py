@@ -85,5 +85,5 @@ class RayExecutor:
         self.shutdown()
 
 
-def _call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return fn(*args, **kwargs)

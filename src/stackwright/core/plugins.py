@@ -98,4 +98,6 @@ executors: Registry[Any] = Registry("executors", "Where batch jobs run (local po
 
 
 def all_registries() -> list[Registry[Any]]:
-    return [providers, embedders, vector_stores, scorers, guardrail_checks, executors]
+    from stackwright.core.layers import registry as layers
+
+    return [layers, providers, embedders, vector_stores, scorers, guardrail_checks, executors]

@@ -16,7 +16,7 @@ MESSAGE_OPTION = typer.Option("", "--message", "-m", help="A note stored with th
 FORMAT_OPTION = typer.Option(None, "--format", help="jsonl or csv (default: from the file name).")
 
 
-def _json_option(value: str | None, option: str) -> Any:
+def _json_option(value: str, option: str) -> Any:
     import orjson
 
     from stackwright.core.errors import InvalidInput

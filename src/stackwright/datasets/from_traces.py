@@ -1,5 +1,5 @@
 """Building dataset items from production traces: each matching trace's root input becomes an item's
-input, its root output the expected output, with personal data and secrets masked (guardrails.pii).
+input, its root output the expected output, with personal data and secrets masked (datasets.pii).
 
 Filters are the trace list's (GET /api/v1/traces): start, end, name, status, model, prompt_name,
 prompt_version, route, environment, user_id, session_id, min_cost, min_duration_ms, q (text in the
@@ -128,7 +128,7 @@ def add_from_traces(
     """
     from stackwright.datasets import editing, service
     from stackwright.datasets.items import check_name, normalize_item
-    from stackwright.guardrails.pii import count_kinds, mask_json
+    from stackwright.datasets.pii import count_kinds, mask_json
 
     check_name(name)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
@@ -156,7 +156,7 @@ def add_from_traces(
 
         dataset = session.scalar(select(Dataset).where(Dataset.project_id == project_id, Dataset.name == name))
         version = dataset.latest_version if dataset is not None and dataset.latest_version else None
-        count = service.version_row(session, dataset, None).item_count if version else 0
+        count = service.version_row(session, dataset, None).item_count if dataset is not None and version else 0
         return {"name": name, "version": version, "ref": f"{name}@{version}" if version else None, "created": False,
                 "item_count": count, "added": 0, "skipped": 0, **summary}  # fmt: skip
     result = editing.import_items(

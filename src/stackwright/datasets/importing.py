@@ -88,11 +88,11 @@ def _columns(header: list[str], source: str) -> list[tuple[str, str | None, bool
         kinds = {key is None for p, key, _ in out if p == part}
         if len(kinds) > 1:
             raise InvalidInput(f"{source} line 1: has both a {part} column and {part}.KEY columns; use one or the other.")
-    seen = set()
-    for part, key, _ in out:
-        if (part, key) in seen:
-            raise InvalidInput(f"{source} line 1: column {part}{'.' + key if key else ''} appears twice.")
-        seen.add((part, key))
+    seen: set[tuple[str, str | None]] = set()
+    for column_part, column_key, _ in out:
+        if (column_part, column_key) in seen:
+            raise InvalidInput(f"{source} line 1: column {column_part}{'.' + column_key if column_key else ''} appears twice.")
+        seen.add((column_part, column_key))
     if not any(part == "input" for part, _, _ in out):
         raise InvalidInput(f"{source} line 1: no input column.", hint="Add an input column or input.KEY columns.")
     return out
@@ -169,7 +169,7 @@ def _plan(items: list[dict[str, Any]], part: str) -> list[tuple[str | None, bool
         simple = all(key and key == key.strip() and not key.endswith(":json") for key in keys)
         same = all(set(v) == set(keys) for v in values)  # metadata keys may be missing per row; others may not
         if simple and (part == "metadata" or (keys and same)):
-            plan = []
+            plan: list[tuple[str | None, bool]] = []
             for key in keys:
                 column = [v[key] for v in values if key in v]
                 plain = _plain_text(column, empty_ok=part != "metadata")

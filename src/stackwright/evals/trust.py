@@ -59,7 +59,7 @@ class CodePolicy:
             module = import_module(module_name)
         except Exception as exc:
             raise ValueError(f"cannot import {module_name!r} for {what}: {exc}") from None
-        fn = module
+        fn: Any = module
         for part in attr.split("."):
             fn = getattr(fn, part, None)
             if fn is None:

@@ -152,7 +152,9 @@ class Step:
         if cache is not True and cache is not False and not (isinstance(cache, (int, float)) and cache > 0):
             raise ValueError(f"cache must be True, False or a TTL in seconds > 0, not {cache!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "step")
+        qualname: str | None = getattr(fn, "__qualname__", None)
+        plain_name: str = getattr(fn, "__name__", "step")
+        self.name = name or qualname or plain_name
         self.retries = retries
         self.timeout_s = timeout_s
         self.fallback = fallback

@@ -13,7 +13,7 @@ from stackwright.auth.deps import AdminCaller, ReadCaller, WriteCaller
 from stackwright.core.deps import SessionDep
 from stackwright.gateway import secrets, service
 from stackwright.gateway.catalog import describe
-from stackwright.gateway.limits_stamps import wait_for_every_process
+from stackwright.gateway.limits.stamps import wait_for_every_process
 
 router = APIRouter(prefix="/api/v1/gateway", tags=["gateway"])
 SecretName = Annotated[str, Path(max_length=128, description="Secret name, e.g. OPENAI_API_KEY.")]

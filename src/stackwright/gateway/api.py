@@ -101,10 +101,11 @@ def fast_routes() -> dict[tuple[str, str], tuple[Any, Any]]:
     """The model calls, the hot path: (method, path) -> (route, endpoint taking a Request). The request
     middleware sends them straight to their endpoint instead of through the app's route table."""
     endpoints = {"/v1/chat/completions": chat_completions, "/v1/embeddings": embeddings}
-    found = {}
+    found: dict[tuple[str, str], tuple[Any, Any]] = {}
     for route in router.routes:
-        endpoint = endpoints.get(getattr(route, "path", ""))
+        path = getattr(route, "path", "")
+        endpoint = endpoints.get(path)
         if endpoint is not None and getattr(route, "endpoint", None) is endpoint:
-            found[("POST", route.path)] = (route, endpoint)
+            found[("POST", path)] = (route, endpoint)
     return found
 

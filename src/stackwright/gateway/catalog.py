@@ -58,12 +58,16 @@ class ProjectGateway:
 
 
 def builtin_models() -> dict[str, ServedModel]:
-    from stackwright.local.catalog import builtin_models as local_models
+    """Models served with no configuration: those a registered provider offers through its
+    ``builtin_models()`` (client-facing name -> (kind, the provider's model name)), like the local models."""
+    from stackwright.core.plugins import providers
 
     out = {}
-    for name, (kind, local_name) in local_models().items():
-        deployment = Deployment(id=f"{name}/0", provider="local", model=local_name, timeout_s=120.0)
-        out[name] = ServedModel(name=name, kind=kind, deployments=[deployment], tags=[frozenset()], builtin=True)
+    for provider_name in providers.names():
+        offered = getattr(providers.get(provider_name), "builtin_models", None)
+        for name, (kind, model) in (offered() if callable(offered) else {}).items():
+            deployment = Deployment(id=f"{name}/0", provider=provider_name, model=model, timeout_s=120.0)
+            out[name] = ServedModel(name=name, kind=kind, deployments=[deployment], tags=[frozenset()], builtin=True)
     return out
 
 

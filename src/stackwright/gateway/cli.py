@@ -55,7 +55,7 @@ def apply(
     """Apply a gateway.yaml (idempotent) as the operator: keys named by api_key_env are read from this shell and
     stored encrypted, and its deployments may reach any address (API-written configs obey the egress policy)."""
     from stackwright.auth.actors import cli_actor
-    from stackwright.gateway.limits_stamps import wait_for_every_process
+    from stackwright.gateway.limits.stamps import wait_for_every_process
     from stackwright.gateway.service import apply_config
 
     raw = load_yaml(path)

@@ -13,7 +13,7 @@ from typing import Any
 
 from stackwright.core.config import Settings
 from stackwright.core.db import Database
-from stackwright.gateway.limits import Enforcer
+from stackwright.gateway.limits.enforcer import Enforcer
 from stackwright.gateway.proxy import Gateway
 from stackwright.tracing.pricing import ProjectPricers
 from stackwright.tracing.writer import SpanWriter

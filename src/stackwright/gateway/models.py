@@ -1,5 +1,5 @@
 """Tables of the gateway: each project's applied config, its encrypted provider secrets, and the
-response cache. Budgets and rate limits live in ``limit_models``."""
+response cache. Budgets and rate limits live in ``limits.models``."""
 
 from __future__ import annotations
 

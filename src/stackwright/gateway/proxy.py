@@ -18,8 +18,10 @@ from stackwright.auth.actors import Actor
 from stackwright.core.config import Settings
 from stackwright.core.db import Database
 from stackwright.core.errors import Forbidden, StackwrightError
+from stackwright.gateway import routes, stored_prompts
 from stackwright.gateway.cache import ResponseCache, cache_key, chunks_from_completion, completion_from_chunks, wanted
 from stackwright.gateway.catalog import Catalog
+from stackwright.gateway.hooks import gateway_hooks
 from stackwright.gateway.providers.base import ProviderError
 from stackwright.gateway.requests import check_chat, check_embeddings, request_tags
 from stackwright.gateway.router import Attempt, GatewayFailure, Health, Providers, Router
@@ -46,9 +48,8 @@ class Gateway:
         self.tracer = GatewayTracer(span_writer, pricers, settings.max_attribute_chars)
         self._keys: dict[str, tuple[float, Actor]] = {}
         self._shadows: set[asyncio.Task] = set()
-        from stackwright.guardrails.hook import PolicyCache
-
-        self.guardrails = PolicyCache(db, settings)
+        self.hooks = gateway_hooks()
+        self.guard = self.hooks.call_guard(db, settings) if self.hooks.call_guard else None  # the guardrails layer's
 
     async def aclose(self) -> None:
         if self._shadows:
@@ -82,9 +83,6 @@ class Gateway:
     # -- chat -------------------------------------------------------------------------------------
 
     async def chat(self, actor: Actor, body: dict[str, Any], headers: Any, attributes: dict[str, Any] | None = None) -> Response:
-        from stackwright.gateway import routes, stored_prompts
-        from stackwright.guardrails import hook as guardrails_hook
-
         prompt_attributes: dict[str, Any] = {}
         if isinstance(body, dict) and routes.is_route_ref(body.get("model")):
             return await self._chat_route(actor, body, headers)
@@ -97,11 +95,11 @@ class Gateway:
         call = self._new_call(actor, "chat", asked, body, headers)
         call.extra = {**prompt_attributes, **(attributes or {})}
         call.stream = bool(body.get("stream"))
-        guard = await guardrails_hook.before(self, actor, call, body, headers, project)
+        guard = await self.guard.before(self, actor, call, body, headers, project) if self.guard else None
         if guard is not None:
             body, call.stream = guard.body, bool(guard.body.get("stream"))
             if guard.fallback is not None:
-                return await guardrails_hook.fallback_response(self, guard)
+                return await guard.fallback_response()
         ticket = await self._admit(actor, asked)
         served = project.models[asked]
         use_cache = wanted(served.cache or project.cache, body, headers) and not (guard and guard.buffers)
@@ -115,36 +113,34 @@ class Gateway:
         try:
             if call.stream:
                 (first, stream), model, deployment = await self.router.call(
-                    project, asked, "stream", upstream, call.attempts, tags=call_tags(call), metadata=_metadata(body)
+                    project, asked, "stream", upstream, call.attempts, tags=call_tags(call), metadata=metadata_of(body)
                 )
             else:
                 result, model, deployment = await self.router.call(
-                    project, asked, "chat", upstream, call.attempts, tags=call_tags(call), metadata=_metadata(body)
+                    project, asked, "chat", upstream, call.attempts, tags=call_tags(call), metadata=metadata_of(body)
                 )
         except StackwrightError as exc:
-            await self._fail(call, ticket, exc)
+            await self.fail(call, ticket, exc)
             raise
         call.served_model, call.deployment, call.provider = model.name, deployment.id, deployment.provider
         call.upstream_model = deployment.model
         if call.stream:
             call.ttft_ms = (time.time_ns() - call.start_ns) / 1e6
             return StreamingResponse(self._relay(call, ticket, key, first, stream, body), media_type="text/event-stream",
-                                     headers={**SSE_HEADERS, **self._headers(call, with_cost=False)})  # fmt: skip
+                                     headers={**SSE_HEADERS, **self.response_headers(call, with_cost=False)})  # fmt: skip
         if guard is not None:
             result = await guard.after(result, upstream, ticket)
-        self._account(call, result.get("usage"))
+        self.account(call, result.get("usage"))
         call.output = _first_message(result)
-        await self._finish(call, ticket)
+        await self.finish(call, ticket)
         if key is not None:
             self.cache.put(actor.project_id, key, result, (served.cache or project.cache).ttl_s)
         if guard is not None and guard.streamed:
-            return guard.respond_stream(result, self._headers(call))
-        return Response(orjson.dumps(result), media_type="application/json", headers=self._headers(call))
+            return guard.respond_stream(result, self.response_headers(call))
+        return Response(orjson.dumps(result), media_type="application/json", headers=self.response_headers(call))
 
     async def _chat_route(self, actor: Actor, body: dict[str, Any], headers: Any, attributes: dict | None = None) -> Response:
         """A release route: the resolved arm answers; a shadow candidate runs in the background."""
-        from stackwright.gateway import routes
-
         resolved = await routes.resolve(self.db, actor.project_id, body, headers)
         response = await self.chat(actor, routes.request_for(resolved["config"], body), headers, resolved["span_attributes"])
         if resolved.get("shadow"):
@@ -199,11 +195,11 @@ class Gateway:
             except Exception:  # the upstream connection is gone either way
                 pass
         completion = completion_from_chunks(chunks)
-        self._account(call, (completion or {}).get("usage"))
+        self.account(call, (completion or {}).get("usage"))
         call.output = _first_message(completion or {})
         if call.error is None and not complete:
             call.error, call.error_code = "the client disconnected before the stream ended", "client_disconnected"
-        await self._finish(call, ticket)
+        await self.finish(call, ticket)
         if complete and key is not None and completion is not None:
             project = await self.catalog.get(call.project_id)
             served = project.models.get(call.asked_model)
@@ -217,8 +213,8 @@ class Gateway:
         call.input_tokens, call.output_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
         call.output = _first_message(cached)
         call.served_model = call.asked_model
-        await self._finish(call, ticket)
-        headers = self._headers(call)
+        await self.finish(call, ticket)
+        headers = self.response_headers(call)
         if not call.stream:
             return Response(orjson.dumps(cached), media_type="application/json", headers=headers)
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -236,17 +232,17 @@ class Gateway:
         ticket = await self._admit(actor, asked)
         try:
             result, model, deployment = await self.router.call(
-                project, asked, "embed", _upstream_body(body), call.attempts, tags=call_tags(call), metadata=_metadata(body)
+                project, asked, "embed", _upstream_body(body), call.attempts, tags=call_tags(call), metadata=metadata_of(body)
             )
         except StackwrightError as exc:
-            await self._fail(call, ticket, exc)
+            await self.fail(call, ticket, exc)
             raise
         call.served_model, call.deployment, call.provider = model.name, deployment.id, deployment.provider
         call.upstream_model = deployment.model
         usage = result.get("usage") or {}
-        self._account(call, {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": 0})
-        await self._finish(call, ticket)
-        return Response(orjson.dumps(result), media_type="application/json", headers=self._headers(call))
+        self.account(call, {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": 0})
+        await self.finish(call, ticket)
+        return Response(orjson.dumps(result), media_type="application/json", headers=self.response_headers(call))
 
     # -- shared steps -----------------------------------------------------------------------------
 
@@ -264,7 +260,7 @@ class Gateway:
             return None
         return await self.limits.admit(actor.project_id, actor.key_id, model)
 
-    def _account(self, call: CallRecord, usage: dict[str, Any] | None) -> None:
+    def account(self, call: CallRecord, usage: dict[str, Any] | None) -> None:
         usage = usage or {}
         call.input_tokens = _int(usage.get("prompt_tokens"))
         call.output_tokens = _int(usage.get("completion_tokens"))
@@ -275,11 +271,11 @@ class Gateway:
         elif call.upstream_model and (call.input_tokens or call.output_tokens):
             call.cost = self.pricers.get(call.project_id)(call.upstream_model, call.provider, call.input_tokens, call.output_tokens)
 
-    async def _fail(self, call: CallRecord, ticket: Any, exc: StackwrightError) -> None:
+    async def fail(self, call: CallRecord, ticket: Any, exc: StackwrightError) -> None:
         call.error, call.error_code = exc.message, exc.code
-        await self._finish(call, ticket)
+        await self.finish(call, ticket)
 
-    async def _finish(self, call: CallRecord, ticket: Any) -> None:
+    async def finish(self, call: CallRecord, ticket: Any) -> None:
         call.end_ns = time.time_ns()
         if ticket is not None:
             tokens = (call.input_tokens or 0) + (call.output_tokens or 0)
@@ -289,7 +285,7 @@ class Gateway:
             self.metrics.observe_gateway(call)
 
     @staticmethod
-    def _headers(call: CallRecord, with_cost: bool = True) -> dict[str, str]:
+    def response_headers(call: CallRecord, with_cost: bool = True) -> dict[str, str]:
         headers = {
             "x-stackwright-trace-id": call.trace_id,
             "x-stackwright-cache": call.cache,
@@ -308,7 +304,7 @@ def call_tags(call: CallRecord) -> frozenset[str]:
     return frozenset(call.tags)
 
 
-def _metadata(body: dict[str, Any]) -> dict[str, Any]:
+def metadata_of(body: dict[str, Any]) -> dict[str, Any]:
     metadata = body.get("metadata")
     return metadata if isinstance(metadata, dict) else {}
 

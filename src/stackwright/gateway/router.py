@@ -147,7 +147,9 @@ class Router:
             if _matches(when, metadata):
                 first = project.model(target)
                 break
-        chain, seen, queue = [], set(), [first.name]
+        chain: list[ServedModel] = []
+        seen: set[str] = set()
+        queue = [first.name]
         while queue and len(chain) < MAX_CHAIN:
             current = queue.pop(0)
             if current in seen or current not in project.models:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from stackwright.core.errors import InvalidInput
+from stackwright.gateway.hooks import gateway_hooks
 
 PREFIX = "route:"
 
@@ -27,11 +28,10 @@ def parse(model: str) -> tuple[str, str]:
 
 
 async def resolve(db: Any, project_id: str, body: dict[str, Any], headers: Any) -> dict[str, Any]:
-    from stackwright.releases.resolver import resolver_for
-
+    """The arm that answers, from the releases layer's resolver (a gateway hook)."""
     route, env = parse(body["model"])
     subject = headers.get("x-stackwright-subject") or (body.get("user") if isinstance(body.get("user"), str) else None)
-    return await resolver_for(db).aresolve(project_id, route, env, subject)
+    return await gateway_hooks().resolver()(db, project_id, route, env, subject)
 
 
 def request_for(config: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:

@@ -165,6 +165,7 @@ def apply_config(
         _apply_model_limits(session, project_id, spec)
         audit.record(session, actor, "gateway.apply", "gateway_config", project_id, project_id=project_id,
                      before={"config": before}, after={"config": config, "revision": row.revision, "operator": operator})  # fmt: skip
+    assert row is not None  # stored above when it was missing (a missing row is a change)
     if stored_secrets:
         audit.record(session, actor, "gateway.secrets", "gateway_secret", ",".join(stored_secrets), project_id=project_id,
                      after={"names": stored_secrets})  # fmt: skip
@@ -172,11 +173,9 @@ def apply_config(
 
 
 def _apply_model_limits(session: Session, project_id: str, spec: GatewaySpec) -> None:
-    from stackwright.gateway import limits
+    from stackwright.gateway.limits.service import replace_model_limits
 
-    replace = getattr(limits, "replace_model_limits", None)
-    if replace is not None:
-        replace(session, project_id, {m.name: m.limits for m in spec.models if m.limits is not None})
+    replace_model_limits(session, project_id, {m.name: m.limits for m in spec.models if m.limits is not None})
 
 
 def read_config(session: Session, project_id: str) -> tuple[GatewaySpec, int]:

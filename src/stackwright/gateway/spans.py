@@ -100,7 +100,7 @@ class CallRecord:
             attrs["stackwright.gateway.fallbacks"] = orjson.dumps(sorted(set(fallbacks), key=fallbacks.index)).decode()
         if self.tags:
             attrs["stackwright.gateway.tags"] = ",".join(self.tags)
-        root = _span(self.trace_id, self.span_id, self.parent_span_id, f"gateway {self.operation} {self.asked_model}",
+        root = span_record(self.trace_id, self.span_id, self.parent_span_id, f"gateway {self.operation} {self.asked_model}",
                      self.start_ns, self.end_ns, attrs, self.error)  # fmt: skip
         children = []
         for number, attempt in enumerate(self.attempts, 1):
@@ -117,7 +117,7 @@ class CallRecord:
             if attempt.status:
                 child_attrs["http.response.status_code"] = attempt.status
             error = f"{attempt.error_kind}: {attempt.error}" if attempt.error_kind else None
-            children.append(_span(self.trace_id, new_span_id(), self.span_id, f"attempt {number} {attempt.deployment}",
+            children.append(span_record(self.trace_id, new_span_id(), self.span_id, f"attempt {number} {attempt.deployment}",
                                   attempt.start_ns, attempt.end_ns or self.end_ns, child_attrs, error))  # fmt: skip
         return [root, *children, *self.children]
 
@@ -128,7 +128,7 @@ def _text(value: Any) -> str | None:
     return orjson.dumps(value).decode()
 
 
-def _span(trace_id: str, span_id: str, parent: str | None, name: str, start_ns: int, end_ns: int,
+def span_record(trace_id: str, span_id: str, parent: str | None, name: str, start_ns: int, end_ns: int,
           attrs: dict[str, Any], error: str | None) -> dict[str, Any]:  # fmt: skip
     return {
         "trace_id": trace_id,

@@ -10,6 +10,7 @@ from typing import Any
 
 from stackwright.core.db import Database
 from stackwright.core.errors import InvalidInput
+from stackwright.gateway.hooks import gateway_hooks
 
 PREFIX = "prompt:"
 
@@ -43,7 +44,5 @@ async def expand(db: Database, project_id: str, body: dict[str, Any]) -> tuple[d
 
 
 def _render(db: Database, project_id: str, model: str, variables: dict[str, Any]) -> dict[str, Any]:
-    from stackwright.prompts.service import render_ref
-
-    with db.read() as session:
-        return render_ref(session, project_id, model[len(PREFIX):], variables, db.settings)
+    """The prompts layer renders (a gateway hook)."""
+    return gateway_hooks().renderer()(db, project_id, model[len(PREFIX):], variables)

@@ -16,6 +16,7 @@ async def acheck_text(specs: list[Any], text: str, direction: str = "input", con
     ctx = Context(direction=direction, context=context, llm=llm, canary=canary)
     if direction == "input":
         outcome = await run_input(specs, [{"role": "user", "content": text}], ctx)
+        assert outcome.messages is not None  # an input outcome always holds the messages
         final = outcome.text if outcome.fallback else outcome.messages[-1]["content"]
     else:
         outcome = await run_output(specs, text, ctx)

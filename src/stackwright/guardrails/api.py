@@ -38,9 +38,9 @@ class CheckIn(BaseModel):
 
 def _forget(request: Request, project_id: str) -> None:
     gateway = getattr(request.app.state, "gateway", None)
-    cache = getattr(gateway, "guardrails", None)
-    if cache is not None:
-        cache.forget(project_id)
+    guard = getattr(gateway, "guard", None)
+    if guard is not None:
+        guard.forget(project_id)
 
 
 @router.put("/policies/{name}", summary="Create or replace a policy (idempotent)")
@@ -98,9 +98,11 @@ async def check(request: Request, caller: ReadCaller, body: CheckIn) -> JSONBody
     if body.policy is not None:
         from stackwright.guardrails import service
 
+        policy_name = body.policy
+
         def load() -> Any:
             with request.app.state.db.read() as session:
-                return service.get_policy(session, caller.project_id, body.policy)
+                return service.get_policy(session, caller.project_id, policy_name)
 
         policy = await run_in_threadpool(load)
         specs = policy.input if body.direction == "input" else policy.output

@@ -13,7 +13,7 @@ import secrets as _secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, overload
 
 BUILTINS = {
     "pii": "stackwright.guardrails.checks:PII",
@@ -80,8 +80,19 @@ class ParamError(ValueError):
         self.key = key
 
 
+@overload
+def number(params: dict[str, Any], key: str, default: float, low: float = 0.0, high: float = 1e12) -> float: ...
+
+
+@overload
+def number(params: dict[str, Any], key: str, default: None, low: float = 0.0, high: float = 1e12) -> float | None: ...
+
+
 def number(params: dict[str, Any], key: str, default: float | None, low: float = 0.0, high: float = 1e12) -> float | None:
-    value = params.get(key, default)
+    """The number ``params[key]`` holds, or ``default`` when it is missing or null."""
+    value = params.get(key)
+    if value is None:
+        value = default
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
@@ -120,7 +131,7 @@ class PII(Check):
 
     def __init__(self, params: dict[str, Any]):
         super().__init__(params)
-        from stackwright.guardrails.pii import KINDS
+        from stackwright.datasets.pii import KINDS
 
         kinds = [k.upper() for k in strings(params, "kinds", list(self.default_kinds))]
         unknown = [k for k in kinds if k not in KINDS]
@@ -129,7 +140,7 @@ class PII(Check):
         self.kinds = tuple(kinds)
 
     def run(self, text: str, ctx: Context) -> Result:
-        from stackwright.guardrails.pii import count_kinds, mask
+        from stackwright.datasets.pii import count_kinds, mask
 
         redacted, found = mask(text, self.kinds)
         if not found:

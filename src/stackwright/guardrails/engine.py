@@ -87,7 +87,7 @@ def _decision(spec: CheckSpec, result: Result, start_ns: int, direction: str, ac
 
 def _user_texts(messages: list[dict[str, Any]]) -> list[tuple[int, int | None, str]]:
     """(message index, content part index or None, text) of every user text."""
-    out = []
+    out: list[tuple[int, int | None, str]] = []
     for i, message in enumerate(messages):
         if message.get("role") != "user":
             continue
@@ -110,18 +110,19 @@ def _plant_canary(messages: list[dict[str, Any]], token: str) -> list[dict[str, 
 
 
 async def run_input(specs: list[CheckSpec], messages: list[dict[str, Any]], ctx: Context) -> Outcome:
-    outcome = Outcome(None, [dict(m) for m in messages])
+    current = [dict(m) for m in messages]  # always the outcome's messages; redaction edits it in place
+    outcome = Outcome(None, current)
     ctx.direction = "input"
     for spec in specs:
         start = time.time_ns()
         if spec.check == "canary":
             ctx.canary = ctx.canary or spec.built.token or new_canary()
-            outcome.messages = _plant_canary(outcome.messages, ctx.canary)
+            outcome.messages = current = _plant_canary(current, ctx.canary)
             result = Result(False, 0.0, ["canary token inserted into the system prompt"])
             outcome.decisions.append(_decision(spec, result, start, "input"))
             continue
         merged = Result(False)
-        for i, j, text in _user_texts(outcome.messages):
+        for i, j, text in _user_texts(current):
             result = await _run(spec, text, ctx)
             merged.score = max(merged.score, result.score)
             if result.triggered:
@@ -129,7 +130,7 @@ async def run_input(specs: list[CheckSpec], messages: list[dict[str, Any]], ctx:
                 merged.reasons += [r for r in result.reasons if r not in merged.reasons]
                 merged.findings += [{**f, "message": i} for f in result.findings]
                 if spec.action == "redact" and result.redacted is not None:
-                    _replace(outcome.messages, i, j, result.redacted)
+                    _replace(current, i, j, result.redacted)
         decision = _decision(spec, merged, start, "input")
         outcome.decisions.append(decision)
         if merged.triggered and spec.action in ("block", "reask"):
@@ -137,7 +138,7 @@ async def run_input(specs: list[CheckSpec], messages: list[dict[str, Any]], ctx:
             return outcome
         if merged.triggered and spec.action == "fallback":
             outcome.fallback = True
-            outcome.text = await _fallback_text(spec, outcome.messages, ctx)
+            outcome.text = await _fallback_text(spec, current, ctx)
             return outcome
     return outcome
 

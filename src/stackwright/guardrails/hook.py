@@ -70,7 +70,7 @@ class PolicyCache:
 
 
 def guardrail_span(call: Any, decision: Decision) -> dict[str, Any]:
-    from stackwright.gateway.spans import _span, new_span_id
+    from stackwright.gateway.spans import new_span_id, span_record
 
     attrs = {
         "openinference.span.kind": "GUARDRAIL",
@@ -87,7 +87,7 @@ def guardrail_span(call: Any, decision: Decision) -> dict[str, Any]:
         attrs["guardrail.findings"] = orjson.dumps(decision.findings[:50]).decode()
     if decision.action == "reask":
         attrs["guardrail.reasks"] = decision.reasks
-    return _span(call.trace_id, new_span_id(), call.span_id, f"guardrail {decision.direction} {decision.check}",
+    return span_record(call.trace_id, new_span_id(), call.span_id, f"guardrail {decision.direction} {decision.check}",
                  decision.start_ns, decision.end_ns, attrs, None)  # fmt: skip
 
 
@@ -139,14 +139,14 @@ class Guard:
         return _answer(result) or ""
 
     async def reask(self, messages: list[dict[str, Any]], upstream: dict[str, Any], usage: dict[str, int]) -> Any:
-        from stackwright.gateway.proxy import _metadata, call_tags
+        from stackwright.gateway.proxy import call_tags, metadata_of
 
         async def ask(previous: str, feedback: str) -> str:
             messages.extend([{"role": "assistant", "content": previous}, {"role": "user", "content": feedback}])
             body = {**upstream, "messages": list(messages), "stream": False}
             body.pop("stream_options", None)
             result, _, _ = await self.gateway.router.call(self.project, self.call.asked_model, "chat", body, self.call.attempts,
-                                                          tags=call_tags(self.call), metadata=_metadata(self.body))  # fmt: skip
+                                                          tags=call_tags(self.call), metadata=metadata_of(self.body))  # fmt: skip
             for key, value in (result.get("usage") or {}).items():
                 if isinstance(value, int):
                     usage[key] = usage.get(key, 0) + value
@@ -180,8 +180,19 @@ class Guard:
         return result
 
     async def _failed(self, exc: StackwrightError, usage: Any, ticket: Any) -> None:
-        self.gateway._account(self.call, usage)
-        await self.gateway._fail(self.call, ticket, exc)
+        self.gateway.account(self.call, usage)
+        await self.gateway.fail(self.call, ticket, exc)
+
+    async def fallback_response(self) -> Any:
+        """An input check answered with its fallback: no model call; traced like any call."""
+        from starlette.responses import Response
+
+        call, gateway = self.call, self.gateway
+        call.output = _answer(self.fallback or {})
+        await gateway.finish(call, None)
+        if self.streamed:
+            return self.respond_stream(self.fallback or {}, gateway.response_headers(call))
+        return Response(orjson.dumps(self.fallback), media_type="application/json", headers=gateway.response_headers(call))
 
     def respond_stream(self, result: dict[str, Any], headers: dict[str, str]) -> Any:
         """A checked completion sent as SSE chunks, for a request that asked to stream."""
@@ -204,14 +215,27 @@ def _context_of(messages: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-async def before(gateway: Any, actor: Any, call: Any, body: dict[str, Any], headers: Any, project: Any) -> Guard | None:
+class CallGuard:
+    """The gateway's guard, one per gateway (installed as a gateway hook): this app's policies, and the
+    input checks that open each call's ``Guard``."""
+
+    def __init__(self, db: Any, settings: Any):
+        self.policies = PolicyCache(db, settings)
+
+    def forget(self, project_id: str) -> None:
+        """A policy changed through this process: re-read the project's policies on its next call."""
+        self.policies.forget(project_id)
+
+    async def before(self, gateway: Any, actor: Any, call: Any, body: dict[str, Any], headers: Any, project: Any) -> Guard | None:
+        return await before(gateway, self.policies, actor, call, body, headers, project)
+
+
+async def before(gateway: Any, policies: PolicyCache, actor: Any, call: Any, body: dict[str, Any], headers: Any,
+                 project: Any) -> Guard | None:  # fmt: skip
     """Input checks. Returns the Guard (``guard.body`` is the request to send on) or None when no policy
     applies; a blocked request is traced and raised as GuardrailBlocked (400, code guardrail_blocked)."""
-    cache = getattr(gateway, "guardrails", None)
-    if cache is None:
-        return None
     route = headers.get("x-stackwright-route") or call.extra.get("stackwright.route")
-    policy = await cache.choose(actor.project_id, route, call.asked_model)
+    policy = await policies.choose(actor.project_id, route, call.asked_model)
     if policy is None:
         return None
     guard = Guard(gateway, call, policy, project, body, Context())
@@ -225,7 +249,7 @@ async def before(gateway: Any, actor: Any, call: Any, body: dict[str, Any], head
     try:
         outcome = await run_input(policy.input, body["messages"], guard.ctx)
     except StackwrightError as exc:
-        await gateway._fail(call, None, exc)
+        await gateway.fail(call, None, exc)
         raise
     guard.record(outcome)
     if outcome.messages is not None:
@@ -233,23 +257,11 @@ async def before(gateway: Any, actor: Any, call: Any, body: dict[str, Any], head
         call.input = [m for m in outcome.messages]  # the trace keeps the redacted text
     if outcome.blocked is not None:
         error = outcome.block_error()
-        await gateway._fail(call, None, error)
+        await gateway.fail(call, None, error)
         raise error
     if outcome.fallback:
         guard.fallback = completion(call.asked_model, outcome.text or "")
     return guard
 
 
-__all__ = ["Guard", "GuardrailBlocked", "PolicyCache", "before"]
-
-
-async def fallback_response(gateway: Any, guard: Guard) -> Any:
-    """An input check answered with its fallback: no model call; traced like any call."""
-    from starlette.responses import Response
-
-    call = guard.call
-    call.output = _answer(guard.fallback)
-    await gateway._finish(call, None)
-    if guard.streamed:
-        return guard.respond_stream(guard.fallback, gateway._headers(call))
-    return Response(orjson.dumps(guard.fallback), media_type="application/json", headers=gateway._headers(call))
+__all__ = ["CallGuard", "Guard", "GuardrailBlocked", "PolicyCache"]

@@ -217,7 +217,8 @@ def _printable_share(data: bytes) -> float:
 
 def encoded_payloads(text: str) -> tuple[float, list[str]]:
     """(score, reasons) for base64/hex blobs that decode to text; instructions inside score high."""
-    score, reasons = 0.0, []
+    score = 0.0
+    reasons: list[str] = []
     if max(map(len, text.split()), default=0) < 40:  # a blob is 40+ characters without whitespace
         return score, reasons
     for pattern, decode, label in ((_BASE64, base64.b64decode, "base64"), (_HEX, binascii.unhexlify, "hex")):
@@ -293,10 +294,10 @@ def _pattern_score(text: str) -> tuple[float, list[str]]:
             score = max(score, weight)
             if label not in reasons:
                 reasons.append(label)
-    for (label, weight, pattern, _), (needs, also) in zip(EXTRA, _EXTRA_GATES, strict=True):
+    for (label, weight, pattern, _), (words, also_words) in zip(EXTRA, _EXTRA_GATES, strict=True):
         if weight <= score and label in reasons:
             continue
-        if not any(word in lowered for word in needs) or (also and not any(word in lowered for word in also)):
+        if not any(word in lowered for word in words) or (also_words and not any(word in lowered for word in also_words)):
             continue
         if pattern.search(text):
             score = max(score, weight)

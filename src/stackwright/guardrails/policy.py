@@ -110,8 +110,8 @@ def _entry(raw: Any, direction: str, index: int, source: SpecSource) -> CheckSpe
     try:
         spec.built = factory(spec.params)
     except ValueError as exc:
-        key = getattr(exc, "key", None)
-        raise source.error((*loc, key) if key in raw else loc, str(exc)) from None
+        param = getattr(exc, "key", None)
+        raise source.error((*loc, param) if param in raw else loc, str(exc)) from None
     return spec
 
 

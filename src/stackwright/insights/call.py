@@ -191,7 +191,7 @@ def context(llm: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[str
     tools = [s for s in spans if s["kind"] == "tool"]
     messages = _messages(llm)
     chunks = _merge_chunks([c for s in retrieval for c in _chunks(s)], messages)
-    out = {
+    out: dict[str, Any] = {
         "rendered_messages": messages,
         "retrieved_chunks": chunks,
         "retrieval_queries": [{"span_id": s["span_id"], "name": s["name"], "query": clip(s["input"]),

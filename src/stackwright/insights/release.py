@@ -40,12 +40,17 @@ def _case_prompts(session: Session, project_id: str, run: EvalRun) -> dict[tuple
     return {}
 
 
-def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Any]:
+CasePrompts = dict[tuple[str, int], str]  # (item id, repeat index) -> the prompt version that answered the case
+
+
+def _runs_for(
+    session: Session, project_id: str, configs: dict[str, dict[str, Any]]
+) -> tuple[dict[str, EvalRun], tuple[EvalRun, CasePrompts] | None]:
     """The newest completed run that evaluated only each config's prompt version, and the newest run whose
     cases went to both (a run over the release route itself, sticky per case)."""
     wanted = {arm: config_prompt(c) for arm, c in configs.items() if config_prompt(c)}
-    found: dict[str, Any] = {}
-    mixed: Any = None
+    found: dict[str, EvalRun] = {}
+    mixed: tuple[EvalRun, CasePrompts] | None = None
     runs = recent_completed(session, project_id, EVAL_RUNS_SCANNED)
     for run in runs:
         prompt_of = _case_prompts(session, project_id, run)
@@ -62,7 +67,7 @@ def _runs_for(session: Session, project_id: str, configs: dict[str, dict[str, An
     return found, mixed
 
 
-def _split_run(session: Session, run: EvalRun, prompt_of: dict[tuple[str, int], str], wanted: dict[str, str]) -> dict[str, Any]:
+def _split_run(session: Session, run: EvalRun, prompt_of: CasePrompts, wanted: dict[str, str | None]) -> dict[str, Any]:
     """One run's cases split by the prompt version that answered them: per-scorer means, their difference
     and a Mann-Whitney U test (the groups hold different cases, so the test is unpaired)."""
     from scipy.stats import mannwhitneyu  # heavy: loaded only when a run is split
@@ -72,8 +77,8 @@ def _split_run(session: Session, run: EvalRun, prompt_of: dict[tuple[str, int], 
     groups = {arm: [r for r in rows if prompt_of.get((r["item_id"], r["repeat_index"])) == want] for arm, want in wanted.items()}
     scorers = {}
     for name in names:
-        values = {arm: [((r.get("scores") or {}).get(name) or {}).get("value") for r in group] for arm, group in groups.items()}
-        values = {arm: [float(v) for v in vs if v is not None] for arm, vs in values.items()}
+        raw = {arm: [((r.get("scores") or {}).get(name) or {}).get("value") for r in group] for arm, group in groups.items()}
+        values = {arm: [float(v) for v in vs if v is not None] for arm, vs in raw.items()}
         a, b = values["stable"], values["candidate"]
         mean_a = round(sum(a) / len(a), 6) if a else None
         mean_b = round(sum(b) / len(b), 6) if b else None
@@ -117,7 +122,8 @@ def eval_delta(session: Session, project_id: str, release: Release | None) -> di
     out["runs"] = {arm: _run_brief(run) for arm, run in runs.items()}
     if ("stable" not in runs or "candidate" not in runs) and mixed is not None:
         wanted = {arm: config_prompt(c) for arm, c in configs.items()}
-        out.update(_split_run(session, *mixed, wanted), significance_level=SIGNIFICANCE)
+        run, prompt_of = mixed
+        out.update(_split_run(session, run, prompt_of, wanted), significance_level=SIGNIFICANCE)
         out["verdict"] = _verdict(out["scorers"])
         return out
     if "stable" not in runs or "candidate" not in runs:

@@ -141,7 +141,7 @@ class IngestParams(_Strict):
 @job_kind("retrieval.ingest", IngestParams, "Ingest documents into a collection.")
 def retrieval_ingest(ctx: Any, params: IngestParams) -> Any:
     from stackwright.auth.actors import SYSTEM
-    from stackwright.retrieval.collections import get_collection
+    from stackwright.retrieval.collections.service import get_collection
     from stackwright.retrieval.ingest import (
         DocumentInput,
         ingest_documents,
@@ -153,7 +153,7 @@ def retrieval_ingest(ctx: Any, params: IngestParams) -> Any:
     docs = [DocumentInput(source=d.source, text=d.text, title=d.title, metadata=d.metadata, acl=d.acl, format=d.format) for d in params.documents]
     ctx.log(f"ingesting {len(docs)} documents into {collection.name}")
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int | None) -> None:
         ctx.progress(done / total if total else 1.0)
 
     report = ingest_documents(ctx.db, collection, docs, acl=params.acl, metadata=params.metadata, progress=progress, total=len(docs))

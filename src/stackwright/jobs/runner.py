@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from stackwright.core.clock import utcnow
-from stackwright.core.db import Database
+from stackwright.core.db import Database, rowcount
 from stackwright.core.errors import InvalidInput
 from stackwright.jobs import service
 from stackwright.jobs.models import Job, JobSchedule
@@ -89,12 +89,12 @@ def claim_job(db: Database, worker: str, *, job_id: str | None = None, now: date
         query = select(Job.id).where(Job.status == "queued", Job.run_after <= now)
         query = query.where(Job.id == job_id) if job_id else query.order_by(Job.run_after, Job.created_at).limit(8)
         for candidate in session.scalars(query).all():
-            claimed = session.execute(
+            claimed = rowcount(session.execute(
                 update(Job).where(Job.id == candidate, Job.status == "queued")
                 .values(status="running", attempts=Job.attempts + 1, worker=worker, started_at=now, heartbeat_at=now)
-            ).rowcount  # fmt: skip
+            ))  # fmt: skip
             if claimed == 1:
-                job = session.get(Job, candidate)
+                job = session.get_one(Job, candidate)
                 session.refresh(job)
                 service.add_log(session, job.id, job.attempts, f"attempt {job.attempts} of {job.max_attempts} started on {worker}")
                 return job
@@ -115,6 +115,7 @@ def requeue_stale(db: Database, stale_after_s: float, *, now: datetime | None = 
             .where(Job.status == "running", Job.heartbeat_at < cutoff)
         ).all()  # fmt: skip
         for job_id, worker, heartbeat, attempts, max_attempts, cancel_requested in rows:
+            assert heartbeat is not None  # the query keeps only jobs with an old heartbeat
             why = f"worker {worker} stopped heartbeating (last at {heartbeat.isoformat()})"
             if cancel_requested:
                 values, message = {"status": "cancelled", "finished_at": now, "error": f"cancelled; {why}"}, f"cancelled: {why}"
@@ -123,9 +124,9 @@ def requeue_stale(db: Database, stale_after_s: float, *, now: datetime | None = 
                 values, message = {"status": "failed", "finished_at": now, "error": error}, f"failed: {error}"
             else:
                 values, message = {"status": "queued", "worker": None, "run_after": now, "progress": 0.0}, f"re-queued: {why}"
-            done = session.execute(
+            done = rowcount(session.execute(
                 update(Job).where(Job.id == job_id, Job.status == "running", Job.heartbeat_at == heartbeat).values(**values)
-            ).rowcount  # fmt: skip
+            ))  # fmt: skip
             if done:
                 service.add_log(session, job_id, attempts, message, "warning")
                 if values["status"] == "queued":
@@ -159,13 +160,13 @@ def claim_due_schedules(db: Database, *, now: datetime | None = None) -> list[st
 
 def _fire(db: Database, schedule_id: str, scheduled: datetime, following: datetime) -> str | None:
     with db.write() as session:
-        won = session.execute(
+        won = rowcount(session.execute(
             update(JobSchedule).where(JobSchedule.id == schedule_id, JobSchedule.next_run_at == scheduled, JobSchedule.enabled.is_(True))
             .values(next_run_at=following, last_run_at=scheduled)
-        ).rowcount  # fmt: skip
+        ))  # fmt: skip
         if won != 1:
             return None  # another scheduler fired it
-        row = session.get(JobSchedule, schedule_id)
+        row = session.get_one(JobSchedule, schedule_id)
         try:
             with session.begin_nested():
                 job = service.enqueue(session, row.project_id, row.kind, row.params, max_attempts=row.max_attempts,
@@ -223,7 +224,7 @@ def _finish(db: Database, ctx: JobContext, status: str, *, result: Any = None, e
         values: dict[str, Any] = {"status": status, "finished_at": now, "heartbeat_at": now, "error": error}
         if status == "succeeded":
             values.update(result=result, progress=1.0)
-        done = session.execute(update(Job).where(*ctx._mine()).values(**values)).rowcount
+        done = rowcount(session.execute(update(Job).where(*ctx._mine()).values(**values)))
         if not done:
             return "lost"  # re-queued (stale) or taken over meanwhile: the other attempt records the outcome
         message = {"succeeded": "succeeded", "cancelled": "cancelled", "failed": f"failed: {error}"}[status]
@@ -237,11 +238,11 @@ def _retry(db: Database, ctx: JobContext, error: str, base_s: float) -> str:
     with db.write() as session:
         cancelled = session.scalar(select(Job.cancel_requested).where(Job.id == ctx.job_id))
         if cancelled:
-            done = session.execute(update(Job).where(*ctx._mine()).values(status="cancelled", finished_at=now, error=error)).rowcount
+            done = rowcount(session.execute(update(Job).where(*ctx._mine()).values(status="cancelled", finished_at=now, error=error)))
             return "cancelled" if done else "lost"
-        done = session.execute(
+        done = rowcount(session.execute(
             update(Job).where(*ctx._mine()).values(status="queued", worker=None, error=error, run_after=now + timedelta(seconds=wait))
-        ).rowcount  # fmt: skip
+        ))  # fmt: skip
         if not done:
             return "lost"
         service.add_log(session, ctx.job_id, ctx.attempt, f"attempt {ctx.attempt} failed: {error}; retrying in {wait:g} s", "warning")

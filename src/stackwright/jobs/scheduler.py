@@ -39,9 +39,9 @@ class JobsTask:
             return
         self.worker.check_executor()  # a missing executor (ray not installed) stops the server at start, with the fix
         self._stopping = False
-        self._wakeup = asyncio.Event()
+        self._wakeup = wakeup = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self._run(), name="stackwright-jobs")
+        self._task = self._loop.create_task(self._run(wakeup), name="stackwright-jobs")
 
     def wake(self) -> None:
         """Run the next pass now (callable from any thread)."""
@@ -51,23 +51,23 @@ class JobsTask:
     async def run_once(self) -> dict[str, Any]:
         return await asyncio.to_thread(self.worker.tick)
 
-    async def _run(self) -> None:
+    async def _run(self, wakeup: asyncio.Event) -> None:
         while not self._stopping:
             try:
                 await self.run_once()
             except Exception:
                 log.exception("jobs pass failed")
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval_s)
+                await asyncio.wait_for(wakeup.wait(), timeout=self.interval_s)
             except TimeoutError:
                 pass
-            self._wakeup.clear()
+            wakeup.clear()
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop starting work. Jobs still running in threads finish on their own; a job cut short by the
         process ending is re-queued by the next server once its heartbeat is stale."""
         self._stopping = True
-        if self._task is not None:
+        if self._task is not None and self._wakeup is not None:
             self._wakeup.set()
             try:
                 await asyncio.wait_for(self._task, timeout=timeout_s)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from stackwright.core.clock import new_id, utcnow
+from stackwright.core.db import rowcount
 from stackwright.core.errors import Conflict, InvalidInput, NotFound
 from stackwright.jobs.models import FINISHED, STATUSES, Job, JobLog, JobSchedule
 
@@ -142,10 +143,10 @@ def cancel(session: Session, project_id: str, job_id: str) -> Job:
     if job.status in FINISHED:
         raise Conflict(f"Job {job.id} already finished ({job.status}); there is nothing to cancel.")
     now = utcnow()
-    done = session.execute(
+    done = rowcount(session.execute(
         update(Job).where(Job.id == job.id, Job.status == "queued")
         .values(status="cancelled", finished_at=now, error="cancelled before it started")
-    ).rowcount  # fmt: skip
+    ))  # fmt: skip
     if done:
         add_log(session, job.id, job.attempts, "cancelled before it started", "warning")
     else:

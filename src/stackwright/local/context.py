@@ -219,8 +219,7 @@ def _asking_line(paragraph: str) -> str:
 
 def _question_marker_line(lines: list[str]) -> int | None:
     """The last "Question:"/"Query:" line; a "Q:" line only when no "A:" line follows (not an FAQ)."""
-    marked = [(i, _QUESTION_MARKER_RE.match(line)) for i, line in enumerate(lines)]
-    marked = [(i, m) for i, m in marked if m is not None]
+    marked = [(i, m) for i, line in enumerate(lines) if (m := _QUESTION_MARKER_RE.match(line)) is not None]
     for i, match in reversed(marked):
         if not re.match(r"\s*(?:\*\*|__)?q\b", match.group(0), re.IGNORECASE):
             return i

@@ -89,6 +89,22 @@ def preload() -> None:
     load_model()
 
 
+def preload_soon(delay_s: float = 2.0) -> None:
+    """Load the model in the background soon after a server starts, so the first local request does not
+    pay for it (and start-up itself does not wait)."""
+    import threading
+
+    def load() -> None:
+        try:
+            preload()
+        except Exception:  # the first request will load it, or report why it cannot
+            pass
+
+    timer = threading.Timer(delay_s, load)
+    timer.daemon = True
+    timer.start()
+
+
 # The tokenizer (Llama 2 BPE, normalised as "▁" + text with spaces as "▁", no pre-tokenizer) runs BPE
 # over a whole text at once, with no cache: ~0.2 ms for 1 KB. No vocabulary entry has "▁" after another
 # character except runs of "▁" alone, so no merge ever crosses the start of a "▁+word" piece: a text's
@@ -157,9 +173,9 @@ def token_ids(texts: list[str]) -> list[list[int]]:
         if not text or _whole_text(text):
             split.append(None)
             continue
-        pieces = _PIECE.findall(" " + text)
-        split.append(pieces)
-        missing.update(p for p in pieces if p not in cache)
+        found: list[str] = _PIECE.findall(" " + text)
+        split.append(found)
+        missing.update(p for p in found if p not in cache)
     known = _piece_ids_for(missing) if missing else {}
     out: list[list[int]] = []
     for text, pieces in zip(texts, split, strict=True):

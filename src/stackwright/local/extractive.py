@@ -318,7 +318,7 @@ def _same_paragraph(a: Unit, b: Unit) -> bool:
 
 def _list_from(units: list[Unit], first: int, source: int) -> list[int]:
     """The list items from ``first`` on, while they last in the same source."""
-    items = []
+    items: list[int] = []
     for j in range(first, len(units)):
         if not units[j].list_marker or units[j].source != source or len(items) >= MAX_LIST_ITEMS:
             break

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from stackwright.gateway.providers.base import BAD_REQUEST, UNSUPPORTED, Deployment, ProviderError
-from stackwright.local.catalog import CHAT, EMBEDDING, LOCAL_MODEL_KINDS, describe_local_models
+from stackwright.local.catalog import CHAT, EMBEDDING, LOCAL_MODEL_KINDS, builtin_models, describe_local_models
 
 
 def response_model_name(deployment: Deployment) -> str:
@@ -41,6 +41,7 @@ class LocalProvider:
     """Embedded models: ``local/extractive``, ``local/wordllama`` and, with the extra, ``local/gguf``."""
 
     name = "local"
+    builtin_models = staticmethod(builtin_models)  # served with no configuration (gateway.catalog asks)
 
     def __init__(self) -> None:
         self._gguf: Any = None  # GgufRuntime, made on first use

@@ -1,9 +1,9 @@
-"""Alembic environment: always driven programmatically with a connection from stackwright.core.migrate."""
+"""Alembic environment: always driven programmatically with a connection from stackwright.core.migrate.
+The schema to compare against is every registered layer's tables (``core.layers``)."""
 
 from alembic import context
 
-from stackwright.core.models_registry import target_metadata
-from stackwright.retrieval.index_schema import include_object
+from stackwright.core.layers import include_object, target_metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -14,7 +14,7 @@ context.configure(
     target_metadata=target_metadata(),
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
-    include_object=include_object,  # keyword/vector index objects the models do not describe
+    include_object=include_object,  # objects a layer manages outside its tables (search indexes)
 )
 with context.begin_transaction():
     context.run_migrations()

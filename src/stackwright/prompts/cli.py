@@ -42,8 +42,8 @@ def _push_all(session: Any, project_id: str, files: list[tuple[Path, Any]]) -> l
                     raise
                 raise type(exc)(f"{path}: {exc.message}", details=exc.details) from None
         if len(waiting) == len(pending):
-            path, _, exc = waiting[0]
-            raise NotFound(f"{path}: {exc.message}")
+            path, _, first_error = waiting[0]
+            raise NotFound(f"{path}: {first_error.message}")
         pending = [(path, raw) for path, raw, _ in waiting]
     return [{"file": str(path), **results[path]} for path, _ in files]
 

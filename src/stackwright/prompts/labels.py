@@ -33,7 +33,7 @@ def move(session: Session, actor: Actor, prompt: Prompt, label: str, target: Pro
     row = session.get(PromptLabel, (prompt.id, label), populate_existing=True)
     before: int | None = None
     if row is not None:
-        before = session.get(PromptVersion, row.version_id).version
+        before = session.get_one(PromptVersion, row.version_id).version
         if row.version_id == target.id:
             return before
         row.version_id, row.updated_by, row.updated_at = target.id, actor.label, utcnow()
@@ -70,8 +70,9 @@ def remove_label(session: Session, actor: Actor, project_id: str, name: str, lab
     row = session.get(PromptLabel, (prompt.id, label), populate_existing=True)
     if row is None:
         service.resolve(session, project_id, service.PromptRef(prompt.name, label=label))  # raises NotFound listing labels
+    assert row is not None
     check_may_move(actor, prompt, label)
-    before = session.get(PromptVersion, row.version_id).version
+    before = session.get_one(PromptVersion, row.version_id).version
     session.delete(row)
     session.add(PromptLabelMove(prompt_id=prompt.id, label=label, from_version=before, to_version=None,
                                 actor=actor.label, created_at=utcnow()))  # fmt: skip

@@ -69,7 +69,7 @@ def push(session: Session, actor: Actor, project_id: str, raw: Any, *, source: s
 
     version = session.scalar(select(PromptVersion).where(PromptVersion.prompt_id == prompt.id, PromptVersion.content_hash == digest))
     created = version is None
-    if created:
+    if version is None:
         prompt.latest_version += 1
         version = PromptVersion(
             prompt_id=prompt.id, version=prompt.latest_version, type=content["type"], content_hash=digest,

@@ -356,3 +356,9 @@ def label_history(
         for r in rows[:limit]
     ]  # fmt: skip
     return data, next_cursor
+
+
+def render_for_gateway(db: Any, project_id: str, ref: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """The gateway's prompt renderer (installed as a gateway hook): ``"model": "prompt:REF"`` requests."""
+    with db.read() as session:
+        return render_ref(session, project_id, ref, variables, db.settings)

@@ -15,7 +15,7 @@ limit answers 400 naming the limit and the setting that raises it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -145,7 +145,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 
 def schema_for(
-    inferred: set[str], overrides: Mapping[str, Mapping[str, Any]] | None, optional: set[str] = frozenset()
+    inferred: set[str], overrides: Mapping[str, Mapping[str, Any]] | None, optional: Set[str] = frozenset()
 ) -> dict[str, Any]:
     """A JSON schema of the variables: every inferred name (any type; required unless every use is
     guarded by ``default`` or ``is defined``), refined by ``overrides``.

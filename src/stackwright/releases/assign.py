@@ -69,15 +69,15 @@ def span_attributes(snap: Snapshot, arm: str, config: dict[str, Any]) -> dict[st
 def pick(snap: Snapshot, subject: str | None = None) -> dict[str, Any]:
     """The resolution of one request: the arm, its config, and in shadow mode the config to run on the side."""
     cut = threshold(snap.share) if snap.candidate is not None else 0
+    bucket: int | None = None
     if subject is not None and snap.candidate is not None:
-        bucket: int | None = bucket_of(snap.route, snap.env, subject, snap.salt or "")
+        bucket = bucket_of(snap.route, snap.env, subject, snap.salt or "")
         chosen = bucket < cut
     else:
-        bucket = None
         chosen = _random.randrange(BUCKETS) < cut if snap.candidate is not None else False
     shadow = snap.mode == SHADOW
     arm = CANDIDATE if chosen and not shadow else STABLE
-    config = snap.candidate if arm == CANDIDATE else snap.stable
+    config = snap.candidate if arm == CANDIDATE and snap.candidate is not None else snap.stable
     shadow_config = snap.candidate if chosen and shadow else None
     result = {
         "route": snap.route,

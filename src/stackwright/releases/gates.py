@@ -22,21 +22,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-
-@dataclass(frozen=True)
-class GateResult:
-    passed: bool
-    detail: str
-    evidence: dict[str, Any] | None = None  # e.g. the run id and its scores
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
+from stackwright.evals.gates import GateResult
 
 EvalChecker = Callable[[Session, str, str, Any], GateResult | None]
 _checkers: list[EvalChecker] = []

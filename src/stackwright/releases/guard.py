@@ -62,7 +62,7 @@ def measure(session: Any, row: Release) -> dict[str, Any]:
 
     report: dict[str, Any] = {"route": row.route, "env": row.environment, "release_id": row.id, "revision": row.revision,
                               "rules": row.rollback_rules, "arms": None, "breaches": []}  # fmt: skip
-    if row.candidate is None:
+    if row.candidate is None or row.candidate_started_at is None:
         return {**report, "verdict": "no_candidate"}
     rules = row.rollback_rules
     names = sorted((rules or {}).get("scores") or {})
@@ -122,7 +122,7 @@ def check_all(db: Database, *, actor: Actor = SYSTEM, stop: threading.Event | No
             select(Release.project_id, Release.route, Release.environment, Release.rollback_rules).where(
                 Release.candidate_mode.isnot(None)
             )
-        ).all()
+        ).tuples().all()
     reports = []
     for project_id, route, env, rules in rows:
         if stop is not None and stop.is_set():

@@ -101,3 +101,8 @@ def resolver_for(db: Any) -> ReleaseResolver:
         if resolver is None:
             resolver = _resolvers[db] = ReleaseResolver(db)
         return resolver
+
+
+async def resolve_for_gateway(db: Any, project_id: str, route: str, env: str, subject: str | None) -> dict[str, Any]:
+    """The gateway's route resolver (installed as a gateway hook): ``"model": "route:ROUTE@ENV"`` requests."""
+    return await resolver_for(db).aresolve(project_id, route, env, subject)

@@ -70,6 +70,7 @@ def _scores(session: Session, where: list[Any], names: list[str]) -> dict[str, d
     )
     values: dict[str, list[float]] = {}
     for _, name, value in session.execute(query):
+        assert value is not None  # the query keeps only scores with a value
         values.setdefault(name, []).append(float(value))
     return {name: {"n": len(v), "mean": sum(v) / len(v)} for name, v in sorted(values.items())}
 
@@ -131,7 +132,8 @@ def rollback_effect(session: Session, release: Any) -> dict[str, Any] | None:
         return {"requests_since": total, "old_config_requests_since": None, "last_old_config_request_at": None,
                 "took_effect_s": None, "note": "the old and new configs use the same prompt version: traces cannot tell them apart"}  # fmt: skip
     old_count, old_last = _count_and_last(session, [*base, old_filter])
-    if old_count:
+    took: float | None
+    if old_count and old_last is not None:
         took = max(0.0, (old_last - at_ns) / 1e9)
     else:
         took = 0.0 if total else None

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from stackwright.core.clock import utcnow
+from stackwright.core.db import rowcount
 from stackwright.core.errors import InvalidInput, NotFound
 from stackwright.retrieval.chunk_rows import insert_chunk_rows
 from stackwright.retrieval.chunking import Block, Chunk, chunk_documents
@@ -318,14 +319,14 @@ class _Ingest:
             doc.deletes = [row.row_id for chunk_id, row in old.items() if chunk_id not in wanted]
             doc.inserts = []
             for index, (chunk, chunk_id) in enumerate(zip(doc.chunks, doc.ids, strict=True)):
-                row = old.get(chunk_id)
-                if row is None:
+                kept = old.get(chunk_id)
+                if kept is None:
                     doc.inserts.append(index)
                     continue
                 self.report.chunks_kept += 1
                 values = _chunk_place(chunk)
-                if any(getattr(row, k) != v for k, v in values.items()):
-                    doc.updates.append({"b_row_id": row.row_id, **{f"v_{k}": v for k, v in values.items()}})
+                if any(getattr(kept, k) != v for k, v in values.items()):
+                    doc.updates.append({"b_row_id": kept.row_id, **{f"v_{k}": v for k, v in values.items()}})
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -344,9 +345,10 @@ class _Ingest:
         from stackwright.retrieval.embedders import EmbedderFailed
 
         chunks = [p.doc.chunks[i] for p in parts for i in p.inserts]
-        token_ids = [c.token_ids for c in chunks]
+        token_ids = [c.token_ids for c in chunks if c.token_ids is not None]
+        all_tokenized = len(token_ids) == len(chunks)
         try:
-            vectors = self._embed([c.text for c in chunks], None if None in token_ids else token_ids) if chunks else None
+            vectors = self._embed([c.text for c in chunks], token_ids if all_tokenized else None) if chunks else None
         except EmbedderFailed as exc:
             stored = self.report.documents_added + self.report.documents_updated
             raise EmbedderFailed(
@@ -369,7 +371,7 @@ class _Ingest:
         self.report.chunks_deleted += deleted
 
     def _lock(self, session: Any) -> Collection:
-        from stackwright.retrieval.collections import lock_collection
+        from stackwright.retrieval.collections.service import lock_collection
 
         collection = lock_collection(session, self.collection.id)
         if collection is None:
@@ -393,7 +395,7 @@ class _Ingest:
         if new_rows:
             session.execute(insert(t), [{**r, "created_at": now} for r in new_rows])
         if old_rows:
-            values = {k[2:]: bindparam(k) for k in old_rows[0] if k != "b_id"}
+            values: dict[str, Any] = {k[2:]: bindparam(k) for k in old_rows[0] if k != "b_id"}
             session.execute(update(t).where(t.c.id == bindparam("b_id")).values(values), old_rows)
         for doc in docs:
             if doc.existing is None:
@@ -405,7 +407,7 @@ class _Ingest:
         row_ids = [r for d in docs for r in d.deletes]
         c = RetrievalChunk.__table__
         for batch in _batches(row_ids, _IN_BATCH):
-            deleted += session.execute(delete(c).where(c.c.row_id.in_(batch), c.c.collection_id == self.collection.id)).rowcount
+            deleted += rowcount(session.execute(delete(c).where(c.c.row_id.in_(batch), c.c.collection_id == self.collection.id)))
         moves = [u for d in docs for u in d.updates]
         if moves:
             values = {k[2:]: bindparam(k) for k in moves[0] if k != "b_row_id"}
@@ -471,7 +473,7 @@ class _Ingest:
         with self.db.read() as session:
             rows = session.execute(select(t.c.id, t.c.source).where(t.c.collection_id == self.collection.id,
                                                                     t.c.source.like(pattern, escape="\\")))  # fmt: skip
-            gone = [doc_id for doc_id, source in rows if source not in self.seen and not self._kept(source)]
+            gone = [doc_id for doc_id, source in rows.tuples() if source not in self.seen and not self._kept(source)]
         for ids in _batches(gone, _IN_BATCH):
             self._delete_documents(ids)
 
@@ -484,7 +486,7 @@ class _Ingest:
         with self.db.write() as session:
             collection = self._lock(session)
             chunks = session.scalar(select(func.count()).select_from(c).where(c.c.document_id.in_(ids))) or 0
-            count = session.execute(delete(t).where(t.c.id.in_(ids), t.c.collection_id == self.collection.id)).rowcount
+            count = rowcount(session.execute(delete(t).where(t.c.id.in_(ids), t.c.collection_id == self.collection.id)))
             collection.document_count -= count
             collection.chunk_count -= chunks
             collection.index_version += 1

@@ -64,7 +64,7 @@ def keyword_search(
         "ORDER BY score DESC, c.chunk_id LIMIT :kw_limit"
     )
     bound = {**params, "kw_query": fts5_query(words), "kw_collection": collection_id, "kw_limit": int(count)}
-    return [(int(row_id), float(score)) for row_id, score in session.execute(text(sql), bound)]
+    return [(int(row_id), float(score)) for row_id, score in session.execute(text(sql), bound).tuples()]
 
 
 # -- Postgres ---------------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ def _vocabulary_table(session: Session) -> bool:
     It is a view of the FTS5 index, holding no data of its own; Alembic's comparison skips it like the
     FTS5 table (its name starts with retrieval_chunks_fts). Without it, searches answer through FTS5 directly.
     """
-    url = str(session.get_bind().url)
+    url = str(session.get_bind().engine.url)
     if url in _vocab_ready:
         return True
     if session.execute(text("SELECT 1 FROM sqlite_master WHERE name = :n"), {"n": VOCAB_TABLE}).first():
@@ -187,7 +187,7 @@ def fts5_stats(session: Session, stems: list[str]) -> Fts5Stats | None:
         params = {f"s{i}": s for i, s in enumerate(unique)}
         names = ", ".join(f":{n}" for n in params)
         sql = f"SELECT term, doc FROM {VOCAB_TABLE} WHERE term IN ({names})"
-        frequency = {term: int(doc) for term, doc in session.execute(text(sql), params)}
+        frequency = {term: int(doc) for term, doc in session.execute(text(sql), params).tuples()}
     return Fts5Stats(rows, total / rows, frequency)
 
 
@@ -251,14 +251,14 @@ class KeywordIndex:
         texts: dict[int, tuple[str, str]] = {}
         if everything:
             query = text("SELECT row_id, text, heading_path FROM retrieval_chunks WHERE collection_id = :c")
-            for row_id, body, heading in session.execute(query, {"c": self.collection_id}):
+            for row_id, body, heading in session.execute(query, {"c": self.collection_id}).tuples():
                 texts[row_id] = (body, _heading_text(heading))
         else:
             ids = [int(r) for r in row_ids]
             for start in range(0, len(ids), 500):
                 params = {f"r{i}": r for i, r in enumerate(ids[start : start + 500])}
                 sql = f"SELECT row_id, text, heading_path FROM retrieval_chunks WHERE row_id IN ({', '.join(':' + n for n in params)})"
-                for row_id, body, heading in session.execute(text(sql), params):
+                for row_id, body, heading in session.execute(text(sql), params).tuples():
                     texts[row_id] = (body, _heading_text(heading))
         keep = np.array([int(r) in texts for r in row_ids], dtype=bool)
         row_ids, chunk_keys, doc_keys = row_ids[keep], chunk_keys[keep], doc_keys[keep]
@@ -268,8 +268,8 @@ class KeywordIndex:
         for start in range(0, len(row_ids), _TOKENIZE_BATCH):
             batch = [(start + i, *texts[int(r)]) for i, r in enumerate(row_ids[start : start + _TOKENIZE_BATCH])]
             terms, sizes, instances = _tokenizer.postings(batch)
-            ids = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in terms), dtype=np.int32, count=len(terms))
-            term_of = np.repeat(ids, sizes)
+            batch_term_ids = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in terms), dtype=np.int32, count=len(terms))
+            term_of = np.repeat(batch_term_ids, sizes)
             # Instances of one term come row by row: each run of equal (term, row) is one posting.
             new_run = np.ones(len(instances), dtype=bool)
             new_run[1:] = (term_of[1:] != term_of[:-1]) | (instances[1:] != instances[:-1])

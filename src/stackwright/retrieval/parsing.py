@@ -80,7 +80,8 @@ def parse_text(source: str, text: str, fmt: str = "text", title: str = "") -> Pa
 def _markdown(source: str, text: str) -> ParsedDocument:
     from markdown_it import MarkdownIt
 
-    title, metadata, body_start = "", {}, 0
+    metadata: dict[str, Any] = {}
+    title, body_start = "", 0
     match = _FRONT_MATTER.match(text)
     if match:
         title, metadata = _front_matter(match.group(1) or "")
@@ -341,7 +342,7 @@ def _record(source: str, number: int, record: Any, fmt: str, text_field: str, id
     where = f"line {number}" if fmt == "jsonl" else f"record {number}"
     if not isinstance(record, dict):
         return SourceFailure(f"{source}#{number}", f"{where} is not a JSON object")
-    key = number
+    key: int | str = number
     if id_field:
         value = record.get(id_field)
         if value is None or isinstance(value, (dict, list)) or str(value).strip() == "":

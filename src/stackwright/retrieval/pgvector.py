@@ -18,6 +18,7 @@ The rows found are then rescored from their stored float32 bytes exactly as the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -82,7 +83,7 @@ def pgvector_search(
     wanted = count + RESCORE_MARGIN
     bound = {**params, "pv_query": vector_literal(query), "pv_limit": wanted}
     sql = text(_query(collection_id, dimensions, where))
-    rows: list[Any] = []
+    rows: Sequence[Any] = []
     used_index = False
     if not exact:
         session.execute(text(

@@ -12,7 +12,10 @@ the article), ``exact`` (error codes, setting names) or ``multi`` (several artic
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stackwright.retrieval.evaluation.service import Label
 
 SAMPLE_DIR = Path(__file__).parent / "sample"
 LABELS_DIR = SAMPLE_DIR / "labels"
@@ -42,8 +45,8 @@ def category(source: str) -> str:
     return Path(source).name.split("-", 1)[0]
 
 
-def load_labels(name: str = "help-center") -> list[dict[str, Any]]:
-    """The set's labelled queries, parsed (see stackwright.retrieval.evaluation.parse_labels_jsonl)."""
-    from stackwright.retrieval.evaluation import parse_labels_jsonl
+def load_labels(name: str = "help-center") -> list[Label]:
+    """The set's labelled queries, parsed (see stackwright.retrieval.evaluation.service.parse_labels_jsonl)."""
+    from stackwright.retrieval.evaluation.service import parse_labels_jsonl
 
     return parse_labels_jsonl(labels_path(name).read_text(encoding="utf-8"), source=str(labels_path(name)))

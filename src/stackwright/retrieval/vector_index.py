@@ -192,7 +192,7 @@ class EmbeddedIndex:
             names = ", ".join(f":{n}" for n in params)
             for row_id, blob in session.execute(
                 text(f"SELECT row_id, embedding FROM retrieval_chunks WHERE row_id IN ({names})"), params
-            ):
+            ).tuples():
                 if blob is None or len(blob) != size:
                     log.warning("chunk row %s has an embedding of %s bytes, not %d; left out of the index", row_id, None if blob is None else len(blob), size)
                     continue
@@ -281,7 +281,7 @@ class EmbeddedIndex:
                 if covered > n:
                     raise ValueError("graph covers rows the files do not have")
                 index.load(str(self.ann_path))
-                index.expansion_search = ANN_EXPANSION_SEARCH
+                index.expansion_search = ANN_EXPANSION_SEARCH  # type: ignore[misc]  # usearch has the setter; mypy misses it (not next to its getter)
             except Exception as exc:  # a damaged or foreign file: build again
                 log.warning("rebuilding the ANN index of collection %s: %s", self.collection_id, exc)
                 index = Index(ndim=self.dimensions, metric="cos", dtype="f32", connectivity=ANN_CONNECTIVITY,

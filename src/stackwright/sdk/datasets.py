@@ -13,6 +13,7 @@ Every change saves a new version and answers with its number and ``ref`` (``name
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -63,7 +64,7 @@ class Datasets(Resource):
         params = compact({"version": version, "format": format})
         return self._run(Call("GET", _dataset_path(name, "/export"), params=params, text=True))
 
-    def import_items(self, name: str, items: list[Any], *, mode: str = "replace", message: str = "") -> Any:
+    def import_items(self, name: str, items: builtins.list[Any], *, mode: str = "replace", message: str = "") -> Any:
         """Items ``{input, expected, metadata}`` become a new version: the whole content (replace) or added to
         the latest (append). The same content as the latest version answers that version."""
         body = {"items": items, "mode": mode, "message": message}

@@ -6,9 +6,13 @@ background thread (a blocking portal) so the sync ``Client`` uses exactly the sa
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
 
 
 class InProcessTransport(httpx.BaseTransport):
@@ -17,7 +21,7 @@ class InProcessTransport(httpx.BaseTransport):
         from anyio.from_thread import start_blocking_portal
 
         self._asgi = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
-        self._portal_cm = start_blocking_portal()
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

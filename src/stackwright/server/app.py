@@ -1,4 +1,5 @@
-"""The app factory: builds one FastAPI app from settings and mounts every layer's router."""
+"""The app factory: builds one FastAPI app from settings out of the registered layers (``core.layers``):
+each layer's services and background tasks, then every layer's routers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from stackwright import __version__
 from stackwright.core.config import Settings
 from stackwright.core.db import Database
+from stackwright.core.layers import AppContext, layers, routers_in_mount_order
 from stackwright.server.docs import mount_docs
 from stackwright.server.errors import install_error_handlers
 from stackwright.server.json_bodies import StrictJSONMiddleware
@@ -23,138 +25,46 @@ DESCRIPTION = (
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
-    """Build the app. Nothing connects here: the database is opened by the first request or by `prepare`."""
-    from stackwright.auth.api import router as auth_router
-    from stackwright.datasets.api import router as datasets_router
-    from stackwright.evals.api import router as evals_router
-    from stackwright.evals.online import OnlineEvaluator
-    from stackwright.evals.reaper import ReaperTask
-    from stackwright.gateway.admin_api import router as gateway_admin_router
-    from stackwright.gateway.api import router as gateway_router
-    from stackwright.gateway.limits import Enforcer
-    from stackwright.gateway.limits_api import router as limits_router
-    from stackwright.gateway.proxy import Gateway
-    from stackwright.guardrails.api import router as guardrails_router
-    from stackwright.insights.api import router as insights_router
-    from stackwright.jobs.api import router as jobs_router
-    from stackwright.jobs.scheduler import JobsTask
-    from stackwright.monitoring.alerts import router as alerts_router
-    from stackwright.monitoring.metrics import Metrics
-    from stackwright.monitoring.metrics import router as metrics_router
-    from stackwright.prompts.api import router as prompts_router
-    from stackwright.releases.api import router as releases_router
-    from stackwright.releases.guard import RollbackTask
-    from stackwright.retrieval.collections_api import router as collections_router
-    from stackwright.retrieval.eval_api import router as retrieval_eval_router
-    from stackwright.retrieval.search_api import router as search_router
-    from stackwright.server.health import router as health_router
-    from stackwright.tracing.admin_api import router as trace_admin_router
-    from stackwright.tracing.api import router as trace_router
-    from stackwright.tracing.ingest import router as ingest_router
-    from stackwright.tracing.pricing import ProjectPricers
-    from stackwright.tracing.retention import RetentionTask
-    from stackwright.tracing.writer import SpanWriter
+    """Build the app. Nothing connects here: the database is opened by the first request or by `prepare`.
 
+    Services land on ``app.state`` (``gateway``, ``span_writer``, ``jobs``, ``retention``, ...); a background
+    task's ``await app.state.<task>.run_once()`` runs one pass now."""
     settings = settings or Settings()
     db = db or Database(settings)
-    metrics = Metrics()  # per app, never the global registry
-    span_writer = SpanWriter(db, settings.ingest_queue_max_spans, metrics=metrics)
-    retention = RetentionTask(db, settings.retention_check_interval_s)  # `await retention.run_once()` purges now
-    jobs = JobsTask(db, settings)  # background jobs and cron schedules; `await jobs.run_once()` runs one pass now
-    release_guard = RollbackTask(db)  # `await release_guard.run_once()` checks every candidate's rollback rules now
-    pricers = ProjectPricers(db)
-    limits = Enforcer(db)
-    gateway = Gateway(settings, db, span_writer, pricers, metrics, limits=limits)
-    online_evaluator = OnlineEvaluator(db, gateway, settings.online_eval_interval_s)  # `await ....run_once()` scores now
-    eval_reaper = ReaperTask(db, settings.eval_stale_after_s)  # eval runs whose process died -> interrupted, at start and periodically
+    app = FastAPI(title="Stackwright", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.db = db
+    ctx = AppContext(settings=settings, db=db, state=app.state)
+    for layer in layers():
+        if layer.setup is not None:
+            layer.setup(ctx)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        retention.start()
-        release_guard.start()
-        jobs.start()
-        online_evaluator.start()
-        eval_reaper.start()
-        preload_local_models()
+        for task in ctx.tasks:
+            task.start()
+        for hook in ctx.on_start:
+            hook()
         yield
-        await retention.stop()
-        await release_guard.stop()
-        await jobs.stop()
-        await online_evaluator.stop()
-        await eval_reaper.stop()
-        await gateway.aclose()
-        await limits.aclose()
-        await span_writer.close()
+        for task in reversed(ctx.tasks):
+            await task.stop()
+        for close in reversed(ctx.closers):
+            await close()
         db.dispose()
 
-    app = FastAPI(
-        title="Stackwright",
-        version=__version__,
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.settings = settings
-    app.state.db = db
-    app.state.span_writer = span_writer
-    app.state.pricers = pricers
-    app.state.gateway = gateway
-    app.state.limits = limits
-    app.state.retention = retention
-    app.state.release_guard = release_guard
-    app.state.jobs = jobs
-    app.state.online_evaluator = online_evaluator
-    app.state.eval_reaper = eval_reaper
-    app.state.metrics = metrics
+    app.router.lifespan_context = lifespan
     install_error_handlers(app)
     mount_docs(app)
-    app.include_router(health_router)
-    app.include_router(prompts_router)  # early: routes are matched in order, and SDKs fetch prompts often
-    app.include_router(auth_router)
-    app.include_router(ingest_router)
-    app.include_router(trace_admin_router)  # before trace_router: /traces/stats is not a trace id
-    app.include_router(trace_router)
-    app.include_router(insights_router)
-    app.include_router(metrics_router)
-    app.include_router(limits_router)
-    app.include_router(gateway_admin_router)
-    app.include_router(gateway_router)
-    app.include_router(releases_router)
-    app.include_router(alerts_router)
-    app.include_router(collections_router)
-    app.include_router(search_router)
-    app.include_router(retrieval_eval_router)
-    app.include_router(datasets_router)
-    app.include_router(evals_router)
-    app.include_router(jobs_router)
-    app.include_router(guardrails_router)
+    for router in routers_in_mount_order():
+        app.include_router(router)
 
     @app.get("/", include_in_schema=False)
-    def index() -> dict:
+    def index() -> dict[str, str]:
         return {"name": "stackwright", "version": __version__, "docs": "/docs", "health": "/healthz"}
 
     app.add_middleware(StrictJSONMiddleware)  # inside RequestMiddleware: the size limit applies first
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
-
-
-def preload_local_models(delay_s: float = 2.0) -> None:
-    """Load the embedded embedder in the background soon after start, so the first local request does
-    not pay for it (and start-up itself does not wait)."""
-    import threading
-
-    def load() -> None:
-        from stackwright.local.embedder import preload
-
-        try:
-            preload()
-        except Exception:  # the first request will load it, or report why it cannot
-            pass
-
-    timer = threading.Timer(delay_s, load)
-    timer.daemon = True
-    timer.start()
 
 
 SETTINGS_ENV = "STACKWRIGHT_WORKER_SETTINGS"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from stackwright.core import command_helpers as common
 
+if TYPE_CHECKING:
+    from stackwright.auth.bootstrap import BootstrapResult
 
-def _announce(result: object, log_format: str) -> None:
+
+def _announce(result: BootstrapResult | None, log_format: str) -> None:
     """First-start credentials, once, to stderr: as text (secrets included), or, with
     STACKWRIGHT_LOG_FORMAT=json, as one JSON log record without the secrets, naming the 0600 file that holds them.
     ``auto`` keeps the text banner even without a terminal, so `make run` piped to a file still shows how to sign in."""
@@ -21,7 +25,7 @@ def _announce(result: object, log_format: str) -> None:
     if log_format == "json":
         generated = [name for name in ("admin_password", "api_key") if getattr(result, name)]
         names = " and ".join({"admin_password": "admin password", "api_key": "API key"}[name] for name in generated)
-        where = f"; the generated {names} (not logged) are in {os.path.abspath(result.credentials_file)}, mode 0600" if generated else ""
+        where = f"; the generated {names} (not logged) are in {os.path.abspath(result.credentials_file)}, mode 0600" if generated and result.credentials_file else ""
         line = json_record(
             "stackwright.server", f"Stackwright first start: created the admin user, the default project and its admin key{where}",
             event="first_start", admin_email=result.admin_email, project=result.project, generated=generated,

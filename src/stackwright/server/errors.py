@@ -137,10 +137,12 @@ def _request_id(request: Request) -> str | None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(StackwrightError, _on_stackwright)
-    app.add_exception_handler(StarletteHTTPException, _on_http)
-    app.add_exception_handler(OperationalError, _on_operational)
-    app.add_exception_handler(IntegrityError, _on_integrity)
-    app.add_exception_handler(DataError, _on_data)
+    # Starlette calls a handler only with the exception class it is registered for, but types every handler
+    # as taking any Exception: the handlers that name their class need the ignores.
+    app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StackwrightError, _on_stackwright)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _on_operational)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, _on_integrity)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _on_data)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, on_unexpected)

@@ -13,6 +13,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -105,7 +106,7 @@ class RequestMiddleware:
         started = time.perf_counter()
         state = {"status": 500, "sent_start": False, "too_large": False, "received": 0}
 
-        async def send_with_id(message: dict[str, Any]) -> None:
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
             if state["too_large"]:
                 return  # the app's own reply to a truncated body is replaced by our 413
             if message["type"] == "http.response.start":

@@ -1,4 +1,4 @@
-"""`stackwright traces list|show` (and, from cli_admin, stats|delete|settings).
+"""`stackwright traces list|show` (and, from admin.cli, stats|delete|settings).
 
 These work on the store directly and call the same ``queries`` functions as the API, so `--json`
 prints the API's shapes. Heavy imports stay inside the commands (`stackwright --help` stays fast).
@@ -12,10 +12,10 @@ import typer
 
 from stackwright.auth.commands import project_for
 from stackwright.core import command_helpers as common
-from stackwright.tracing import cli_admin
+from stackwright.tracing.admin import cli as admin_cli
 
 traces_app = typer.Typer(help="Traces: list, show, stats, delete.", no_args_is_help=True)
-cli_admin.register(traces_app)
+admin_cli.register(traces_app)
 
 LIST_COLUMNS = ["trace_id", "start_time", "name", "status", "duration_ms", "span_count", "model", "total_tokens", "cost"]
 

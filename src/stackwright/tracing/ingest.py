@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from stackwright.auth.actors import Actor
+from stackwright.auth.actors import Caller
 from stackwright.auth.deps import require
 from stackwright.core.errors import StackwrightError
 from stackwright.monitoring.metrics import metrics_for
@@ -68,7 +68,7 @@ def _decode_thread() -> ThreadPoolExecutor:
     summary="OTLP/HTTP trace export (protobuf or JSON); answers after the spans are committed",
     responses={429: {"description": "Ingest queue full; retry after Retry-After"}},
 )
-async def export_traces(request: Request, caller: Annotated[Actor, Depends(require("write"))]) -> Response:
+async def export_traces(request: Request, caller: Annotated[Caller, Depends(require("write"))]) -> Response:
     app_state = request.app.state
     content_type = request.headers.get("content-type")
     try:

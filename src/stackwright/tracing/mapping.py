@@ -109,8 +109,9 @@ def _documents(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
 
 
 def _status_message(span: dict[str, Any]) -> str | None:
-    if span["status_message"]:
-        return span["status_message"]
+    message: str | None = span["status_message"]
+    if message:
+        return message
     for event in span["events"]:
         if event["name"] == "exception":
             attrs = event["attributes"]

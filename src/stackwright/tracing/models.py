@@ -7,6 +7,7 @@ else as JSON. ``traces`` is one row per trace, maintained on ingest, so trace li
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -50,10 +51,10 @@ class Span(Base):
     cost: Mapped[float | None] = mapped_column(Float, nullable=True)
     input: Mapped[str | None] = mapped_column(Text, nullable=True)
     output: Mapped[str | None] = mapped_column(Text, nullable=True)
-    documents: Mapped[list | None] = mapped_column(JSONType, nullable=True)
-    attributes: Mapped[dict] = mapped_column(JSONType)
-    events: Mapped[list | None] = mapped_column(JSONType, nullable=True)
-    resource: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
+    documents: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    events: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
+    resource: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
 
 class Trace(Base):
@@ -125,5 +126,5 @@ class TraceSettings(Base):
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    prices: Mapped[dict] = mapped_column(JSONType, default=dict)
+    prices: Mapped[dict[str, dict[str, float]]] = mapped_column(JSONType, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -39,6 +39,7 @@ class Pricer:
         if not model:
             return None
         override = self.overrides.get(model)
+        rates: tuple[float, float] | None
         if override:
             rates = (override.get("input_per_mtok", 0.0) / 1e6, override.get("output_per_mtok", 0.0) / 1e6)
         else:

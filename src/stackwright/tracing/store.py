@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
+from collections.abc import Sequence
 from functools import cache
 from itertools import chain
 from operator import itemgetter
@@ -28,10 +29,12 @@ _SUMS = ("span_count", "error_count", "input_tokens", "output_tokens", "total_to
 
 def _insert(dialect: str, table: Any) -> Any:
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def _least(dialect: str, a: Any, b: Any) -> Any:
@@ -154,9 +157,12 @@ class _MultiRow:
 
 def _variable_limit(conn: Connection) -> int:
     """How many ``?`` parameters one statement may hold (999 on old SQLite builds, 32766 since 3.32)."""
+    dbapi_connection = conn.connection.dbapi_connection
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return 999
     try:
-        return conn.connection.dbapi_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    except (AttributeError, sqlite3.Error):
+        return dbapi_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except sqlite3.Error:
         return 999
 
 
@@ -275,7 +281,7 @@ def _existing(conn: Connection, trace_ids: dict[str, list[str]]) -> set[tuple[st
             size = 1 << (len(chunk) - 1).bit_length()  # padded to a power of two: few distinct statements to prepare
             sql = f"SELECT trace_id, span_id FROM spans WHERE project_id = ? AND trace_id IN ({', '.join('?' * size)})"
             params = (project_id, *chunk, *[chunk[-1]] * (size - len(chunk)))
-            found.update((project_id, t, s) for t, s in conn.exec_driver_sql(sql, params))
+            found.update((project_id, t, s) for t, s in conn.exec_driver_sql(sql, params).tuples())
     return found
 
 
@@ -318,7 +324,7 @@ def _insert_returning(conn: Connection, rows: list[dict[str, Any]]) -> list[dict
 
 
 def write_spans(
-    conn: Connection, requests: list[SpanBatch | list[dict[str, Any]]], written: list[dict[str, Any]] | None = None
+    conn: Connection, requests: Sequence[SpanBatch | list[dict[str, Any]]], written: list[dict[str, Any]] | None = None
 ) -> list[int]:
     """Insert the spans that are new, update their traces, in the caller's transaction. ``requests`` are
     span rows or prepared batches; a span in an earlier request or already stored is not new. Returns

@@ -92,7 +92,8 @@ def _span_tree(rows: list[Any], trace_start_ns: int, trace_duration_ms: float) -
 
 def _self_ns(start: int, end: int, kids: list[int], starts: list[int], ends: list[int]) -> int:
     """``end - start`` minus the union of the children's intervals clipped to [start, end]."""
-    covered, run_start, run_end = 0, None, None
+    covered, run_start = 0, 0
+    run_end: int | None = None  # the current run of overlapping children is [run_start, run_end]
     for c in sorted(kids, key=starts.__getitem__):
         lo, hi = max(starts[c], start), min(ends[c], end)
         if hi <= lo:

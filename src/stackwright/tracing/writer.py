@@ -30,7 +30,7 @@ class IngestBusy(StackwrightError):
 class _Batch:
     rows: SpanBatch | list[dict[str, Any]]
     size: int
-    future: asyncio.Future = field(repr=False)
+    future: asyncio.Future[int] = field(repr=False)
     loop: asyncio.AbstractEventLoop = field(repr=False)
 
     def resolve(self, result: int | BaseException) -> None:
@@ -58,11 +58,11 @@ class SpanWriter:
     def __init__(self, db: Database, max_queued_spans: int, max_batch_spans: int = 20_000, metrics: Any = None):
         self.db = db
         self.metrics = metrics  # a stackwright.monitoring.metrics.Metrics, or None
+        self.queued_spans = 0
         if metrics is not None:
             metrics.queue_depth.set_function(lambda: self.queued_spans)
         self.max_queued_spans = max_queued_spans
         self.max_batch_spans = max_batch_spans
-        self.queued_spans = 0
         self._pending: list[_Batch] = []
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -110,7 +110,8 @@ class SpanWriter:
                 self._lock.wait()
             if not self._pending:
                 return None
-            group, size = [], 0
+            group: list[_Batch] = []
+            size = 0
             while self._pending and (not group or size + self._pending[0].size <= self.max_batch_spans):
                 batch = self._pending.pop(0)
                 group.append(batch)

@@ -95,6 +95,7 @@ class SupportApp:
         self.accounts = accounts
         self.environment = environment
         self._on_close = list(on_close or [])
+        self.asgi_app: Any = None  # the Stackwright app it drives, when in process
         options = {"service_name": SERVICE_NAME, "schedule_delay": 0.2, "max_queue_size": 100_000, **(tracing or {})}
         self.tracing = configure_tracing(exporter=exporter, **options) if exporter is not None else configure_tracing(**options)
 

@@ -108,7 +108,7 @@ def ensure_demo_key(db: Any, settings: Any) -> tuple[str, str, bool]:
         project = service.find_project(session, settings.init_project)
         project_id, project_name = project.id, project.name
     stored = read_demo_credentials(settings.home).get("STACKWRIGHT_API_KEY")
-    if _valid_key(db, stored, project_id):
+    if stored and _valid_key(db, stored, project_id):
         return stored, project_name, False
     with db.write() as session:
         admin = next((u for u in service.list_users(session) if u.is_admin), None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from stackwright.evals.trust import CodePolicy
 
@@ -147,8 +147,19 @@ def check_params(params: dict[str, Any], allowed: set[str], scorer: str) -> None
         raise ValueError(f"unknown parameter {', '.join(map(repr, unknown))}; {scorer} takes {', '.join(sorted(allowed)) or 'none'}")
 
 
+@overload
+def number(params: dict[str, Any], key: str, default: float, *, low: float | None = None, high: float | None = None) -> float: ...
+
+
+@overload
+def number(params: dict[str, Any], key: str, default: None, *, low: float | None = None, high: float | None = None) -> float | None: ...
+
+
 def number(params: dict[str, Any], key: str, default: float | None, *, low: float | None = None, high: float | None = None) -> float | None:
-    value = params.get(key, default)
+    """The number ``params[key]`` holds, or ``default`` when it is missing or null."""
+    value = params.get(key)
+    if value is None:
+        value = default
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):

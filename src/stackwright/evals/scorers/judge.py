@@ -5,7 +5,7 @@ not parse is re-asked up to ``retries`` times; garbage after that leaves the cas
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -18,8 +18,14 @@ SYSTEM = (
 REASK = 'That reply could not be used ({problem}). Reply again with only a JSON object: {{"score": 0..1, "pass": true|false, "rationale": "..."}}.'
 
 
-def parse_verdict(text: Any) -> tuple[float | None, bool | None, str | None, str | None]:
-    """(score, passed, rationale, problem): problem is None when the verdict is usable."""
+class Verdict(NamedTuple):
+    score: float
+    passed: bool | None
+    rationale: str | None
+
+
+def parse_verdict(text: Any) -> Verdict | str:
+    """The judge's verdict, or what makes its reply unusable."""
     if isinstance(text, dict):
         data = text
     else:
@@ -29,21 +35,21 @@ def parse_verdict(text: Any) -> tuple[float | None, bool | None, str | None, str
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return None, None, None, "it is not JSON"
+            return "it is not JSON"
     if not isinstance(data, dict):
-        return None, None, None, "it is not a JSON object"
+        return "it is not a JSON object"
     score, passed = data.get("score"), data.get("pass", data.get("passed"))
     if isinstance(passed, str) and passed.lower() in ("true", "false", "pass", "fail"):
         passed = passed.lower() in ("true", "pass")
     if passed is not None and not isinstance(passed, bool):
-        return None, None, None, f"pass is {passed!r}, not true or false"
+        return f"pass is {passed!r}, not true or false"
     if score is None and passed is None:
-        return None, None, None, "it has neither score nor pass"
+        return "it has neither score nor pass"
     if score is not None:
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1:
-            return None, None, None, f"score is {score!r}, not a number from 0 to 1"
+            return f"score is {score!r}, not a number from 0 to 1"
     rationale = data.get("rationale") or data.get("reason")
-    return (float(score) if score is not None else (1.0 if passed else 0.0)), passed, str(rationale) if rationale else None, None
+    return Verdict(float(score) if score is not None else (1.0 if passed else 0.0), passed, str(rationale) if rationale else None)
 
 
 class LLMJudge:
@@ -82,11 +88,13 @@ class LLMJudge:
                 return Score.unmeasured(f"the judge model failed: {getattr(exc, 'message', None) or exc}", {"attempts": attempt + 1})
             cost += meta.get("cost") or 0.0
             reply = ((completion.get("choices") or [{}])[0].get("message") or {}).get("content")
-            value, passed, rationale, problem = parse_verdict(reply)
-            if problem is None:
+            verdict = parse_verdict(reply)
+            if isinstance(verdict, Verdict):
+                value, passed, rationale = verdict
                 if passed is None:
                     passed = value >= self.threshold
                 return Score(value, passed, rationale, {"rationale": rationale, "attempts": attempt + 1, "judge_cost": cost})
+            problem = verdict
             problems.append(problem)
             messages = [*messages, {"role": "assistant", "content": output_text(reply)}, {"role": "user", "content": REASK.format(problem=problem)}]
         return Score.unmeasured(

@@ -215,9 +215,10 @@ class CostMax(_Base):
 
     def __init__(self, params: dict[str, Any]):
         super().__init__(params)
-        self.limit = number(params, "max_usd", None, low=0)
-        if self.limit is None:
+        limit = number(params, "max_usd", None, low=0)
+        if limit is None:
             raise ValueError("give `max_usd`, the most one case may cost")
+        self.limit = limit
 
     def score(self, case: Case) -> Score:
         if case.cost is None:
@@ -232,9 +233,10 @@ class LatencyMax(_Base):
 
     def __init__(self, params: dict[str, Any]):
         super().__init__(params)
-        self.limit = number(params, "max_ms", None, low=0)
-        if self.limit is None:
+        limit = number(params, "max_ms", None, low=0)
+        if limit is None:
             raise ValueError("give `max_ms`, the longest one case may take")
+        self.limit = limit
 
     def score(self, case: Case) -> Score:
         if case.latency_ms is None:

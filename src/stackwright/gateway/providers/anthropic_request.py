@@ -157,6 +157,7 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
+    converted: dict[str, Any] | None
     if choice is None:
         converted = {"type": "auto"} if parallel is False else None
     elif choice == "auto":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -182,7 +182,7 @@ async def post_json(
 
 async def stream_events(
     pool: ClientPool, deployment: Deployment, url: str, where: str, headers: dict[str, str], body: dict[str, Any]
-) -> AsyncIterator[tuple[str, bytes]]:
+) -> AsyncGenerator[tuple[str, bytes], None]:
     """POST ``body`` and yield the answer's server-sent events as ``(event, data)``. A refused request or
     an error status raises before the first event; a break after it raises STREAM_CUT, a stall of
     ``timeout_s`` between reads raises TIMEOUT. A clean end simply ends the iteration."""

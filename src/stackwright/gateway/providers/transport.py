@@ -239,7 +239,8 @@ class _Body(httpx.AsyncByteStream):
 
     def __init__(self, pool: LeanTransport, origin: tuple[str, str, int], connection: _Connection,
                  timeout: float | None, request: httpx.Request):  # fmt: skip
-        self.pool, self.origin, self.connection, self.timeout, self.request = pool, origin, connection, timeout, request
+        self.pool, self.origin, self.timeout, self.request = pool, origin, timeout, request
+        self.connection: _Connection | None = connection  # None once handed back to the pool
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         connection = self.connection

@@ -8,12 +8,14 @@ Create Date: 2026-11-23
 import sqlalchemy as sa
 from alembic import op
 
-from stackwright.core.db import UTCDateTime
-
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+
+# Column types as stackwright.core.db defined them when this migration was written, copied and frozen: a
+# migration never imports live modules, whose later changes would change what it creates.
+UTCDateTime = sa.DateTime(timezone=True)  # the column of core.db's UTCDateTime (its conversions are Python-side)
 
 
 def upgrade() -> None:

@@ -1,6 +1,6 @@
 """Retrieval: collections, documents, document ACLs, chunks; keyword and vector indexes.
 
-The keyword and vector indexes are not part of the ORM models (see stackwright.retrieval.index_schema):
+The keyword and vector indexes are not part of the ORM models (stackwright.retrieval.index_schema describes them):
 on SQLite an FTS5 table with external content (``retrieval_chunks_fts(text, heading_path)``, content
 ``retrieval_chunks``, rowid ``row_id``, ``porter unicode61``) kept in step by triggers; on Postgres a
 generated ``search_tsv`` tsvector column with a GIN index, and, when the ``vector`` extension can be
@@ -15,18 +15,49 @@ Create Date: 2026-11-25
 
 import sqlalchemy as sa
 from alembic import op
-
-from stackwright.core.db import BigIntId, JSONType, UTCDateTime
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
 
+# Column types as stackwright.core.db defined them when this migration was written, copied and frozen: a
+# migration never imports live modules, whose later changes would change what it creates.
+BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")  # declared JSON on SQLite; 0017 re-declares it
+UTCDateTime = sa.DateTime(timezone=True)  # the column of core.db's UTCDateTime (its conversions are Python-side)
+
+# The index DDL of stackwright.retrieval.index_schema, copied and frozen likewise.
+SQLITE_FTS_DDL = (
+    "CREATE VIRTUAL TABLE retrieval_chunks_fts USING fts5(text, heading_path, content='retrieval_chunks', "
+    "content_rowid='row_id', tokenize='porter unicode61')",
+    "CREATE TRIGGER retrieval_chunks_fts_insert AFTER INSERT ON retrieval_chunks BEGIN "
+    "INSERT INTO retrieval_chunks_fts(rowid, text, heading_path) VALUES (new.row_id, new.text, new.heading_path); END",
+    "CREATE TRIGGER retrieval_chunks_fts_delete AFTER DELETE ON retrieval_chunks BEGIN "
+    "INSERT INTO retrieval_chunks_fts(retrieval_chunks_fts, rowid, text, heading_path) "
+    "VALUES ('delete', old.row_id, old.text, old.heading_path); END",
+    "CREATE TRIGGER retrieval_chunks_fts_update AFTER UPDATE OF text, heading_path ON retrieval_chunks BEGIN "
+    "INSERT INTO retrieval_chunks_fts(retrieval_chunks_fts, rowid, text, heading_path) "
+    "VALUES ('delete', old.row_id, old.text, old.heading_path); "
+    "INSERT INTO retrieval_chunks_fts(rowid, text, heading_path) VALUES (new.row_id, new.text, new.heading_path); END",
+)
+SQLITE_FTS_DROP = (
+    "DROP TABLE IF EXISTS retrieval_chunks_fts_vocab",  # made at run time by searches before migration 0014
+    "DROP TRIGGER IF EXISTS retrieval_chunks_fts_update",
+    "DROP TRIGGER IF EXISTS retrieval_chunks_fts_delete",
+    "DROP TRIGGER IF EXISTS retrieval_chunks_fts_insert",
+    "DROP TABLE IF EXISTS retrieval_chunks_fts",
+)
+POSTGRES_TSV_DDL = (
+    "ALTER TABLE retrieval_chunks ADD COLUMN search_tsv tsvector "
+    "GENERATED ALWAYS AS (to_tsvector('english', text || ' ' || heading_path::text)) STORED",
+    "CREATE INDEX ix_retrieval_chunks_search_tsv ON retrieval_chunks USING gin (search_tsv)",
+)
+POSTGRES_VECTOR_DDL = "ALTER TABLE retrieval_chunks ADD COLUMN embedding_vec vector"
+
 
 def upgrade() -> None:
-    from stackwright.retrieval import index_schema
-
     op.create_table(
         "collections",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -106,13 +137,13 @@ def upgrade() -> None:
 
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
-        for statement in index_schema.sqlite_fts_ddl():
+        for statement in SQLITE_FTS_DDL:
             op.execute(statement)
         return
-    for statement in index_schema.postgres_tsv_ddl():
+    for statement in POSTGRES_TSV_DDL:
         op.execute(statement)
     if _create_vector_extension(bind):
-        op.execute(f"ALTER TABLE retrieval_chunks ADD COLUMN {index_schema.VECTOR_COLUMN} vector")
+        op.execute(POSTGRES_VECTOR_DDL)
 
 
 def _create_vector_extension(bind: sa.engine.Connection) -> bool:
@@ -126,10 +157,8 @@ def _create_vector_extension(bind: sa.engine.Connection) -> bool:
 
 
 def downgrade() -> None:
-    from stackwright.retrieval import index_schema
-
     if op.get_bind().dialect.name == "sqlite":
-        for statement in index_schema.sqlite_fts_drop():
+        for statement in SQLITE_FTS_DROP:
             op.execute(statement)
     op.drop_index("ix_retrieval_chunks_document_id_position", table_name="retrieval_chunks")
     op.drop_table("retrieval_chunks")  # its search_tsv, embedding_vec and HNSW indexes go with it

@@ -7,13 +7,17 @@ Create Date: 2026-11-26
 
 import sqlalchemy as sa
 from alembic import op
-
-from stackwright.core.db import JSONType, UTCDateTime
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
+
+# Column types as stackwright.core.db defined them when this migration was written, copied and frozen: a
+# migration never imports live modules, whose later changes would change what it creates.
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")  # declared JSON on SQLite; 0017 re-declares it
+UTCDateTime = sa.DateTime(timezone=True)  # the column of core.db's UTCDateTime (its conversions are Python-side)
 
 
 def upgrade() -> None:

@@ -16,16 +16,17 @@ down_revision = "0013"
 branch_labels = None
 depends_on = None
 
+# The DDL of stackwright.retrieval.index_schema when this migration was written, copied and frozen: a migration
+# never imports live modules, whose later changes would change what it creates.
+FTS_VOCAB_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS retrieval_chunks_fts_vocab USING fts5vocab('retrieval_chunks_fts', 'row')"
+FTS_VOCAB_DROP = "DROP TABLE IF EXISTS retrieval_chunks_fts_vocab"
+
 
 def upgrade() -> None:
-    from stackwright.retrieval import index_schema
-
     if op.get_bind().dialect.name == "sqlite":
-        op.execute(index_schema.sqlite_fts_vocab_ddl())
+        op.execute(FTS_VOCAB_DDL)
 
 
 def downgrade() -> None:
-    from stackwright.retrieval import index_schema
-
     if op.get_bind().dialect.name == "sqlite":
-        op.execute(f"DROP TABLE IF EXISTS {index_schema.FTS_VOCAB_TABLE}")
+        op.execute(FTS_VOCAB_DROP)

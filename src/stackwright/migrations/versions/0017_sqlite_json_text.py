@@ -45,11 +45,11 @@ def downgrade() -> None:
 
 def _columns_declared(conn: Connection, declared: str) -> dict[str, list[str]]:
     """{table: [column, ...]} of the ordinary tables' columns declared with this type."""
-    tables = conn.exec_driver_sql(
+    tables: list[str] = list(conn.exec_driver_sql(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE TABLE%' AND name NOT LIKE 'sqlite!_%' ESCAPE '!'"
-    ).scalars()
+    ).scalars())
     found: dict[str, list[str]] = {}
-    for table in list(tables):
+    for table in tables:
         names = [row[1] for row in conn.exec_driver_sql(f'PRAGMA table_info("{table}")') if row[2].upper() == declared]
         if names:
             found[table] = names
@@ -61,11 +61,11 @@ def _redeclare(conn: Connection, columns: dict[str, list[str]], old: str, new: s
     procedure for changes that leave the stored records as they are), then bump the schema version."""
     if not columns:
         return
-    version = conn.exec_driver_sql("PRAGMA schema_version").scalar()
+    version: int = conn.exec_driver_sql("PRAGMA schema_version").scalar_one()
     conn.exec_driver_sql("PRAGMA writable_schema = ON")
     try:
         for table, names in columns.items():
-            sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).scalar()
+            sql: str = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).scalar_one()
             for name in names:
                 sql, count = re.subn(rf'(\n\s*"?{re.escape(name)}"?\s+){old}\b', rf"\g<1>{new}", sql, flags=re.IGNORECASE)
                 if count != 1:

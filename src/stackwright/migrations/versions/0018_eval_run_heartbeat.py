@@ -9,18 +9,20 @@ Create Date: 2026-12-08
 import sqlalchemy as sa
 from alembic import op
 
-from stackwright.core.db import UTCDateTime
-
 revision = "0018"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
 
+# Column types as stackwright.core.db defined them when this migration was written, copied and frozen: a
+# migration never imports live modules, whose later changes would change what it creates.
+UTCDateTime = sa.DateTime(timezone=True)  # the column of core.db's UTCDateTime (its conversions are Python-side)
+
 
 def upgrade() -> None:
     with op.batch_alter_table("eval_runs") as batch:
         batch.add_column(sa.Column("owner", sa.String(300), nullable=True))
-        batch.add_column(sa.Column("heartbeat_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("heartbeat_at", UTCDateTime, nullable=True))
 
 
 def downgrade() -> None:

@@ -28,6 +28,15 @@ class TracingConfig:
         "enabled", "base_url", "api_key", "service_name", "environment", "redact", "max_payload_chars",
         "resource_attributes", "exporter",
     )
+    enabled: bool
+    base_url: str | None
+    api_key: str | None
+    service_name: str
+    environment: str | None
+    redact: Callable[[Any], Any] | None
+    max_payload_chars: int
+    resource_attributes: dict[str, Any]
+    exporter: SpanExporter | None
 
     def __init__(self, **values: Any) -> None:
         for name in self.__slots__:

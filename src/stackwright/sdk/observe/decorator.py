@@ -90,8 +90,9 @@ def _start(observation: Observation, args: tuple[Any, ...] | None, kwargs: dict[
             span.attributes.update(prompt)
         if observation.attributes:
             span.attributes.update(observation.attributes)
-        if args is not None and observation.capture_input:
-            span._set_payload("input", observation.arguments.bind(args, kwargs))
+        arguments = observation.arguments  # set with args and kwargs: a decorated function's call
+        if args is not None and kwargs is not None and arguments is not None and observation.capture_input:
+            span._set_payload("input", arguments.bind(args, kwargs))
         return span
     except Exception:
         internal_error("starting a span")

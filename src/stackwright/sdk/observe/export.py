@@ -130,7 +130,7 @@ class BatchProcessor:
     def _drain(self) -> None:
         queue = self._queue
         while queue:
-            batch = []
+            batch: list[Any] = []
             try:
                 while len(batch) < self.max_batch_size:
                     batch.append(queue.popleft())

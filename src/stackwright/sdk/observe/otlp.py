@@ -70,7 +70,7 @@ def encode(spans: Sequence[Any], resource: dict[str, Any], span_defaults: dict[s
         if span.parent_span_id:
             pb.parent_span_id = span.parent_span_id.to_bytes(8, "big")
         pb.name = span.name
-        pb.kind = 1  # SPAN_KIND_INTERNAL
+        pb.kind = pb.SPAN_KIND_INTERNAL
         pb.start_time_unix_nano = span.start_time
         pb.end_time_unix_nano = span.end_time
         attributes = span.attributes

@@ -57,6 +57,7 @@ class Span:
         "name", "trace_id", "span_id", "parent_span_id", "start_time", "end_time", "attributes", "events",
         "status_code", "status_message", "_context", "_config", "_token", "_owner", "_error",
     )
+    span_id: int
 
     def __init__(self, name: str, kind: str, parent: Span | None, config: Any) -> None:
         self.name = name

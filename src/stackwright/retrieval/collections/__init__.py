@@ -1,0 +1,1 @@
+"""Collections and their documents: the service, the API and the CLI (`stackwright collections`, `stackwright ingest`)."""

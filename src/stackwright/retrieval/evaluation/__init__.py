@@ -1,0 +1,1 @@
+"""Retrieval evaluation: labelled queries through search, scored; the service, the API and the CLI."""
