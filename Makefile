@@ -22,9 +22,11 @@ run: $(STAMP)
 test: $(STAMP)
 	VENV=$(VENV) scripts/test.sh
 
-## lint: ruff over src, tests and bench (config in pyproject.toml); mypy and the import-linter layer contract come with issue 14
+## lint: ruff over src, tests and bench; mypy over the package; the import-linter layer contract (all in pyproject.toml)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/cli_startup.py

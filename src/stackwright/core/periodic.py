@@ -27,6 +27,7 @@ class PeriodicTask:
         self.stopping = threading.Event()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def run_pass(self) -> Any:
         """One pass of blocking work; each subclass defines it (or overrides ``run_once`` for async work)."""
@@ -43,7 +44,13 @@ class PeriodicTask:
         if self.interval_s > 0 and not self.running:
             self.stopping.clear()
             self._wakeup = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run(), name=self.name)
+
+    def wake(self) -> None:
+        """Run the next pass now instead of at the end of the interval (callable from any thread)."""
+        if self._wakeup is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wakeup.set)
 
     async def run_once(self) -> Any:
         """One pass now, in a worker thread."""
@@ -58,6 +65,7 @@ class PeriodicTask:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval_s)
                 except TimeoutError:
                     pass
+                self._wakeup.clear()
                 if self.stopping.is_set():
                     break
             first = False
