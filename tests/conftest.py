@@ -24,8 +24,8 @@ TEST_API_KEY = "sw-test-admin-key-0123456789abcdef"
 TEST_ADMIN_EMAIL = "admin@example.com"
 TEST_ADMIN_PASSWORD = "correct horse battery"
 
-for _name in [n for n in os.environ if n.startswith("STACKWRIGHT_") and n != PG_URL_ENV]:
-    os.environ.pop(_name)  # a developer's own settings must not leak into tests
+for _name in [n for n in os.environ if n.startswith("STACKWRIGHT_") and not n.startswith("STACKWRIGHT_TEST_")]:
+    os.environ.pop(_name)  # a developer's own settings must not leak into tests (the suite's own STACKWRIGHT_TEST_* stay)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -15,7 +15,7 @@ from stackwright.core.errors import StackwrightError
 from stackwright.core.layers import AppContext, Layer
 
 BUILT_IN = ["core", "auth", "monitoring", "tracing", "gateway", "local", "prompts", "retrieval", "datasets", "evals",
-            "releases", "guardrails", "jobs", "insights", "server", "apps"]  # fmt: skip
+            "releases", "guardrails", "jobs", "insights", "server", "ui", "apps"]  # fmt: skip
 
 
 def test_built_in_layers_are_registered_by_entry_point_lowest_first():

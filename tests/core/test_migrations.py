@@ -29,6 +29,7 @@ TABLES |= {"eval_runs", "eval_case_results", "eval_online_rules"}
 TABLES |= {"jobs", "job_logs", "job_schedules"}
 TABLES |= {"guardrail_policies"}
 TABLES |= {"invitations"}
+TABLES |= {"web_sessions", "sign_in_failures"}
 MIGRATIONS = Path(migrate.__file__).resolve().parents[1] / "migrations" / "versions"
 
 

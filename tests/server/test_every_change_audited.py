@@ -52,6 +52,13 @@ EXEMPT_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/releases/{route}/check"): "compares arms; the rollback it may trigger is audited as release.rollback",
 }
 
+# Mutating routes kept out of /openapi.json (the web UI's forms) are classified the same way.
+EXEMPT_PAGE_ROUTES: dict[tuple[str, str], str] = {
+    ("POST", "/ui/sign-in"): "starts a browser session: a sign-in, not a change of data",
+    ("POST", "/ui/sign-out"): "ends a browser session",
+    ("POST", "/ui/project"): "picks the project a browser session shows (a view, not a change)",
+}
+
 # -- CLI commands ---------------------------------------------------------------------------------------------
 READ_ONLY_COMMANDS = {
     "version", "serve", "audit list", "plugins list", "db current", "projects list", "users list", "keys list",
@@ -540,6 +547,19 @@ def test_every_mutating_route_has_a_recipe_or_an_exemption(world: World) -> None
                 for m, p in unknown]  # fmt: skip
     problems += [f"{m} {p}: listed in {THIS_FILE} but no longer in /openapi.json; remove it" for m, p in stale]
     problems += [f"{m} {p}: both a recipe and an exemption" for m, p in both]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_mutating_route_outside_the_schema_is_classified(world: World) -> None:
+    from fastapi.routing import APIRoute
+
+    from stackwright.core.layers import routers_in_mount_order
+
+    routes = [r for router in routers_in_mount_order() for r in router.routes if isinstance(r, APIRoute)]
+    hidden = {(m, r.path) for r in routes if not r.include_in_schema for m in r.methods if m in MUTATING}
+    problems = [f"{m} {p}: not in /openapi.json and not classified; give it an audit recipe or add it to EXEMPT_PAGE_ROUTES "
+                f"in {THIS_FILE} with why" for m, p in sorted(hidden - set(EXEMPT_PAGE_ROUTES))]  # fmt: skip
+    problems += [f"{m} {p}: listed in EXEMPT_PAGE_ROUTES but no longer served; remove it" for m, p in sorted(set(EXEMPT_PAGE_ROUTES) - hidden)]
     assert not problems, "\n".join(problems)
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
 
 from stackwright import __version__
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context  # the click that typer vendors, as TyperGroup's methods name it
 
 
 def exit_code(exc: Exception) -> int:
@@ -25,13 +29,13 @@ class _StackwrightGroup(TyperGroup):
     inside the command itself, so the behaviour is the same from the console script and from CliRunner.
     Resolves the hidden aliases of the top-level groups (`stackwright eval` runs `stackwright evals`)."""
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> object:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         command = super().get_command(ctx, cmd_name)
         if command is None and ctx.parent is None:
             command = super().get_command(ctx, HIDDEN_ALIASES.get(cmd_name, cmd_name))
         return command
 
-    def invoke(self, ctx: typer.Context) -> object:
+    def invoke(self, ctx: Context) -> Any:
         from stackwright.core.errors import StackwrightError
 
         try:

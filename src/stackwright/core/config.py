@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     api_key_touch_interval_s: int = Field(
         default=60, ge=0, description="Minimum seconds between writes of an API key's last-used time."
     )
+    web_session_idle_minutes: int = Field(
+        default=60, ge=1, le=43_200, description="A web UI sign-in ends after this many minutes without a request."
+    )
     invitation_ttl_days: int = Field(
         default=7, ge=1, le=365, description="Days an invitation to a project can be accepted before it expires."
     )

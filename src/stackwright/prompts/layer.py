@@ -19,10 +19,14 @@ def _commands(root: Any) -> None:
     root.add_typer(prompts_app, name="prompts")
 
 
-def _extend_gateway(hooks: Any) -> None:
-    from stackwright.prompts.service import render_for_gateway
+def _render(db: Any, project_id: str, ref: str, variables: dict[str, Any]) -> dict[str, Any]:
+    from stackwright.prompts.service import render_for_gateway  # on the first prompt: model, not at start
 
-    hooks.prompt_renderer = render_for_gateway
+    return render_for_gateway(db, project_id, ref, variables)
+
+
+def _extend_gateway(hooks: Any) -> None:
+    hooks.prompt_renderer = _render
 
 
 layer = Layer(

@@ -26,10 +26,14 @@ def _setup(ctx: AppContext) -> None:
     ctx.tasks.append(ctx.publish("release_guard", RollbackTask(ctx.db)))
 
 
-def _extend_gateway(hooks: Any) -> None:
-    from stackwright.releases.resolver import resolve_for_gateway
+async def _resolve(db: Any, project_id: str, route: str, env: str, subject: str | None) -> dict[str, Any]:
+    from stackwright.releases.resolver import resolve_for_gateway  # on the first route: model, not at start
 
-    hooks.route_resolver = resolve_for_gateway
+    return await resolve_for_gateway(db, project_id, route, env, subject)
+
+
+def _extend_gateway(hooks: Any) -> None:
+    hooks.route_resolver = _resolve
 
 
 layer = Layer(

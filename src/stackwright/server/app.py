@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 
 from stackwright import __version__
 from stackwright.core.config import Settings
@@ -59,7 +61,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
-    def index() -> dict[str, str]:
+    def index(request: Request) -> Any:
+        home = getattr(app.state, "browser_home", None)  # the web UI's start page, when a layer serves one
+        if home and "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse(home, status_code=303)
         return {"name": "stackwright", "version": __version__, "docs": "/docs", "health": "/healthz"}
 
     app.add_middleware(StrictJSONMiddleware)  # inside RequestMiddleware: the size limit applies first

@@ -1,0 +1,174 @@
+"""The trace pages: the filtered, cursor-paged list (`/ui/traces?...`), one trace with its waterfall, a span
+panel and the eight answers (`/ui/traces/{trace_id}?span={span_id}`), and sessions (`/ui/sessions`).
+
+Filters live in the URL with the API's names, so a view can be shared; each one is checked on its own so
+a value that cannot be parsed is shown beside its field. Every query runs in the session's current project:
+another project's trace is a 404 page.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from stackwright.core.deps import get_db
+from stackwright.core.errors import InvalidInput, NotFound
+from stackwright.insights.render import LINES, QUESTIONS
+from stackwright.insights.service import explain
+from stackwright.tracing import queries
+from stackwright.ui.pages import UserDep, page_router, render
+
+router = page_router()
+
+TEXT_FILTERS = ("name", "model", "route", "environment", "prompt_name", "prompt_version", "user_id", "session_id")
+NUMBER_FILTERS = ("min_cost", "min_duration_ms")
+FILTERS = ("start", "end", "status", *TEXT_FILTERS, *NUMBER_FILTERS, "q")
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_BODY_CHARS = 20_000  # longer inputs, outputs and attributes are cut in the span panel
+
+
+def _parse_filters(values: dict[str, str]) -> tuple[queries.TraceFilters | None, dict[str, str]]:
+    """The filters and, per field, what was wrong with its value (then no filters)."""
+    errors: dict[str, str] = {}
+    parsed: dict[str, Any] = {}
+    for name in FILTERS:
+        raw = values.get(name, "").strip()
+        if not raw:
+            continue
+        if name in NUMBER_FILTERS:
+            try:
+                parsed[name] = float(raw)
+            except ValueError:
+                errors[name] = f"{raw[:40]!r} is not a number."
+                continue
+        else:
+            parsed[name] = raw
+        try:
+            queries.parse_filters(**{name: parsed[name]})
+        except InvalidInput as exc:
+            errors[name] = exc.message
+    if errors:
+        return None, errors
+    return queries.parse_filters(**parsed), {}
+
+
+@router.get("/ui/traces")
+def trace_list(request: Request, user: UserDep) -> Response:
+    values = {name: request.query_params.get(name, "") for name in (*FILTERS, "sort", "limit", "cursor")}
+    filters, errors = _parse_filters(values)
+    sort = values["sort"] or "-start_time"
+    if sort not in queries.SORTS:
+        errors["sort"] = f"Sort by one of {', '.join(queries.SORTS)}."
+    limit = values["limit"]
+    if limit and not (limit.isdigit() and 1 <= int(limit) <= MAX_PAGE_SIZE):
+        errors["limit"] = f"Show between 1 and {MAX_PAGE_SIZE} traces per page."
+    items: list[dict[str, Any]] = []
+    next_cursor = None
+    problem = None
+    if not errors:
+        try:
+            with get_db(request).read() as session:
+                items, next_cursor = queries.list_traces(
+                    session, user.project_id, filters, sort=sort, limit=int(limit or PAGE_SIZE), cursor=values["cursor"] or None
+                )
+        except InvalidInput as exc:  # a cursor from another sort, or edited by hand
+            problem = exc.message
+    shared = {k: v for k, v in values.items() if v and k != "cursor"}
+    return render(
+        request, "traces.html", user=user, values=values, errors=errors, problem=problem, items=items,
+        next_query={**shared, "cursor": next_cursor} if next_cursor else None, sorts=list(queries.SORTS),
+        statuses=queries.STATUSES, text_filters=TEXT_FILTERS,
+    )  # fmt: skip
+
+
+def _pretty(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return _cut(value)
+    return _cut(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_BODY_CHARS else text[:MAX_BODY_CHARS] + f"\n… ({len(text) - MAX_BODY_CHARS} more characters)"
+
+
+def _answers(session: Any, project_id: str, trace_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str | None]:
+    """The answer text and the eight questions with their lines, or why there are none."""
+    try:
+        answers = explain(session, project_id, trace_id)
+    except NotFound as exc:
+        return None, [], exc.message
+    sections = [
+        {"number": n, "key": key, "question": question, "lines": LINES[key](answers[key])}
+        for n, (key, question) in enumerate(QUESTIONS, 1)
+    ]
+    return answers, sections, None
+
+
+def _bar(span: dict[str, Any], trace: dict[str, Any]) -> tuple[float, float]:
+    """Where a span's bar starts and how wide it is, in thousandths of the trace's duration."""
+    origin = trace["start_ns"]
+    total = max((trace["end_ns"] or origin) - origin, 1)
+    start = min(max((span["start_ns"] - origin) / total, 0.0), 1.0)
+    width = min(((span["end_ns"] or span["start_ns"]) - span["start_ns"]) / total, 1.0 - start)
+    return round(start * 1000, 1), round(max(width, 0.002) * 1000, 1)
+
+
+@router.get("/ui/traces/{trace_id}")
+def trace_page(request: Request, trace_id: str, user: UserDep) -> Response:
+    project_id = user.project_id
+    with get_db(request).read() as session:
+        view = queries.get_trace(session, project_id, trace_id)
+        trace, spans = view["trace"], view["spans"]
+        wanted = request.query_params.get("span") or trace.get("root_span_id") or (spans[0]["span_id"] if spans else None)
+        selected = None
+        if wanted:
+            try:
+                selected = queries.get_span(session, project_id, trace["trace_id"], wanted)
+            except NotFound:
+                selected = None
+        answers, sections, no_answers = _answers(session, project_id, trace["trace_id"])
+    rows = [{**span, "bar": _bar(span, trace), "depth_class": f"depth-{min(span['depth'], 24)}"} for span in spans]
+    panel = None
+    if selected is not None:
+        panel = {
+            "span": selected,
+            "input": _pretty(selected.get("input")),
+            "output": _pretty(selected.get("output")),
+            "attributes": _pretty(selected.get("attributes") or {}),
+            "events": _pretty(selected.get("events")),
+        }
+    return render(
+        request, "trace.html", user=user, trace=trace, rows=rows, truncated=view["truncated"], scores=view["scores"],
+        panel=panel, answers=answers, sections=sections, no_answers=no_answers,
+    )  # fmt: skip
+
+
+@router.get("/ui/sessions")
+def session_list(request: Request, user: UserDep) -> Response:
+    cursor = request.query_params.get("cursor") or None
+    problem = None
+    items: list[dict[str, Any]] = []
+    next_cursor = None
+    try:
+        with get_db(request).read() as session:
+            items, next_cursor = queries.list_sessions(session, user.project_id, limit=PAGE_SIZE, cursor=cursor)
+    except InvalidInput as exc:
+        problem = exc.message
+    return render(request, "sessions.html", user=user, items=items, next_cursor=next_cursor, problem=problem)
+
+
+@router.get("/ui/sessions/{session_id:path}")
+def session_page(request: Request, session_id: str, user: UserDep) -> Response:
+    cursor = request.query_params.get("cursor") or None
+    with get_db(request).read() as session:
+        view = queries.get_session(session, user.project_id, session_id, limit=PAGE_SIZE, cursor=cursor)
+    return render(request, "session.html", user=user, view=view)

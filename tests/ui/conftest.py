@@ -1,0 +1,40 @@
+"""Fixtures for the web UI: a browser-like client (cookies kept) and signing in through the real form."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
+
+HTML = {"Accept": "text/html"}
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def sign_in(client: httpx.Client, email: str = TEST_ADMIN_EMAIL, password: str = TEST_ADMIN_PASSWORD) -> httpx.Response:
+    form = client.get("/ui/sign-in")
+    return client.post("/ui/sign-in", data={"csrf_token": csrf_of(form), "email": email, "password": password, "next": "/ui/traces"})
+
+
+@pytest.fixture
+def browser(app) -> Iterator[httpx.Client]:
+    """A client that behaves like a browser: asks for HTML, keeps cookies, does not follow redirects."""
+    from stackwright.sdk.transport import InProcessTransport
+
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://stackwright.test", headers=HTML) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(browser: httpx.Client) -> httpx.Client:
+    response = sign_in(browser)
+    assert response.status_code == 303, response.text
+    return browser

@@ -1,0 +1,113 @@
+"""The web UI in a real browser: Playwright drives Debian's Chromium against `stackwright serve` on a
+loopback port, after `stackwright demo seed` (what `make run` does). The admin signs in with the printed
+first-start credentials, sees the demo's traces, opens one and finds the eight answers; no request of the
+page leaves the server's origin. Run them alone with `-m browser`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.serverproc import ServerProcess, clean_env, free_ports, read_env_file, run
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+CHROMIUM = os.environ.get("STACKWRIGHT_TEST_CHROMIUM") or "/usr/bin/chromium"  # scripts/chromium.sh sets it
+
+
+def _chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: install Debian's chromium package (`apt-get install -y chromium`)."
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " Browser tests never skip under CI=true.")
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    """The seeded demo served on a free loopback port, and its first-start credentials."""
+    tmp = tmp_path_factory.mktemp("browser")
+    env = clean_env(home=tmp / "home")
+    seeded = run(["demo", "seed", "--requests", "3", "--no-evals"], env, cwd=tmp, timeout=300)
+    assert seeded.returncode == 0, seeded.stderr
+    credentials = read_env_file(tmp / "home" / "initial-credentials.env")
+    with ServerProcess(tmp / "run", env, free_ports()[0]) as server:
+        server.wait_ready()
+        yield server, credentials
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
+
+
+def test_sign_in_see_the_demo_traces_and_the_eight_answers_then_sign_out(demo_server, chromium) -> None:
+    server, credentials = demo_server
+    page = chromium.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+
+    page.goto(server.base_url + "/")
+    assert "/ui/sign-in" in page.url
+    page.fill("input[name=email]", credentials["STACKWRIGHT_ADMIN_EMAIL"])
+    page.fill("input[name=password]", credentials["STACKWRIGHT_ADMIN_PASSWORD"])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/ui/traces$"))
+    for label in ("Traces", "Sessions"):
+        assert page.get_by_role("link", name=label, exact=True).count() == 1
+    rows = page.locator("tr[data-trace-id]")
+    assert rows.count() >= 3, page.content()
+
+    demo_trace = page.locator("tr[data-trace-id]", has_text="support").first
+    demo_trace.locator("a").first.click()
+    page.wait_for_url(re.compile(r".*/ui/traces/[0-9a-f]{32}$"))
+    questions = page.locator("[data-question]")
+    assert questions.count() == 8
+    for n in range(1, 9):
+        assert page.locator(f'[data-question="{n}"]').inner_text().strip()
+    assert page.locator("tr[data-span-id]").count() >= 2
+    page.locator("tr[data-span-id] a").nth(1).click()
+    page.wait_for_url(re.compile(r".*\?span=[0-9a-f]{16}$"))
+    assert page.locator("tr[aria-selected=true]").count() == 1
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r".*/ui/sign-in$"))
+    page.goto(server.base_url + "/ui/traces")
+    assert "/ui/sign-in" in page.url
+
+    assert requested and all(url.startswith(server.base_url + "/") for url in requested), requested
+    assert not [e for e in errors if "Content Security Policy" in e], errors  # nothing the policy had to block
+    page.close()
+
+
+def test_a_wrong_password_and_an_injected_script_stay_inert(demo_server, chromium) -> None:
+    server, credentials = demo_server
+    page = chromium.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(server.base_url + "/ui/sign-in")
+    page.fill("input[name=email]", credentials["STACKWRIGHT_ADMIN_EMAIL"])
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    assert "Wrong email or password." in page.locator("[role=alert]").inner_text()
+
+    page.fill("input[name=password]", credentials["STACKWRIGHT_ADMIN_PASSWORD"])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/ui/traces$"))
+    page.goto(server.base_url + "/ui/traces?name=%3Cscript%3Ealert(1)%3C/script%3E&start=%3Cimg%20src=x%20onerror=alert(2)%3E")
+    assert page.locator('[data-error-for="start"]').count() == 1
+    assert page.locator("script:not([src])").count() == 0 and page.locator("img").count() == 0
+    assert dialogs == []
+    page.close()

@@ -1,0 +1,133 @@
+"""The trace pages: list filters and paging, the waterfall, the span panel, the eight answers, escaping,
+project isolation and roles. Spans go in through the real OTLP endpoint; pages are read as a browser would."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from stackwright.auth import service
+from stackwright.auth.actors import SYSTEM
+from tests.tracing.spans_helpers import send, span, span_id, trace_id
+from tests.ui.conftest import csrf_of, sign_in
+from tests.ui.test_sign_in import assert_page
+
+SCRIPT = "<script>alert('x')</script>"
+
+
+def send_trace(api: httpx.Client, name: str = "chat", *, start_ms: float = 0, attrs: dict | None = None) -> tuple[str, list[str]]:
+    """A root span and a child LLM span; returns the trace id and the span ids."""
+    tid, root, child = trace_id(), span_id(), span_id()
+    root_attrs = {"input.value": "a question", "output.value": "an answer", "session.id": "s1", **(attrs or {})}
+    child_attrs = {"llm.model_name": "gpt-4o-mini", "llm.token_count.prompt": 10, "llm.token_count.completion": 5}
+    send(api, [span(tid, root, name, start_ms, start_ms + 100, attrs=root_attrs),
+               span(tid, child, "llm", start_ms + 10, start_ms + 90, parent=root, attrs=child_attrs)])  # fmt: skip
+    return tid, [root, child]
+
+
+def add_user(prepared, email: str, role: str | None, project: str = "default") -> None:
+    with prepared.write() as session:
+        user = service.create_user(session, SYSTEM, email, "a long password")
+        if role:
+            service.add_member(session, SYSTEM, service.find_project(session, project).id, user.id, role)
+
+
+def test_the_list_shows_traces_with_their_columns_and_pages_by_cursor(admin: httpx.Client, api: httpx.Client) -> None:
+    ids = [send_trace(api, f"chat-{i}", start_ms=i * 1000)[0] for i in range(3)]
+    page = assert_page(admin.get("/ui/traces", params={"limit": "2"}), 200)
+    shown = re.findall(r'data-trace-id="([0-9a-f]+)"', page)
+    assert shown == [ids[2], ids[1]]  # newest first
+    assert "gpt-4o-mini" in page and "100 ms" in page and ">15<" in page
+    following = re.search(r'rel="next" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert re.findall(r'data-trace-id="([0-9a-f]+)"', admin.get(following).text) == [ids[0]]
+    filtered = admin.get("/ui/traces", params={"name": "chat-1"}).text
+    assert re.findall(r'data-trace-id="([0-9a-f]+)"', filtered) == [ids[1]]
+
+
+def test_a_filter_that_cannot_be_parsed_is_shown_beside_its_field(admin: httpx.Client) -> None:
+    page = assert_page(admin.get("/ui/traces", params={"start": "yesterday-ish", "min_cost": "cheap", "status": "bad"}), 200)
+    assert re.search(r'data-error-for="start">[^<]*is not a time', page)
+    assert re.search(r'data-error-for="min_cost">[^<]*is not a number', page)
+    assert 'data-error-for="status"' in page
+    assert 'value="yesterday-ish"' in page  # the value stays in its field to be fixed
+    assert "Cursor" in assert_page(admin.get("/ui/traces", params={"cursor": "nonsense"}), 200)
+
+
+def test_the_trace_page_has_the_waterfall_the_span_panel_and_the_eight_answers(admin: httpx.Client, api: httpx.Client) -> None:
+    tid, (root, child) = send_trace(api)
+    page = assert_page(admin.get(f"/ui/traces/{tid}"), 200)
+    assert re.findall(r'<tr data-span-id="([0-9a-f]+)"', page) == [root, child]
+    assert [int(n) for n in re.findall(r'data-question="(\d)"', page)] == list(range(1, 9))
+    for n in range(1, 9):
+        section = re.search(rf'data-question="{n}"[^>]*>(.*?)</li>\s*(?=<li data-question|</ol>)', page, re.S).group(1)
+        assert re.sub(r"<[^>]+>", "", section).strip()  # each has its answer as text
+    assert 'data-body="input"' in page and "a question" in page  # the root span is selected at first
+    child_page = admin.get(f"/ui/traces/{tid}", params={"span": child}).text
+    assert "llm.model_name" in child_page and 'aria-selected="true"' in child_page
+
+
+def test_span_values_are_escaped_everywhere(admin: httpx.Client, api: httpx.Client) -> None:
+    tid, _ = send_trace(api, SCRIPT, attrs={"input.value": SCRIPT, "evil": f'"><img src=x onerror=alert(1)>{SCRIPT}'})
+    for url in ("/ui/traces", f"/ui/traces/{tid}", "/ui/sessions/s1"):
+        page = assert_page(admin.get(url), 200)
+        assert "<script>alert" not in page and "<img src=x" not in page, url
+        assert "&lt;script&gt;alert(" in page, url
+
+
+def test_another_projects_trace_is_a_404_page_until_the_user_switches_to_it(admin: httpx.Client, api: httpx.Client, app, prepared) -> None:
+    from stackwright.auth import keys
+    from stackwright.sdk.transport import InProcessTransport
+
+    with prepared.write() as session:
+        other = service.create_project(session, SYSTEM, "other")
+        owner = service.find_user(session, "admin@example.com")
+        service.add_member(session, SYSTEM, other.id, owner.id, "viewer")
+        _, other_key = keys.create_key(session, SYSTEM, other.id, "other key", ["write"])
+    headers = {"Authorization": f"Bearer {other_key}"}
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://stackwright.test", headers=headers) as other_api:
+        theirs, _ = send_trace(other_api, "their-trace")
+    mine, _ = send_trace(api, "my-trace")
+    assert "No trace" in assert_page(admin.get(f"/ui/traces/{theirs}"), 404)
+    assert theirs not in admin.get("/ui/traces").text
+    page = admin.get("/ui/traces")
+    assert 'name="project_id"' in page.text  # a switcher: the admin is in two projects
+    switched = admin.post("/ui/project", data={"csrf_token": csrf_of(page), "project_id": other.id})
+    assert switched.status_code == 303
+    assert "their-trace" in assert_page(admin.get(f"/ui/traces/{theirs}"), 200)
+    assert assert_page(admin.get(f"/ui/traces/{mine}"), 404)
+    refused = admin.post("/ui/project", data={"csrf_token": csrf_of(page), "project_id": "prj_notmine"})
+    assert assert_page(refused, 404)
+
+
+def test_a_missing_trace_and_a_malformed_id_are_404_pages(admin: httpx.Client) -> None:
+    assert assert_page(admin.get(f"/ui/traces/{trace_id()}"), 404)
+    assert assert_page(admin.get("/ui/traces/not-an-id"), 404)
+
+
+@pytest.mark.parametrize("role", ["viewer", "member"])
+def test_project_roles_read_traces(browser: httpx.Client, api: httpx.Client, prepared, role: str) -> None:
+    tid, _ = send_trace(api)
+    add_user(prepared, f"{role}@example.com", role)
+    assert sign_in(browser, f"{role}@example.com", "a long password").status_code == 303
+    assert tid in assert_page(browser.get("/ui/traces"), 200)
+    assert [int(n) for n in re.findall(r'data-question="(\d)"', browser.get(f"/ui/traces/{tid}").text)] == list(range(1, 9))
+
+
+def test_a_user_in_no_project_sees_no_traces(browser: httpx.Client, api: httpx.Client, prepared) -> None:
+    send_trace(api)
+    add_user(prepared, "outsider@example.com", None)
+    assert sign_in(browser, "outsider@example.com", "a long password").status_code == 303
+    assert "not a member of any project" in assert_page(browser.get("/ui/traces"), 403)
+    assert assert_page(browser.get("/ui/sessions"), 403)
+
+
+def test_sessions_list_and_conversation(admin: httpx.Client, api: httpx.Client) -> None:
+    first, _ = send_trace(api, "turn-1", start_ms=0)
+    second, _ = send_trace(api, "turn-2", start_ms=5000)
+    listing = assert_page(admin.get("/ui/sessions"), 200)
+    assert 'href="/ui/sessions/s1"' in listing
+    page = assert_page(admin.get("/ui/sessions/s1"), 200)
+    assert re.findall(r'<li data-trace-id="([0-9a-f]+)"', page) == [first, second]  # in order
+    assert assert_page(admin.get("/ui/sessions/nope"), 404)
