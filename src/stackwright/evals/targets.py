@@ -51,10 +51,10 @@ class GatewayCaller:
     """Chat calls through the app's gateway object, as the project's eval actor."""
 
     def __init__(self, gateway: Any, project_id: str, label: str = "eval"):
-        from stackwright.auth.actors import Actor
+        from stackwright.auth.actors import Caller
 
         self.gateway = gateway
-        self.actor = Actor(label=label[:200], project_id=project_id, scopes=("write",))
+        self.actor = Caller(label=label[:200], project_id=project_id, scopes=("write",))
 
     async def chat(self, body: dict[str, Any], trace_id: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         headers = {"x-stackwright-cache": "off"}

@@ -108,7 +108,7 @@ def test(
     """Send one chat request through the gateway (in this process) and report the answer, latency and route."""
     import asyncio
 
-    from stackwright.auth.actors import Actor
+    from stackwright.auth.actors import Caller
     from stackwright.gateway.admin_api import run_test
     from stackwright.gateway.client import GatewayClient
 
@@ -116,7 +116,7 @@ def test(
     db = common.database(ctx)
     with db.read() as session:
         target = project_for(ctx, session, project)
-    actor = Actor(label="cli:gateway-test", project_id=target.id, scopes=("admin",))
+    actor = Caller(label="cli:gateway-test", project_id=target.id, scopes=("admin",))
 
     async def run() -> dict[str, Any]:
         async with GatewayClient(settings, db) as client:

@@ -14,7 +14,7 @@ import anyio
 import orjson
 from starlette.responses import Response, StreamingResponse
 
-from stackwright.auth.actors import Actor
+from stackwright.auth.actors import Caller
 from stackwright.core.config import Settings
 from stackwright.core.db import Database
 from stackwright.core.errors import Forbidden, StackwrightError
@@ -46,7 +46,7 @@ class Gateway:
         self.router = Router(self.providers, Health())
         self.cache = ResponseCache(db, settings.gateway_cache_memory_entries)
         self.tracer = GatewayTracer(span_writer, pricers, settings.max_attribute_chars)
-        self._keys: dict[str, tuple[float, Actor]] = {}
+        self._keys: dict[str, tuple[float, Caller]] = {}
         self._shadows: set[asyncio.Task] = set()
         self.hooks = gateway_hooks()
         self.guard = self.hooks.call_guard(db, settings) if self.hooks.call_guard else None  # the guardrails layer's
@@ -60,7 +60,7 @@ class Gateway:
 
     # -- authentication ---------------------------------------------------------------------------
 
-    async def authenticate(self, request: Any, scope: str = "write") -> Actor:
+    async def authenticate(self, request: Any, scope: str = "write") -> Caller:
         """The key's actor; checked keys are trusted for ``gateway_key_cache_s`` (revocation takes that long)."""
         header = request.headers.get("authorization") or ""
         digest = hashlib.sha256(header.encode()).hexdigest()
@@ -82,7 +82,7 @@ class Gateway:
 
     # -- chat -------------------------------------------------------------------------------------
 
-    async def chat(self, actor: Actor, body: dict[str, Any], headers: Any, attributes: dict[str, Any] | None = None) -> Response:
+    async def chat(self, actor: Caller, body: dict[str, Any], headers: Any, attributes: dict[str, Any] | None = None) -> Response:
         prompt_attributes: dict[str, Any] = {}
         if isinstance(body, dict) and routes.is_route_ref(body.get("model")):
             return await self._chat_route(actor, body, headers)
@@ -139,7 +139,7 @@ class Gateway:
             return guard.respond_stream(result, self.response_headers(call))
         return Response(orjson.dumps(result), media_type="application/json", headers=self.response_headers(call))
 
-    async def _chat_route(self, actor: Actor, body: dict[str, Any], headers: Any, attributes: dict | None = None) -> Response:
+    async def _chat_route(self, actor: Caller, body: dict[str, Any], headers: Any, attributes: dict | None = None) -> Response:
         """A release route: the resolved arm answers; a shadow candidate runs in the background."""
         resolved = await routes.resolve(self.db, actor.project_id, body, headers)
         response = await self.chat(actor, routes.request_for(resolved["config"], body), headers, resolved["span_attributes"])
@@ -151,7 +151,7 @@ class Gateway:
             task.add_done_callback(self._shadows.discard)
         return response
 
-    async def _shadow(self, actor: Actor, body: dict[str, Any], attributes: dict[str, Any]) -> None:
+    async def _shadow(self, actor: Caller, body: dict[str, Any], attributes: dict[str, Any]) -> None:
         try:
             await self.chat(actor, body, {"x-stackwright-cache": "off"}, attributes)
         except Exception as exc:  # a shadow's failure is traced by chat itself and never reaches the caller
@@ -223,7 +223,7 @@ class Gateway:
 
     # -- embeddings -------------------------------------------------------------------------------
 
-    async def embeddings(self, actor: Actor, body: dict[str, Any], headers: Any) -> Response:
+    async def embeddings(self, actor: Caller, body: dict[str, Any], headers: Any) -> Response:
         check_embeddings(body)
         project = await self.catalog.get(actor.project_id)
         asked = body["model"]
@@ -246,7 +246,7 @@ class Gateway:
 
     # -- shared steps -----------------------------------------------------------------------------
 
-    def _new_call(self, actor: Actor, operation: str, asked: str, body: dict[str, Any], headers: Any) -> CallRecord:
+    def _new_call(self, actor: Caller, operation: str, asked: str, body: dict[str, Any], headers: Any) -> CallRecord:
         trace_id, parent = trace_context(headers.get("traceparent"))
         return CallRecord(
             project_id=actor.project_id, operation=operation, asked_model=asked, trace_id=trace_id, parent_span_id=parent,
@@ -255,7 +255,7 @@ class Gateway:
             session_id=headers.get("x-stackwright-session-id"), key_id=actor.key_id, tags=request_tags(body, headers),
         )  # fmt: skip
 
-    async def _admit(self, actor: Actor, model: str) -> Any:
+    async def _admit(self, actor: Caller, model: str) -> Any:
         if self.limits is None:
             return None
         return await self.limits.admit(actor.project_id, actor.key_id, model)

@@ -275,12 +275,12 @@ class _GatewayRunner:
     worker threads, or on a private gateway in a background event loop (CLI and scripts)."""
 
     def __init__(self, context: EmbedContext):
-        from stackwright.auth.actors import Actor
+        from stackwright.auth.actors import Caller
 
         self.context = context
-        self.actor = context.actor or Actor(label="retrieval", project_id=context.project_id, scopes=("write",))
+        self.actor = context.actor or Caller(label="retrieval", project_id=context.project_id, scopes=("write",))
         if self.actor.project_id != context.project_id:
-            self.actor = Actor(label=self.actor.label, project_id=context.project_id, scopes=self.actor.scopes, key_id=self.actor.key_id)
+            self.actor = Caller(label=self.actor.label, project_id=context.project_id, scopes=self.actor.scopes, key_id=self.actor.key_id)
         self._portal_cm: Any = None
         self._portal: Any = None
         self._client: Any = None
