@@ -37,6 +37,7 @@ bench: $(STAMP)
 	VENV=$(VENV) $(VENV)/bin/python bench/retrieval.py
 	$(VENV)/bin/python bench/evals.py
 	$(VENV)/bin/python bench/guardrails.py
+	$(VENV)/bin/python bench/ui.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

@@ -467,6 +467,97 @@ def wait_for_run(w: World, run_id: str, timeout_s: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+# -- web UI form recipes (routes outside /openapi.json that change data), performed in this order ------------------
+
+PAGE_RECIPES: dict[tuple[str, str], Recipe] = {}
+PAGE_PASSWORD = "a page member's password"
+
+
+def page_route(method: str, path: str) -> Callable[[Recipe], Recipe]:
+    def add(recipe: Recipe) -> Recipe:
+        PAGE_RECIPES[(method, path)] = recipe
+        return recipe
+
+    return add
+
+
+def page_post(w: World, url: str, data: dict[str, Any]) -> httpx.Response:
+    """The audited form post of a recipe, by the first-start admin signed in to the web UI."""
+    from stackwright.sdk.transport import InProcessTransport
+    from tests.ui.conftest import csrf_of, sign_in
+
+    if "browser" not in w.ids:
+        w.ids["browser"] = httpx.Client(transport=InProcessTransport(w.app), base_url="http://stackwright.test", headers={"Accept": "text/html"})
+        assert sign_in(w.ids["browser"]).status_code == 303
+    browser: httpx.Client = w.ids["browser"]
+    token = csrf_of(browser.get("/ui/settings/password"))
+    w.request_id = f"audit-{uuid.uuid4().hex[:16]}"
+    return browser.post(url, data={"csrf_token": token, **data}, headers={"x-request-id": w.request_id})
+
+
+def page_member(w: World) -> str:
+    if "page_member" not in w.ids:
+        from stackwright.auth import service
+        from stackwright.auth.actors import SYSTEM
+
+        with w.db.write() as session:
+            user = service.create_user(session, SYSTEM, "page-member@example.com", PAGE_PASSWORD)
+            service.add_member(session, SYSTEM, service.find_project(session, "default").id, user.id, "member")
+            w.ids["page_member"] = user.id
+    return w.ids["page_member"]
+
+
+@page_route("POST", "/ui/settings/members/invite")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/settings/members/invite", {"email": "page-invitee@example.com", "role": "member"})
+
+
+@page_route("POST", "/ui/settings/invitations/{invitation_id}/revoke")
+def _(w: World) -> httpx.Response:
+    from stackwright.auth.models import Invitation
+
+    with w.db.read() as session:
+        invitation = session.scalar(select(Invitation.id).where(Invitation.email == "page-invitee@example.com"))
+    return page_post(w, f"/ui/settings/invitations/{invitation}/revoke", {})
+
+
+@page_route("POST", "/ui/settings/members/{user_id}/role")
+def _(w: World) -> httpx.Response:
+    return page_post(w, f"/ui/settings/members/{page_member(w)}/role", {"role": "viewer"})
+
+
+@page_route("POST", "/ui/settings/password-reset")
+def _(w: World) -> httpx.Response:
+    page_member(w)
+    return page_post(w, "/ui/settings/password-reset", {"email": "page-member@example.com", "new_password": PAGE_PASSWORD + "!"})
+
+
+@page_route("POST", "/ui/settings/members/{user_id}/remove")
+def _(w: World) -> httpx.Response:
+    return page_post(w, f"/ui/settings/members/{page_member(w)}/remove", {})
+
+
+@page_route("POST", "/ui/settings/keys")
+def _(w: World) -> httpx.Response:
+    response = page_post(w, "/ui/settings/keys", {"name": "page-key", "scope": "read"})
+    w.ids["page_key"] = response.headers.get("location", "").split("/")[-2]
+    return response
+
+
+@page_route("POST", "/ui/settings/keys/{key_id}/revoke")
+def _(w: World) -> httpx.Response:
+    return page_post(w, f"/ui/settings/keys/{w.ids['page_key']}/revoke", {})
+
+
+@page_route("POST", "/ui/settings/password")
+def _(w: World) -> httpx.Response:
+    new = TEST_ADMIN_PASSWORD + " changed"
+    response = page_post(w, "/ui/settings/password", {"current_password": TEST_ADMIN_PASSWORD, "new_password": new, "confirm_password": new})
+    back = {"current_password": new, "new_password": TEST_ADMIN_PASSWORD, "confirm_password": TEST_ADMIN_PASSWORD}
+    assert page_post(w, "/ui/settings/password", back).status_code == 303  # other tests sign in with the first password
+    return response
+
+
 # -- CLI recipes, performed in this order (arguments after `stackwright`) ------------------------------------------
 
 
@@ -494,6 +585,7 @@ def cli_recipes(w: World) -> dict[str, list[str] | Callable[[], list[str]]]:
         "projects create": ["projects", "create", "cli-project"],
         "users create": ["users", "create", "cli-user@example.com", "--no-password", "--project", "default"],
         "users add": ["users", "add", "cli-user@example.com", "--project", "cli-project", "--role", "viewer"],
+        "users set-password": ["users", "set-password", "cli-user@example.com", "--password-stdin"],
         "invitations create": invitations_create,
         "invitations decline": ["invitations", "decline", "{invitation}", "--user", "cli-invitee@example.com"],
         "invitations accept": lambda: ["invitations", "accept", cli_invitation(w, "cli-invitee@example.com"), "--user", "cli-invitee@example.com"],
@@ -558,8 +650,25 @@ def test_every_mutating_route_outside_the_schema_is_classified(world: World) -> 
     routes = [r for router in routers_in_mount_order() for r in router.routes if isinstance(r, APIRoute)]
     hidden = {(m, r.path) for r in routes if not r.include_in_schema for m in r.methods if m in MUTATING}
     problems = [f"{m} {p}: not in /openapi.json and not classified; give it an audit recipe or add it to EXEMPT_PAGE_ROUTES "
-                f"in {THIS_FILE} with why" for m, p in sorted(hidden - set(EXEMPT_PAGE_ROUTES))]  # fmt: skip
-    problems += [f"{m} {p}: listed in EXEMPT_PAGE_ROUTES but no longer served; remove it" for m, p in sorted(set(EXEMPT_PAGE_ROUTES) - hidden)]
+                f"in {THIS_FILE} with why" for m, p in sorted(hidden - set(EXEMPT_PAGE_ROUTES) - set(PAGE_RECIPES))]  # fmt: skip
+    problems += [f"{m} {p}: listed in EXEMPT_PAGE_ROUTES or PAGE_RECIPES but no longer served; remove it"
+                 for m, p in sorted((set(EXEMPT_PAGE_ROUTES) | set(PAGE_RECIPES)) - hidden)]  # fmt: skip
+    problems += [f"{m} {p}: both a page recipe and an exemption" for m, p in sorted(set(PAGE_RECIPES) & set(EXEMPT_PAGE_ROUTES))]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_mutating_page_route_writes_an_audit_entry(world: World) -> None:
+    problems = []
+    for (method, path), recipe in PAGE_RECIPES.items():
+        response = recipe(world)
+        if response.status_code != 303:  # a done form redirects; anything else is its error page
+            problems.append(f"{method} {path}: the recipe's form answered {response.status_code}: {response.text[:300]}")
+            continue
+        entries = world.entries(request_id=world.request_id)
+        if not entries:
+            problems.append(f"{method} {path}: answered {response.status_code} but wrote no audit entry (request id {world.request_id})")
+        problems += [f"{method} {path}: audit entry {e.action!r} by {e.actor!r}, not the signed-in user" for e in entries
+                     if e.actor != f"web:{TEST_ADMIN_EMAIL}"]  # fmt: skip
     assert not problems, "\n".join(problems)
 
 
@@ -597,7 +706,8 @@ def test_every_mutating_cli_command_writes_an_audit_entry(world: World) -> None:
     for command, recipe in cli_recipes(world).items():
         args = [world.ids.get(a[1:-1], a) if a.startswith("{") else a for a in (recipe() if callable(recipe) else recipe)]
         before = world.last_audit_id()
-        result = world.cli(*args, "--json") if command in JSON_OUTPUT else world.cli(*args)
+        extra = ("--json",) if command in JSON_OUTPUT else ()
+        result = world.cli(*args, *extra, input=CLI_INPUT.get(command))
         if result.exit_code != 0:
             problems.append(f"`stackwright {command}` exited {result.exit_code}: {(result.stderr or result.stdout)[:300]}")
             continue
@@ -608,6 +718,7 @@ def test_every_mutating_cli_command_writes_an_audit_entry(world: World) -> None:
     assert not problems, "\n".join(problems)
 
 
+CLI_INPUT = {"users set-password": "a new long password\n"}  # what a command reads from stdin
 JSON_OUTPUT = {"invitations create": ("invitation", "id"), "keys create": ("key", "id"), "datasets add-item": ("item", "item_id"), "datasets update-item": ("item", "item_id"),
                "jobs run": ("job", "id")}  # fmt: skip
 

@@ -157,7 +157,7 @@ def test_stats_totals_match_numpy(api: httpx.Client) -> None:
     assert body["data"][0]["error_count"] > 0  # the data set has errors to count
 
 
-@pytest.mark.parametrize("group_by", ["model", "route", "environment", "prompt_version"])
+@pytest.mark.parametrize("group_by", ["model", "route", "environment", "prompt_version", "user_id"])
 def test_stats_grouped(api: httpx.Client, group_by: str) -> None:
     traces = seed(api)
     body = stats(api, group_by=group_by)

@@ -64,9 +64,12 @@ def test_sign_in_see_the_demo_traces_and_the_eight_answers_then_sign_out(demo_se
     page.fill("input[name=email]", credentials["STACKWRIGHT_ADMIN_EMAIL"])
     page.fill("input[name=password]", credentials["STACKWRIGHT_ADMIN_PASSWORD"])
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/ui/traces$"))
-    for label in ("Traces", "Sessions"):
+    page.wait_for_url(re.compile(r".*/ui/dashboard$"))
+    assert page.locator("figure[data-chart] svg").count() == 5
+    for label in ("Dashboard", "Traces", "Sessions"):
         assert page.get_by_role("link", name=label, exact=True).count() == 1
+    page.get_by_role("link", name="Traces", exact=True).click()
+    page.wait_for_url(re.compile(r".*/ui/traces$"))
     rows = page.locator("tr[data-trace-id]")
     assert rows.count() >= 3, page.content()
 
@@ -78,6 +81,12 @@ def test_sign_in_see_the_demo_traces_and_the_eight_answers_then_sign_out(demo_se
     for n in range(1, 9):
         assert page.locator(f'[data-question="{n}"]').inner_text().strip()
     assert page.locator("tr[data-span-id]").count() >= 2
+    shown = page.locator("tr[data-span-id]:visible").count()
+    root_toggle = page.locator("tr[data-span-id]").first.locator("button[data-toggle]")
+    root_toggle.click()  # collapse the root: only it stays in view
+    assert page.locator("tr[data-span-id]:visible").count() == 1
+    root_toggle.click()
+    assert page.locator("tr[data-span-id]:visible").count() == shown
     page.locator("tr[data-span-id] a").nth(1).click()
     page.wait_for_url(re.compile(r".*\?span=[0-9a-f]{16}$"))
     assert page.locator("tr[aria-selected=true]").count() == 1
@@ -105,9 +114,35 @@ def test_a_wrong_password_and_an_injected_script_stay_inert(demo_server, chromiu
 
     page.fill("input[name=password]", credentials["STACKWRIGHT_ADMIN_PASSWORD"])
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/ui/traces$"))
+    page.wait_for_url(re.compile(r".*/ui/dashboard$"))
     page.goto(server.base_url + "/ui/traces?name=%3Cscript%3Ealert(1)%3C/script%3E&start=%3Cimg%20src=x%20onerror=alert(2)%3E")
     assert page.locator('[data-error-for="start"]').count() == 1
     assert page.locator("script:not([src])").count() == 0 and page.locator("img").count() == 0
     assert dialogs == []
+    page.close()
+
+
+def test_an_admin_creates_an_api_key_and_sees_its_secret_once(demo_server, chromium) -> None:
+    server, credentials = demo_server
+    page = chromium.new_page()
+    page.goto(server.base_url + "/ui/sign-in")
+    page.fill("input[name=email]", credentials["STACKWRIGHT_ADMIN_EMAIL"])
+    page.fill("input[name=password]", credentials["STACKWRIGHT_ADMIN_PASSWORD"])
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/ui/sign-in" not in url)
+    page.get_by_role("link", name="Settings", exact=True).click()
+    page.wait_for_url(re.compile(r".*/ui/settings/members$"))
+    page.get_by_role("link", name="API keys", exact=True).click()
+    page.fill("input[name=name]", "browser key")
+    page.check("input[name=scope][value=write]")
+    page.get_by_role("button", name="Create key").click()
+    page.wait_for_url(re.compile(r".*/ui/settings/keys/[^/]+/created$"))
+    secret = page.locator("[data-secret]").inner_text().strip()
+    assert secret.startswith("sw-") and len(secret) > 20
+
+    page.reload()  # the secret was shown once: a reload finds none
+    assert page.locator("[data-secret]").count() == 0 and page.locator("[data-secret-gone]").count() == 1
+    assert secret not in page.content()
+    page.goto(server.base_url + "/ui/settings/keys")
+    assert "browser key" in page.content() and secret[:12] in page.content() and secret not in page.content()
     page.close()

@@ -28,7 +28,7 @@ def assert_page(response: httpx.Response, status: int) -> str:
 
 def test_a_browser_without_a_session_is_led_to_the_sign_in_form(browser: httpx.Client, anon: httpx.Client) -> None:
     home = browser.get("/")
-    assert home.status_code == 303 and home.headers["location"] == "/ui/traces"
+    assert home.status_code == 303 and home.headers["location"] == "/ui/dashboard"
     page = browser.get("/ui/traces")
     assert page.status_code == 303 and page.headers["location"].startswith("/ui/sign-in?next=")
     form = assert_page(browser.get(page.headers["location"]), 200)
@@ -114,7 +114,7 @@ def test_sign_in_only_returns_to_pages_of_this_ui(browser: httpx.Client) -> None
     form = browser.get("/ui/sign-in")
     data = {"csrf_token": csrf_of(form), "email": TEST_ADMIN_EMAIL, "password": TEST_ADMIN_PASSWORD, "next": "//evil.example/ui"}
     response = browser.post("/ui/sign-in", data=data)
-    assert response.headers["location"] == "/ui/traces"
+    assert response.headers["location"] == "/ui/dashboard"
 
 
 def test_unknown_pages_and_static_files(admin: httpx.Client) -> None:

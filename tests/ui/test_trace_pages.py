@@ -131,3 +131,36 @@ def test_sessions_list_and_conversation(admin: httpx.Client, api: httpx.Client) 
     page = assert_page(admin.get("/ui/sessions/s1"), 200)
     assert re.findall(r'<li data-trace-id="([0-9a-f]+)"', page) == [first, second]  # in order
     assert assert_page(admin.get("/ui/sessions/nope"), 404)
+
+
+def test_a_10000_span_trace_opens_with_deeper_spans_collapsed_and_one_span_body(admin: httpx.Client, api: httpx.Client) -> None:
+    """Root, 10 steps, 100 calls under them, 9,889 leaves under the calls: the rows down to depth 2 are
+    shown, the leaves are in the page but hidden below their collapsed call, and only the selected span's
+    body is inlined."""
+    tid, root = trace_id(), span_id()
+    spans = [span(tid, root, "agent", 0, 10_000, attrs={"input.value": "the root input"})]
+    steps = [span_id() for _ in range(10)]
+    calls = [span_id() for _ in range(100)]
+    spans += [span(tid, s, f"step-{i}", i, 9_000, parent=root) for i, s in enumerate(steps)]
+    spans += [span(tid, c, f"call-{i}", 20 + i, 8_000, parent=steps[i // 10]) for i, c in enumerate(calls)]
+    spans += [span(tid, span_id(), "leaf", 200 + i % 5000, 7_000, parent=calls[i % 100], attrs={"input.value": f"leaf body {i}"})
+              for i in range(10_000 - len(spans))]  # fmt: skip
+    for i in range(0, len(spans), 2000):
+        send(api, spans[i : i + 2000])
+    page = assert_page(admin.get(f"/ui/traces/{tid}"), 200)
+    rows = re.findall(r"<tr data-span-id=\"[0-9a-f]+\"[^>]*>", page)
+    assert len(rows) == 10_000 and "Only the first" not in page
+    hidden = [r for r in rows if r.endswith(" hidden>") or " hidden " in r]
+    assert len(hidden) == 10_000 - 111
+    assert all('data-depth="3"' in r for r in hidden)
+    assert len([r for r in rows if 'data-expanded="false"' in r]) == 100  # the calls: collapsed, with a toggle
+    assert 'data-collapsed="9889"' in page and "open=all" in page
+    assert "the root input" in page and "leaf body" not in page  # bodies: the selected span's only
+    assert len(page) < 8_000_000
+    leaf = re.search(r'<tr data-span-id="([0-9a-f]+)"[^>]*data-depth="3"', page).group(1)
+    chosen = admin.get(f"/ui/traces/{tid}", params={"span": leaf}).text  # its own URL shows its body, in view
+    selected_row = re.search(rf'<tr data-span-id="{leaf}"[^>]*>', chosen).group(0)
+    assert "hidden" not in selected_row and 'aria-selected="true"' in selected_row and "leaf body" in chosen
+    assert len(re.findall(r"<tr data-span-id=\"[0-9a-f]+\"[^>]*hidden", chosen)) == 10_000 - 111 - 99
+    everything = admin.get(f"/ui/traces/{tid}", params={"open": "all"}).text
+    assert "hidden>" not in everything.split("<tbody>")[1].split("</tbody>")[0]

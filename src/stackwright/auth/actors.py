@@ -5,6 +5,8 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass, field
 
+from stackwright.core.errors import Forbidden
+
 SCOPE_RANK = {"read": 1, "write": 2, "admin": 3}
 ROLE_RANK = {"viewer": 1, "member": 2, "admin": 3, "owner": 4}
 ROLE_SCOPE = {"viewer": "read", "member": "write", "admin": "admin", "owner": "admin"}  # the most a role's keys may do
@@ -30,6 +32,16 @@ class Actor:
     def has_scope(self, needed: str) -> bool:
         """admin implies write, write implies read."""
         return max((SCOPE_RANK[s] for s in self.scopes), default=0) >= SCOPE_RANK[needed]
+
+    def require_scope(self, needed: str, doing: str) -> None:
+        """Forbidden unless the actor holds ``needed``: the check every caller (API key, web page, CLI) passes
+        through in the service layer. ``doing`` says what was refused."""
+        if not self.has_scope(needed):
+            held = ", ".join(self.scopes) or "none"
+            raise Forbidden(
+                f"{doing} needs the {needed!r} scope (an admin or owner of the project); you have {held}.",
+                hint="Ask an admin of the project to do it, or to give you a higher role.",
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -218,9 +218,7 @@ def list_keys(caller: AdminCaller, session: SessionDep) -> Page[KeyOut]:
 
 @router.post("/keys", response_model=KeyCreated, status_code=201, summary="Create a key; the secret is shown once")
 def create_key(body: KeyCreate, caller: AdminCaller, session: SessionDep) -> KeyCreated:
-    key, raw = keys.create_key(
-        session, caller, caller.project_id, body.name, list(body.scopes), user_id=caller.user_id, expires_at=body.expires_at
-    )
+    key, raw = keys.create_own_key(session, caller, caller.project_id, body.name, list(body.scopes), expires_at=body.expires_at)
     session.commit()
     return _key_created(key, raw)
 
@@ -242,9 +240,11 @@ def list_audit(
     caller: AdminCaller,
     session: SessionDep,
     action: str | None = None,
+    actor: Annotated[str | None, Query(max_length=200, description="Part of the actor's label, e.g. an email or key prefix")] = None,
     object_type: str | None = None,
     object_id: str | None = None,
     since: UTCTime | None = None,
+    until: Annotated[UTCTime | None, Query(description="Entries before this time")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[AuditOut]:
@@ -252,9 +252,11 @@ def list_audit(
         session,
         caller.project_id,
         action=action,
+        actor=actor,
         object_type=object_type,
         object_id=object_id,
         since=since,
+        until=until,
         cursor=cursor,
         limit=limit,
     )

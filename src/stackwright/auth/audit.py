@@ -59,25 +59,32 @@ def list_entries(
     project_id: str | None,
     *,
     action: str | None = None,
+    actor: str | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
     all_projects: bool = False,
 ) -> tuple[list[AuditEntry], str | None]:
-    """Newest first. ``project_id`` scopes the query; the CLI may pass ``all_projects`` to see everything."""
+    """Newest first. ``project_id`` scopes the query; the CLI may pass ``all_projects`` to see everything.
+    ``actor`` matches part of the actor's label; ``since`` is inclusive, ``until`` exclusive."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
     if not all_projects:
         query = query.where(AuditEntry.project_id == project_id)
     if action:
         query = query.where(AuditEntry.action == action)
+    if actor:
+        query = query.where(AuditEntry.actor.contains(actor, autoescape=True))
     if object_type:
         query = query.where(AuditEntry.object_type == object_type)
     if object_id:
         query = query.where(AuditEntry.object_id == object_id)
     if since:
         query = query.where(AuditEntry.created_at >= as_utc(since))
+    if until:
+        query = query.where(AuditEntry.created_at < as_utc(until))
     before_id = decode_id_cursor("a", cursor)
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)

@@ -107,6 +107,31 @@ def users_create(
         typer.echo(f"Created user {user.email} ({user.id})" + (f", {role} of {target.name}." if target else "."))
 
 
+@users_app.command("set-password")
+def users_set_password(
+    ctx: typer.Context,
+    email: str = typer.Argument(..., help="The user's email (or id)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from standard input."),
+) -> None:
+    """Set a user's password (prompted for, or read from stdin); their browser sessions end."""
+    import sys
+
+    from stackwright.auth import passwords
+    from stackwright.auth.actors import cli_actor
+    from stackwright.core.errors import InvalidInput
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        raise InvalidInput("No password given.", hint="Type it at the prompt on a terminal, or pipe it in with --password-stdin.")
+    passwords.check_new_password(password)
+    with common.database(ctx).write() as session:
+        user = passwords.set_password(session, cli_actor(), email, password)
+    typer.echo(f"Set the password of {user.email}; their browser sessions were signed out.")
+
+
 @users_app.command("list")
 def users_list(
     ctx: typer.Context,

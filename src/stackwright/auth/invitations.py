@@ -45,6 +45,7 @@ def _open_for(session: Session, project_id: str, email: str) -> Invitation | Non
 
 def invite(session: Session, actor: Actor, project_id: str, email: str, role: str, ttl_days: int) -> Invitation:
     """Offer ``role`` in the project to ``email``. Only this project's own members and invitations are looked at."""
+    actor.require_scope("admin", "Inviting people to the project")
     email = service.check_email(email)
     service.check_role(role)
     service.require_role_over(session, actor, project_id, role)
@@ -137,6 +138,7 @@ def decline(session: Session, actor: Actor, user: User, invitation_id: str) -> I
 
 def revoke(session: Session, actor: Actor, project_id: str, invitation_id: str) -> Invitation:
     """Idempotent for revoked invitations; an answered one cannot be taken back (remove the member instead)."""
+    actor.require_scope("admin", "Revoking an invitation")
     invitation = find_in_project(session, project_id, invitation_id)
     if invitation.status == "revoked":
         return invitation

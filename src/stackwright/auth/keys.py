@@ -87,6 +87,14 @@ def create_key(
     return key, raw
 
 
+def create_own_key(
+    session: Session, actor: Actor, project_id: str, name: str, scopes: list[str], *, expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """An admin creates a key of their own (the API's POST /keys, the web UI's key form); it never exceeds their role."""
+    actor.require_scope("admin", "Creating API keys")
+    return create_key(session, actor, project_id, name, scopes, user_id=actor.user_id, expires_at=expires_at)
+
+
 def list_keys(session: Session, project_id: str, *, include_revoked: bool = True) -> list[ApiKey]:
     query = select(ApiKey).where(ApiKey.project_id == project_id).order_by(ApiKey.created_at)
     if not include_revoked:
@@ -104,6 +112,7 @@ def find_key(session: Session, ref: str, project_id: str | None = None) -> ApiKe
 
 def revoke_key(session: Session, actor: Actor, key: ApiKey) -> ApiKey:
     """Idempotent: revoking a revoked key changes nothing."""
+    actor.require_scope("admin", "Revoking API keys")
     if key.revoked_at is not None:
         return key
     before = audit.snapshot(key)

@@ -11,12 +11,14 @@ from stackwright.auth import audit
 from stackwright.auth.actors import ROLE_RANK, Actor
 from stackwright.auth.keys import list_keys, revoke_key, role_of
 from stackwright.auth.models import ROLES, Membership, Project, User
+from stackwright.auth.passwords import check_new_password
 from stackwright.auth.security import hash_password
 from stackwright.core.clock import new_id, utcnow
 from stackwright.core.config import EMAIL_PATTERN
 from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MANAGE_MEMBERS = "Managing the project's members"
 
 
 def check_project_name(name: str) -> str:
@@ -111,8 +113,8 @@ def create_user(
 ) -> User:
     """``password_hash``: the argon2 hash of ``password`` when the caller computed it already."""
     email = check_email(email)
-    if password is not None and len(password) < 8:
-        raise InvalidInput("The password is too short.", hint="Use at least 8 characters.")
+    if password is not None:
+        check_new_password(password)
     if session.scalar(select(User.id).where(User.email == email)):
         raise Conflict(f"A user with email {email!r} already exists.", hint="Add the existing user to a project instead.")
     user = User(
@@ -163,6 +165,7 @@ def get_membership(session: Session, project_id: str, user_id: str) -> Membershi
 
 
 def add_member(session: Session, actor: Actor, project_id: str, user_id: str, role: str) -> Membership:
+    actor.require_scope("admin", MANAGE_MEMBERS)
     check_role(role)
     require_role_over(session, actor, project_id, role)
     return insert_member(session, actor, project_id, user_id, role)
@@ -187,6 +190,7 @@ def _owner_count(session: Session, project_id: str) -> int:
 
 
 def set_member_role(session: Session, actor: Actor, project_id: str, user_id: str, role: str) -> Membership:
+    actor.require_scope("admin", MANAGE_MEMBERS)
     check_role(role)
     member = get_membership(session, project_id, user_id)
     if member.role == role:
@@ -204,6 +208,7 @@ def set_member_role(session: Session, actor: Actor, project_id: str, user_id: st
 
 
 def remove_member(session: Session, actor: Actor, project_id: str, user_id: str) -> None:
+    actor.require_scope("admin", MANAGE_MEMBERS)
     member = get_membership(session, project_id, user_id)
     require_role_over(session, actor, project_id, member.role)
     if member.role == "owner" and _owner_count(session, project_id) <= 1:

@@ -6,15 +6,23 @@ from typing import Any
 
 from stackwright.core.layers import AppContext, Layer
 
-HOME = "/ui/traces"
+HOME = "/ui/dashboard"
 
 
 def _routers() -> list[Any]:
     from stackwright.ui.account import router as account_router
+    from stackwright.ui.dashboard import router as dashboard_router
     from stackwright.ui.pages import fallback_router, static_router
+    from stackwright.ui.settings import router as settings_router
+    from stackwright.ui.settings_audit import router as settings_audit_router
+    from stackwright.ui.settings_keys import router as settings_keys_router
+    from stackwright.ui.settings_password import router as settings_password_router
     from stackwright.ui.traces import router as traces_router
+    from stackwright.ui.usage import router as usage_router
+    from stackwright.ui.users import router as users_router
 
-    return [static_router, account_router, traces_router, fallback_router]
+    return [static_router, account_router, traces_router, dashboard_router, users_router, usage_router, settings_router,
+            settings_keys_router, settings_audit_router, settings_password_router, fallback_router]
 
 
 def _setup(ctx: AppContext) -> None:

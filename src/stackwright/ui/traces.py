@@ -20,6 +20,7 @@ from stackwright.insights.render import LINES, QUESTIONS
 from stackwright.insights.service import explain
 from stackwright.tracing import queries
 from stackwright.ui.pages import UserDep, page_router, render
+from stackwright.ui.waterfall import waterfall
 
 router = page_router()
 
@@ -113,15 +114,6 @@ def _answers(session: Any, project_id: str, trace_id: str) -> tuple[dict[str, An
     return answers, sections, None
 
 
-def _bar(span: dict[str, Any], trace: dict[str, Any]) -> tuple[float, float]:
-    """Where a span's bar starts and how wide it is, in thousandths of the trace's duration."""
-    origin = trace["start_ns"]
-    total = max((trace["end_ns"] or origin) - origin, 1)
-    start = min(max((span["start_ns"] - origin) / total, 0.0), 1.0)
-    width = min(((span["end_ns"] or span["start_ns"]) - span["start_ns"]) / total, 1.0 - start)
-    return round(start * 1000, 1), round(max(width, 0.002) * 1000, 1)
-
-
 @router.get("/ui/traces/{trace_id}")
 def trace_page(request: Request, trace_id: str, user: UserDep) -> Response:
     project_id = user.project_id
@@ -136,7 +128,8 @@ def trace_page(request: Request, trace_id: str, user: UserDep) -> Response:
             except NotFound:
                 selected = None
         answers, sections, no_answers = _answers(session, project_id, trace["trace_id"])
-    rows = [{**span, "bar": _bar(span, trace), "depth_class": f"depth-{min(span['depth'], 24)}"} for span in spans]
+    open_all = request.query_params.get("open") == "all"
+    rows, collapsed = waterfall(spans, trace, selected["span_id"] if selected else None, open_all)
     panel = None
     if selected is not None:
         panel = {
@@ -148,7 +141,7 @@ def trace_page(request: Request, trace_id: str, user: UserDep) -> Response:
         }
     return render(
         request, "trace.html", user=user, trace=trace, rows=rows, truncated=view["truncated"], scores=view["scores"],
-        panel=panel, answers=answers, sections=sections, no_answers=no_answers,
+        panel=panel, answers=answers, sections=sections, no_answers=no_answers, collapsed=collapsed, span_count=len(spans),
     )  # fmt: skip
 
 

@@ -35,7 +35,7 @@ def _stats_table_row(row: dict[str, Any]) -> dict[str, Any]:
 def stats_command(
     ctx: typer.Context,
     project: str | None = common.PROJECT_OPTION,
-    group_by: str = typer.Option("none", help="none, model, route, prompt_version, environment or span_name."),
+    group_by: str = typer.Option("none", help="none, model, route, prompt_version, environment, user_id or span_name."),
     bucket: str = typer.Option(None, help="Time buckets, e.g. 1m, 5m, 1h, 1d."),
     since: str = typer.Option(None, help="Only traces started at or after this ISO 8601 time (or unix ns)."),
     until: str = typer.Option(None, help="Only traces started before this ISO 8601 time (or unix ns)."),

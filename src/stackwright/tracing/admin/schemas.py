@@ -12,7 +12,7 @@ from stackwright.auth.schemas import Input, Output
 
 ScoreSource = Literal["human", "api", "eval"]
 ScoreType = Literal["numeric", "boolean", "categorical"]
-GroupBy = Literal["none", "model", "route", "prompt_version", "environment", "span_name"]
+GroupBy = Literal["none", "model", "route", "prompt_version", "environment", "user_id", "span_name"]
 TraceId = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$", description="32 hex characters.")]
 SpanId = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{16}$", description="16 hex characters.")]
 

@@ -1,7 +1,7 @@
 """Trace stats: count, errors, latency percentiles, tokens, cost and score aggregates, by group and time bucket.
 
-Counts and sums are aggregated by the database. Latency percentiles are computed exactly with numpy
-(linear interpolation) over the fetched ``duration_ms`` column, so both backends give the same answer.
+Latency percentiles are computed exactly with numpy (linear interpolation) over the fetched ``duration_ms``
+column, so both backends give the same answer; counts and sums come from the same single read of the rows.
 Grouping by ``span_name`` aggregates spans (and the scores attached to those spans); every other
 grouping aggregates traces (and all scores of those traces). With ``span_name``, the model, status and
 time filters apply to the spans, the route/environment/prompt filters to the span's trace.
@@ -15,14 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, case, func, literal_column, select
+from sqlalchemy import BigInteger, and_, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from stackwright.core.errors import InvalidInput
 from stackwright.tracing.models import Score, Span, Trace
 
-GROUP_COLUMNS = {"model": Trace.model, "route": Trace.route, "prompt_version": Trace.prompt_version, "environment": Trace.environment}
-GROUP_BY_CHOICES = ("none", "model", "route", "prompt_version", "environment", "span_name")
+GROUP_COLUMNS = {
+    "model": Trace.model, "route": Trace.route, "prompt_version": Trace.prompt_version, "environment": Trace.environment,
+    "user_id": Trace.user_id,
+}  # fmt: skip
+GROUP_BY_CHOICES = ("none", "model", "route", "prompt_version", "environment", "user_id", "span_name")
 MAX_GROUPS = 10_000
 PERCENTILES = (50, 95, 99)
 _BUCKET = re.compile(r"([1-9][0-9]{0,5})([smhd])")
@@ -148,54 +151,45 @@ def _source(project_id: str, q: StatsQuery) -> _Source:
     )
 
 
-def _sum(column: Any) -> Any:
-    return func.sum(func.coalesce(column, 0))
+Columns = list[tuple[Any, ...]]
+# per key: the sums, and the latency percentiles
+Aggregated = tuple[dict[tuple[Any, ...], dict[str, Any]], dict[tuple[Any, ...], Any]]
 
 
-def _aggregates(session: Session, src: _Source) -> dict[tuple[Any, ...], dict[str, Any]]:
-    is_error = case((src.status == "error", 1), else_=0)
-    stmt = (
-        select(*src.keys, func.count(), func.sum(is_error), *[_sum(t) for t in src.tokens], func.sum(func.coalesce(src.cost, 0.0)))
-        .select_from(src.from_)
-        .where(*src.where)
-    )
-    if src.keys:
-        stmt = stmt.group_by(*src.keys).limit(MAX_GROUPS + 1)
-    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    n = len(src.keys)
-    for row in session.execute(stmt):
-        count = int(row[n])
-        if count == 0:
-            continue  # no rows at all and no grouping: SQL still answers one row
-        key = tuple(row[:n])
-        groups[key] = {
-            "count": count,
-            "error_count": int(row[n + 1] or 0),
-            "input_tokens": int(row[n + 2] or 0),
-            "output_tokens": int(row[n + 3] or 0),
-            "total_tokens": int(row[n + 4] or 0),
-            "cost": float(row[n + 5] or 0.0),
-        }
-    if len(groups) > MAX_GROUPS:
+def _read(session: Session, src: _Source) -> Columns:
+    """The rows' group keys, status, duration, tokens and cost, by column (empty when no row matches)."""
+    stmt = select(*src.keys, src.status, src.duration, *src.tokens, src.cost).select_from(src.from_).where(*src.where)
+    rows = session.connection().execute(stmt).all()  # Core rows: ORM row handling would double the time
+    return list(zip(*rows, strict=True))  # by column: slicing each of 100,000s of rows would cost more than the query
+
+
+def _aggregates(columns: Columns, n: int, by: list[int]) -> Aggregated:
+    """Per key (the key columns ``by`` of the ``n``): count, errors, tokens, cost and the latency percentiles.
+    Percentiles need every duration anyway, so the sums come from the same read rather than a second scan."""
+    import numpy as np
+
+    if not columns:
+        return {}, {}
+    size = len(columns[n])
+    members: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for i, key in enumerate(zip(*[columns[k] for k in by], strict=True) if by else [()] * size):
+        members[key].append(i)
+    if len(members) > MAX_GROUPS:
         raise InvalidInput(
             f"The stats have more than {MAX_GROUPS} groups.", hint="Use a wider bucket, a narrower time range or fewer groups."
         )
-    return groups
-
-
-def _latency(session: Session, src: _Source) -> dict[tuple[Any, ...], dict[str, float]]:
-    import numpy as np
-
-    n = len(src.keys)
-    values: dict[tuple[Any, ...], list[float]] = defaultdict(list)
-    result = session.execute(select(*src.keys, src.duration).select_from(src.from_).where(*src.where))
-    for row in result:
-        values[tuple(row[:n])].append(row[n])
-    out = {}
-    for key, durations in values.items():
-        p = np.percentile(np.asarray(durations, dtype=np.float64), PERCENTILES)
-        out[key] = {f"p{pct}": float(v) for pct, v in zip(PERCENTILES, p, strict=True)}
-    return out
+    is_error = np.fromiter((status == "error" for status in columns[n]), dtype=bool, count=size)
+    duration = np.asarray(columns[n + 1], dtype=np.float64)
+    sums = [np.nan_to_num(np.asarray(column, dtype=np.float64)) for column in columns[n + 2 : n + 6]]  # None counts as 0
+    groups, latency = {}, {}
+    for key, at in members.items():
+        index = np.asarray(at, dtype=np.intp)
+        tin, tout, total, cost = (float(column[index].sum()) for column in sums)
+        groups[key] = {"count": len(at), "error_count": int(is_error[index].sum()), "input_tokens": int(tin),
+                       "output_tokens": int(tout), "total_tokens": int(total), "cost": cost}  # fmt: skip
+        p = np.percentile(duration[index], PERCENTILES)
+        latency[key] = {f"p{pct}": float(v) for pct, v in zip(PERCENTILES, p, strict=True)}
+    return groups, latency
 
 
 def _scores(session: Session, src: _Source) -> dict[tuple[Any, ...], dict[str, dict[str, Any]]]:
@@ -231,16 +225,8 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
     return tuple((value is None, value if value is not None else "") for value in key)
 
 
-def compute_stats(session: Session, project_id: str, q: StatsQuery) -> dict[str, Any]:
-    """Stats rows for the project, one per group and bucket, ordered by group (unset last) then time."""
-    if q.start_ns is not None and q.end_ns is not None and q.end_ns <= q.start_ns:
-        raise InvalidInput("end must be after start.", hint="Swap the two times or widen the range.")
-    src = _source(project_id, q)
-    groups = _aggregates(session, src)
-    latency = _latency(session, src) if groups else {}
-    scores = _scores(session, src) if groups else {}
-    grouped = q.group_by != "none"
-    bucketed = q.bucket_ns is not None
+def _rows(aggregated: Aggregated, scores: dict[tuple[Any, ...], Any], grouped: bool, bucketed: bool) -> list[dict[str, Any]]:
+    groups, latency = aggregated
     rows = []
     for key in sorted(groups, key=_sort_key):
         agg = groups[key]
@@ -256,10 +242,40 @@ def compute_stats(session: Session, project_id: str, q: StatsQuery) -> dict[str,
                 "scores": scores.get(key, {}),
             }
         )
+    return rows
+
+
+def _check_range(q: StatsQuery) -> None:
+    if q.start_ns is not None and q.end_ns is not None and q.end_ns <= q.start_ns:
+        raise InvalidInput("end must be after start.", hint="Swap the two times or widen the range.")
+
+
+def compute_stats(session: Session, project_id: str, q: StatsQuery) -> dict[str, Any]:
+    """Stats rows for the project, one per group and bucket, ordered by group (unset last) then time."""
+    _check_range(q)
+    src = _source(project_id, q)
+    n = len(src.keys)
+    aggregated = _aggregates(_read(session, src), n, list(range(n)))
+    scores = _scores(session, src) if aggregated[0] else {}
     return {
         "group_by": q.group_by,
         "bucket": q.bucket,
         "start": ns_to_datetime(q.start_ns),
         "end": ns_to_datetime(q.end_ns),
-        "data": rows,
+        "data": _rows(aggregated, scores, q.group_by != "none", q.bucket_ns is not None),
+    }
+
+
+def compute_overview(session: Session, project_id: str, q: StatsQuery) -> dict[str, list[dict[str, Any]]]:
+    """Two views from one read of the rows (a dashboard's): ``over_time``, one row per time bucket of all groups
+    together, and ``by_group``, one row per group over the whole range; stats rows as ``compute_stats`` gives
+    them, without scores. ``q`` needs both a ``group_by`` and a ``bucket``."""
+    if q.group_by == "none" or q.bucket_ns is None:
+        raise InvalidInput("An overview needs both group_by and bucket.", hint="Pass e.g. group_by=model and bucket=1h.")
+    _check_range(q)
+    src = _source(project_id, q)
+    columns = _read(session, src)  # keys: the group, then the bucket
+    return {
+        "over_time": _rows(_aggregates(columns, 2, [1]), {}, grouped=False, bucketed=True),
+        "by_group": _rows(_aggregates(columns, 2, [0]), {}, grouped=True, bucketed=False),
     }

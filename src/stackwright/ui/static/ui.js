@@ -6,12 +6,17 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const select of document.querySelectorAll("select[data-autosubmit]")) {
     select.addEventListener("change", () => select.form.submit());
   }
-  // Waterfall rows: up/down move between spans, Enter opens the focused one.
+  // Waterfall rows: up/down move between the shown spans, Enter opens the focused one.
   const rows = Array.from(document.querySelectorAll("tr[data-span-id]"));
+  const shown = (i, step) => {
+    for (let j = i + step; j >= 0 && j < rows.length; j += step) if (!rows[j].hidden) return rows[j];
+    return null;
+  };
   rows.forEach((row, i) => {
     row.tabIndex = row.classList.contains("selected") || (i === 0 && !document.querySelector("tr.selected")) ? 0 : -1;
     row.addEventListener("keydown", (event) => {
-      const next = event.key === "ArrowDown" ? rows[i + 1] : event.key === "ArrowUp" ? rows[i - 1] : null;
+      if (event.target !== row) return; // keys on the row's toggle button or link are theirs
+      const next = event.key === "ArrowDown" ? shown(i, 1) : event.key === "ArrowUp" ? shown(i, -1) : null;
       if (next) {
         event.preventDefault();
         next.focus();
@@ -20,5 +25,30 @@ document.addEventListener("DOMContentLoaded", () => {
         if (link) link.click();
       }
     });
+  });
+  // Expand and collapse spans (the server hides what is below a collapsed span).
+  const children = new Map();
+  for (const row of rows) {
+    const parent = row.dataset.parentSpanId;
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(row);
+  }
+  const setBelow = (row, open) => {
+    const stack = [...(children.get(row.dataset.spanId) || [])];
+    while (stack.length) {
+      const child = stack.pop();
+      child.hidden = !open;
+      if (!open || child.dataset.expanded === "true") stack.push(...(children.get(child.dataset.spanId) || []));
+    }
+  };
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-toggle]");
+    if (!button) return;
+    const row = button.closest("tr");
+    const open = row.dataset.expanded !== "true";
+    row.dataset.expanded = String(open);
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "\u25be" : "\u25b8";
+    setBelow(row, open);
   });
 });
