@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from stackwright.core.deps import get_db
-from stackwright.gateway.limits.api import _flush_local_usage, _now
+from stackwright.gateway.limits.api import flush_local_usage, usage_now
 from stackwright.gateway.limits.service import usage
 from stackwright.ui.nav import NavEntry, add_nav
 from stackwright.ui.pages import UserDep, page_router, render
@@ -50,8 +50,8 @@ def _figure(entry: dict[str, Any], metric: str, period: str, limit_name: str, la
 @router.get("/ui/usage")
 def usage_page(request: Request, user: UserDep) -> Response:
     project_id = user.project_id
-    _flush_local_usage(request)  # before the first read, as the API does: on SQLite that read fixes the snapshot
-    now = _now(request)
+    flush_local_usage(request)  # before the first read, as the API does: on SQLite that read fixes the snapshot
+    now = usage_now(request)
     with get_db(request).read() as session:
         entries = usage(session, project_id, now)
     rows = [

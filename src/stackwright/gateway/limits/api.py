@@ -19,14 +19,16 @@ from stackwright.gateway.limits.stamps import wait_for_every_process
 router = APIRouter(prefix="/api/v1", tags=["gateway"])
 
 
-def _flush_local_usage(request: Request) -> None:
+def flush_local_usage(request: Request) -> None:
+    """Write this process's pending usage first: on SQLite a session's first read fixes its snapshot."""
     enforcer = getattr(request.app.state, "limits", None)
     flush = getattr(enforcer, "flush", None)
     if flush is not None:
         flush()
 
 
-def _now(request: Request) -> float:
+def usage_now(request: Request) -> float:
+    """The enforcer's clock (tests move it), else the wall clock."""
     enforcer = getattr(request.app.state, "limits", None)
     clock = getattr(enforcer, "clock", None)
     return clock() if clock is not None else time.time()
@@ -58,9 +60,9 @@ def get_key_usage(key_id: str, caller: ReadCaller, session: SessionDep, request:
     from stackwright.auth import keys
     from stackwright.gateway.limits.service import usage
 
-    _flush_local_usage(request)  # before the session's first read: on SQLite that read fixes its snapshot
+    flush_local_usage(request)  # before the session's first read: on SQLite that read fixes its snapshot
     key = keys.find_key(session, key_id, caller.project_id)
-    return UsageOut.model_validate(usage(session, key.project_id, _now(request), "key", key.id)[0])
+    return UsageOut.model_validate(usage(session, key.project_id, usage_now(request), "key", key.id)[0])
 
 
 @router.get("/gateway/usage", response_model=UsageList, summary="Spend and counts of every key and model, with their limits")
@@ -69,6 +71,6 @@ def get_gateway_usage(
 ) -> UsageList:
     from stackwright.gateway.limits.service import usage
 
-    _flush_local_usage(request)
-    rows = usage(session, caller.project_id or "", _now(request), scope)
+    flush_local_usage(request)
+    rows = usage(session, caller.project_id or "", usage_now(request), scope)
     return UsageList(data=[UsageOut.model_validate(r) for r in rows])
