@@ -5,6 +5,10 @@ overrides ``run_once`` when its pass is async; an ``interval_s`` of 0 or less tu
 ``start`` schedules the loop on the running event loop, ``stop`` wakes it and waits for the pass in
 progress (a pass can watch ``self.stopping`` to end early at a safe point), and ``run_once`` runs a pass now.
 A failed pass is logged and the loop goes on.
+
+Work that must run wherever it is first needed, with or without an event loop (the gateway's limits flush,
+started by the first admission in a server or a CLI command), uses the same base in a daemon thread:
+``start_thread`` and ``stop_thread``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ class PeriodicTask:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
 
     def run_pass(self) -> Any:
         """One pass of blocking work; each subclass defines it (or overrides ``run_once`` for async work)."""
@@ -38,6 +44,8 @@ class PeriodicTask:
 
     @property
     def running(self) -> bool:
+        if self._thread is not None and self._thread.is_alive():
+            return True
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
@@ -85,3 +93,31 @@ class PeriodicTask:
         except (asyncio.CancelledError, Exception):  # noqa: BLE001 - timed out, cancelled or failed: cancel it
             self._task.cancel()
         self._task = None
+
+    # -- in a thread ---------------------------------------------------------------------------------
+
+    def start_thread(self) -> None:
+        """Run the loop in a daemon thread (idempotent; safe from any thread): a pass every ``interval_s``."""
+        if self.interval_s <= 0 or self.running:
+            return
+        with self._thread_lock:
+            if self.running:
+                return
+            self.stopping = threading.Event()  # a fresh event: a thread still winding down keeps its own
+            self._thread = threading.Thread(target=self._run_in_thread, args=(self.stopping,), name=self.name, daemon=True)
+            self._thread.start()
+
+    def _run_in_thread(self, stopping: threading.Event) -> None:
+        while not stopping.wait(self.interval_s):
+            try:
+                self.report(self.run_pass())
+            except Exception:
+                log.warning("%s: a pass failed; retrying in %s s", self.name, self.interval_s, exc_info=True)
+
+    def stop_thread(self, timeout_s: float | None = None) -> None:
+        """Stop the thread and wait for the pass in progress (not when called from the thread itself)."""
+        self.stopping.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=self.stop_timeout_s if timeout_s is None else timeout_s)
+        self._thread = None

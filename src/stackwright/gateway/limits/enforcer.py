@@ -41,6 +41,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from stackwright.core.db import Database
+from stackwright.core.periodic import PeriodicTask
 from stackwright.gateway.limits import store
 from stackwright.gateway.limits.cache import LimitsCache, ProjectLimits
 from stackwright.gateway.limits.errors import limit_exceeded
@@ -155,8 +156,7 @@ class Enforcer:
         self._dirty: set[CounterKey] = set()
         self._holding: set[CounterKey] = set()
         self._refills: set[CounterKey] = set()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._background = _Background(self)
         self._next_sweep = 0.0
         self._next_heartbeat = 0.0
         self._next_maintenance = 0.0
@@ -231,23 +231,12 @@ class Enforcer:
 
     def start(self) -> None:
         """Start the background thread (idempotent; admissions start it too)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(self._stop,), name="stackwright-limits", daemon=True)
-            self._thread.start()
+        self._background.start_thread()
 
     def close(self) -> None:
         """Stop the background thread, give every lease back and flush all usage."""
-        self._stop.set()
+        self._background.stop_thread(timeout_s=10)
         self._cache.close()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=10)
-        self._thread = None
         with self._lock:
             for key in list(self._holding):
                 counter = self._counters.get(key)
@@ -494,13 +483,6 @@ class Enforcer:
 
     # -- the background thread -------------------------------------------------------------------
 
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.flush_interval_s):
-            try:
-                self._tick()
-            except Exception:
-                log.warning("gateway limits: background work failed; retrying", exc_info=True)
-
     def _tick(self) -> None:
         self._refill()
         self._return_idle()
@@ -561,3 +543,17 @@ class Enforcer:
             store.purge_counters(session, self.clock())
         if reclaimed:
             log.info("gave back %d lease(s) of gateway processes that stopped without returning them", reclaimed)
+
+
+class _Background(PeriodicTask):
+    """The enforcer's background work on the shared periodic base, in a thread: it starts with the first
+    admission wherever that happens (a server, a CLI command's in-process gateway)."""
+
+    name = "stackwright-limits"
+
+    def __init__(self, enforcer: Enforcer):
+        super().__init__(enforcer.flush_interval_s)
+        self.enforcer = enforcer
+
+    def run_pass(self) -> None:
+        self.enforcer._tick()

@@ -1,0 +1,107 @@
+"""Regenerate the web UI screenshots in docs/screenshots/ (shown in the README's "Web UI" section).
+
+Run it as `.venv/bin/python scripts/screenshots.py`. In a throwaway data dir it seeds the support demo
+offline (`stackwright demo seed`, a few requests, no evals), starts `stackwright serve` on a free loopback
+port, signs in as the first-start admin with Playwright driving Debian's Chromium
+(STACKWRIGHT_TEST_CHROMIUM, default /usr/bin/chromium) and saves one PNG per page, light and dark.
+Needs no network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.serverproc import ServerProcess, clean_env, free_ports, read_env_file, run  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("STACKWRIGHT_TEST_CHROMIUM") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+VIEWPORT = {"width": 1280, "height": 800}
+DEMO_REQUESTS = "12"
+MAX_HEIGHT = 2000  # a full-page shot stops here, so each file stays small
+# (file name, URL path; None for the demo trace found on the trace list, full page?)
+PAGES = [
+    ("dashboard", "/ui/dashboard", True),
+    ("traces", "/ui/traces", False),
+    ("trace", None, True),
+    ("sessions", "/ui/sessions", False),
+    ("settings-members", "/ui/settings/members", False),
+    ("settings-keys", "/ui/settings/keys", False),
+]
+
+
+def seed_and_serve(tmp: Path) -> tuple[ServerProcess, dict[str, str]]:
+    """The seeded demo served on a free loopback port (started, ready) and its admin's credentials."""
+    env = clean_env(home=tmp / "home")
+    print(f"seeding the demo ({DEMO_REQUESTS} requests) in {tmp} ...", flush=True)
+    seeded = run(["demo", "seed", "--requests", DEMO_REQUESTS, "--no-evals"], env, cwd=tmp, timeout=600)
+    if seeded.returncode != 0:
+        sys.exit(f"stackwright demo seed failed:\n{seeded.stderr}")
+    credentials = read_env_file(tmp / "home" / "initial-credentials.env")
+    server = ServerProcess(tmp / "run", env, free_ports()[0]).start()
+    server.wait_ready()
+    return server, credentials
+
+
+def shoot(page, name: str, full_page: bool) -> Path:
+    path = OUT / f"{name}.png"
+    height = page.evaluate("document.documentElement.scrollHeight") if full_page else VIEWPORT["height"]
+    clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": min(height, MAX_HEIGHT)}
+    page.screenshot(path=str(path), clip=clip, full_page=full_page)
+    return path
+
+
+def demo_trace_path(page, base_url: str) -> str:
+    page.goto(base_url + "/ui/traces")
+    link = page.locator("tr[data-trace-id]", has_text="support").first.locator("a").first
+    return link.get_attribute("href") or sys.exit("no demo trace on the trace list")
+
+
+def capture(browser, server: ServerProcess, credentials: dict[str, str], scheme: str) -> list[Path]:
+    """Sign in and save every page of PAGES in ``scheme`` (light or dark)."""
+    suffix = "" if scheme == "light" else "-dark"
+    context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
+    page = context.new_page()
+    page.goto(server.base_url + "/ui/sign-in")
+    saved = [shoot(page, "sign-in" + suffix, False)]
+    page.fill("input[name=email]", credentials["STACKWRIGHT_ADMIN_EMAIL"])
+    page.fill("input[name=password]", credentials["STACKWRIGHT_ADMIN_PASSWORD"])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/ui/dashboard$"))
+    for name, path, full_page in PAGES:
+        page.goto(server.base_url + (path or demo_trace_path(page, server.base_url)))
+        if path is None:
+            page.locator('[data-question="8"]').wait_for()
+        saved.append(shoot(page, name + suffix, full_page))
+    context.close()
+    return saved
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"{CHROMIUM} is missing: run scripts/chromium.sh or set STACKWRIGHT_TEST_CHROMIUM.")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stackwright-screenshots-") as tmp:
+        server, credentials = seed_and_serve(Path(tmp))
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                saved = [path for scheme in ("light", "dark") for path in capture(browser, server, credentials, scheme)]
+                browser.close()
+        finally:
+            server.kill()
+    for path in saved:
+        print(f"{path.relative_to(ROOT)}  {path.stat().st_size // 1024} KB")
+
+
+if __name__ == "__main__":
+    main()
