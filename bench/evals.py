@@ -75,13 +75,14 @@ async def run_once(db, app, project_id: str, spec_path: Path, concurrency: int, 
     from stackwright.evals.runner import prepare_run, run_cases
     from stackwright.evals.spec import load_file
     from stackwright.evals.targets import GatewayCaller
+    from stackwright.evals.trust import CodePolicy
 
-    spec = load_file(spec_path)
+    spec = load_file(spec_path, CodePolicy.operator())  # the bench's own spec file: the operator's, like the CLI's
     spec.concurrency = concurrency
     prepared = await asyncio.to_thread(prepare_run, db, project_id, spec, name=name)
     caller = GatewayCaller(app.state.gateway, project_id)
     started = time.perf_counter()
-    result = await run_cases(db, project_id, prepared.run_id, caller)
+    result = await run_cases(db, project_id, prepared.run_id, caller, policy=CodePolicy.operator())
     return time.perf_counter() - started, result
 
 
@@ -95,6 +96,7 @@ def first_error(db, project_id: str, run_id: str) -> str | None:
 def scorer_throughput(seconds: float = 1.0) -> list[tuple[str, float]]:
     from stackwright.evals.scorers import Case, build
     from stackwright.evals.spec import ScorerSpec
+    from stackwright.evals.trust import CodePolicy
 
     context = {"context": ["Refunds are processed within five business days.", "Shipping is free above 50 euros."]}
     answer = "Refunds are processed within five business days. Shipping is free above 50 euros."
@@ -111,7 +113,7 @@ def scorer_throughput(seconds: float = 1.0) -> list[tuple[str, float]]:
                "groundedness": answer}  # fmt: skip
     figures = []
     for name, spec, expected in specs:
-        scorer = build(ScorerSpec.model_validate(spec))
+        scorer = build(ScorerSpec.model_validate(spec), CodePolicy.operator())
         cases = [Case(f"i{i}", context, expected, {}, output=outputs.get(name, f"Refunds take {i} days"), latency_ms=120.0, cost=0.001)
                  for i in range(256)]  # fmt: skip
         scorer.score(cases[0])  # warm-up (loads the embedder once)
