@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -98,6 +99,8 @@ def test_ask_after_seed_prints_the_eight_answers_from_storage(env, settings) -> 
     readable = run(env, "demo", "ask", "How do I reset my password?", "--user", "acct-1002")
     assert readable.exit_code == 0, readable.output
     assert all(f"\n{n}. " in readable.stdout for n in range(1, 9))
+    shown = re.search(r"^trace:  ([0-9a-f]{32})", readable.stdout, re.M).group(1)
+    assert readable.stdout.rstrip().endswith(f"open in the web UI: {settings.base_url}/ui/traces/{shown}")
 
 
 def test_ask_and_explain_against_a_running_server(support_demo, tmp_path) -> None:

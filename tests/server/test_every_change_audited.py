@@ -57,6 +57,7 @@ EXEMPT_PAGE_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/ui/sign-in"): "starts a browser session: a sign-in, not a change of data",
     ("POST", "/ui/sign-out"): "ends a browser session",
     ("POST", "/ui/project"): "picks the project a browser session shows (a view, not a change)",
+    ("POST", "/ui/traces/{trace_id}/scores"): "score ingest from the trace page: the same service as POST /api/v1/scores (not audited)",
 }
 
 # -- CLI commands ---------------------------------------------------------------------------------------------

@@ -122,6 +122,19 @@ def test_show_tree(cli: TraceCli, traces: dict[str, Any]) -> None:
     assert "index offline" in failed
 
 
+def test_show_prints_the_traces_web_ui_link(cli: TraceCli, traces: dict[str, Any]) -> None:
+    """The link starts with STACKWRIGHT_PUBLIC_URL, else the host and port `serve` binds; --json stays the API's shape."""
+    chat = traces["chat"]
+    cli.env.update({"STACKWRIGHT_HOST": "0.0.0.0", "STACKWRIGHT_PORT": "9000", "STACKWRIGHT_PUBLIC_URL": ""})
+    assert f"open in the web UI: http://127.0.0.1:9000/ui/traces/{chat}" in cli.ok("show", chat)
+    cli.env["STACKWRIGHT_PUBLIC_URL"] = "https://sw.example.com/"
+    assert f"open in the web UI: https://sw.example.com/ui/traces/{chat}\n" in cli.ok("show", chat)
+    assert "url" not in cli.json("show", chat)
+    cli.env["STACKWRIGHT_PUBLIC_URL"] = "sw.example.com"
+    refused = cli("show", chat)
+    assert refused.exit_code == 2 and "STACKWRIGHT_PUBLIC_URL" in refused.stderr and "must start with http://" in refused.stderr
+
+
 def test_project_selection(cli: TraceCli, prepared, traces: dict[str, Any]) -> None:
     from stackwright.auth import service
     from stackwright.auth.actors import SYSTEM

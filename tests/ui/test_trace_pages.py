@@ -164,3 +164,116 @@ def test_a_10000_span_trace_opens_with_deeper_spans_collapsed_and_one_span_body(
     assert len(re.findall(r"<tr data-span-id=\"[0-9a-f]+\"[^>]*hidden", chosen)) == 10_000 - 111 - 99
     everything = admin.get(f"/ui/traces/{tid}", params={"open": "all"}).text
     assert "hidden>" not in everything.split("<tbody>")[1].split("</tbody>")[0]
+
+
+def send_demo_like_trace(api: httpx.Client, prompt: str = "support.answer") -> tuple[str, str, str]:
+    """A request like the support demo's: a root, a retrieval step and a model call with a stored prompt on a
+    route; returns the trace id, the model call's span id and the retrieval's."""
+    tid, root, search, call = trace_id(), span_id(), span_id(), span_id()
+    call_attrs = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini", "stackwright.prompt.name": prompt,
+                  "stackwright.prompt.version": "3", "stackwright.route": "support.answer", "stackwright.environment": "production",
+                  "llm.token_count.prompt": 10, "llm.token_count.completion": 5}  # fmt: skip
+    send(api, [span(tid, root, "support", 0, 300, attrs={"input.value": "hi"}),
+               span(tid, search, "retrieve", 5, 25, parent=root, attrs={"openinference.span.kind": "RETRIEVER"}),
+               span(tid, call, "chat", 30, 290, parent=root, attrs=call_attrs)])  # fmt: skip
+    return tid, call, search
+
+
+def test_the_answers_link_to_the_prompt_the_route_and_the_slowest_span(admin: httpx.Client, api: httpx.Client) -> None:
+    tid, call, _ = send_demo_like_trace(api, prompt=f"support{SCRIPT}")
+    page = assert_page(admin.get(f"/ui/traces/{tid}"), 200)
+    section = {n: re.search(rf'data-question="{n}"[^>]*>(.*?)</li>\s*(?=<li data-question|</ol>)', page, re.S).group(1) for n in (1, 7)}
+    links = re.findall(r'<a href="([^"]+)" data-link>', section[1])
+    assert "/ui/traces?prompt_name=support%3Cscript%3Ealert%28%27x%27%29%3C%2Fscript%3E&amp;prompt_version=3" in links
+    assert "/ui/traces?route=support.answer&amp;environment=production" in links
+    assert "<script>alert" not in page and "&lt;script&gt;alert(" in section[1]
+    assert f'<a href="?span={call}" data-link>span chat</a>' in section[7]  # the slowest step, on this page
+    filtered = admin.get(links[0].replace("&amp;", "&")).text
+    assert re.findall(r'data-trace-id="([0-9a-f]+)"', filtered) == [tid]
+    assert tid in admin.get(links[1].replace("&amp;", "&")).text
+
+
+def test_eval_runs_are_named_by_id_and_every_label_is_plain_text() -> None:
+    from stackwright.ui.answer_links import answer_links
+
+    runs = {"stable": {"id": "run_1", "name": SCRIPT}, "candidate": {"id": "run_2", "name": "b"}}
+    links = answer_links("eval_delta", {"route": "r", "environment": "e", "runs": runs})
+    assert links[0]["href"] == "/ui/traces?route=r&environment=e"
+    assert [link["href"] for link in links[1:]] == [None, None] and "run_1" in links[1]["label"] and "run_2" in links[2]["label"]
+    assert answer_links("model", {"asked": "x"}) == [] and answer_links("slowest_step", {"explanation": "no spans"}) == []
+
+
+def test_the_span_panel_shows_chat_messages_tool_calls_and_documents_escaped(admin: httpx.Client, api: httpx.Client) -> None:
+    import json
+
+    tid, root, call, search = trace_id(), span_id(), span_id(), span_id()
+    asked = [{"role": "system", "content": f"be kind {SCRIPT}"}, {"role": "user", "content": [{"type": "text", "text": "where is my order?"}]},
+             {"role": "tool", "tool_call_id": "call_1", "content": "shipped"}]  # fmt: skip
+    answered = {"role": "assistant", "content": None,
+                "tool_calls": [{"id": "call_2", "type": "function", "function": {"name": f"lookup{SCRIPT}", "arguments": '{"id": 7}'}}]}  # fmt: skip
+    docs = {"openinference.span.kind": "RETRIEVER", "input.value": "order status"}
+    for i, (score, text) in enumerate([(0.91, f"Orders ship in 2 days {SCRIPT}"), (0.5, "x" * 25_000)]):
+        docs |= {f"retrieval.documents.{i}.document.id": f"chk_{i}", f"retrieval.documents.{i}.document.score": score,
+                 f"retrieval.documents.{i}.document.content": text,
+                 f"retrieval.documents.{i}.document.metadata": json.dumps({"source": f"faq-{i}.md"})}  # fmt: skip
+    send(api, [span(tid, root, "support", 0, 100),
+               span(tid, search, "retrieval search faq", 5, 20, parent=root, attrs=docs),
+               span(tid, call, "chat", 30, 90, parent=root, attrs={"input.value": json.dumps(asked), "output.value": json.dumps(answered)})])  # fmt: skip
+    page = assert_page(admin.get(f"/ui/traces/{tid}", params={"span": call}), 200)
+    chat = page.split('data-messages="input"')[1].split("<h3>Attributes</h3>")[0]
+    assert "<script>alert" not in page and chat.count("&lt;script&gt;alert(") == 2
+    assert re.findall(r'data-role="(\w+)"', page) == ["system", "user", "tool", "assistant"]
+    assert "where is my order?" in page and "<code>call_1</code>" in page
+    assert re.search(r'tool call <code>lookup&lt;script&gt;[^<]*</code><pre class="body">\{\s+&#34;id&#34;: 7\s+\}</pre>', page)
+    assert 'data-body="input"' not in page  # messages, not raw JSON
+    retrieval = assert_page(admin.get(f"/ui/traces/{tid}", params={"span": search}), 200)
+    rows = retrieval.split("data-documents")[1].split("</table>")[0]
+    assert "chk_0" in rows and "faq-0.md" in rows and "0.9100" in rows and "0.5000" in rows and "&lt;script&gt;alert(" in rows
+    assert "<script>alert" not in retrieval and "x" * 25_000 not in retrieval  # the long document is cut ...
+    more = re.search(r'data-more>… (\d+) more characters: <a href="([^"]+)">', retrieval)
+    assert int(more.group(1)) == 25_000 - 4000 and more.group(2) == f"?span={search}&amp;full=1"
+    whole = assert_page(admin.get(f"/ui/traces/{tid}" + more.group(2).replace("&amp;", "&")), 200)
+    assert "x" * 25_000 in whole and "data-more" not in whole  # ... and shown whole on the link
+
+
+def test_a_member_adds_a_score_through_the_score_service(browser: httpx.Client, api: httpx.Client, prepared) -> None:
+    tid, _ = send_trace(api)
+    add_user(prepared, "scorer@example.com", "member")
+    assert sign_in(browser, "scorer@example.com", "a long password").status_code == 303
+    page = browser.get(f"/ui/traces/{tid}")
+    assert "data-score-form" in assert_page(page, 200)
+    url = f"/ui/traces/{tid}/scores"
+    bad = browser.post(url, data={"csrf_token": csrf_of(page), "name": "", "value": "nan", "comment": "x"})
+    refused = assert_page(bad, 400)
+    assert 'data-error-for="name"' in refused and re.search(r'data-error-for="value">[^<]*finite number', refused)
+    assert 'value="x"' in refused  # what was typed stays to be fixed
+    done = browser.post(url, data={"csrf_token": csrf_of(page), "name": f"helpful{SCRIPT}", "value": "0.8", "comment": SCRIPT})
+    assert done.status_code == 303 and done.headers["location"] == f"/ui/traces/{tid}?done=score#scores"
+    label = browser.post(url, data={"csrf_token": csrf_of(page), "name": "tone", "value": "friendly", "comment": ""})
+    assert label.status_code == 303
+    shown = assert_page(browser.get(done.headers["location"]), 200)
+    assert "Score added." in shown and "<script>alert" not in shown and "&lt;script&gt;alert(" in shown
+    listed = api.get("/api/v1/scores", params={"trace_id": tid}).json()["data"]
+    assert {(s["name"], s["data_type"], s["value"], s["comment"], s["source"], s["author"]) for s in listed} == {
+        (f"helpful{SCRIPT}", "numeric", 0.8, SCRIPT, "human", "web:scorer@example.com"),
+        ("tone", "categorical", "friendly", None, "human", "web:scorer@example.com"),
+    }
+    forged = browser.post(url, data={"csrf_token": "forged", "name": "n", "value": "1"})
+    assert "security token" in assert_page(forged, 403)
+
+
+def test_a_viewer_sees_no_score_form_and_a_forged_post_is_refused(browser: httpx.Client, api: httpx.Client, prepared) -> None:
+    tid, _ = send_trace(api)
+    add_user(prepared, "watcher@example.com", "viewer")
+    assert sign_in(browser, "watcher@example.com", "a long password").status_code == 303
+    page = browser.get(f"/ui/traces/{tid}")
+    assert "data-score-form" not in assert_page(page, 200) and f"/ui/traces/{tid}/scores" not in page.text
+    forged = browser.post(f"/ui/traces/{tid}/scores", data={"csrf_token": csrf_of(page), "name": "n", "value": "1"})
+    assert "write" in assert_page(forged, 403)
+    assert api.get("/api/v1/scores", params={"trace_id": tid}).json()["data"] == []
+
+
+def test_a_score_for_another_projects_trace_is_a_404_page(admin: httpx.Client, api: httpx.Client) -> None:
+    page = admin.get("/ui/traces")
+    missing = admin.post(f"/ui/traces/{trace_id()}/scores", data={"csrf_token": csrf_of(page), "name": "n", "value": "1"})
+    assert "No trace" in assert_page(missing, 404)

@@ -134,11 +134,13 @@ def ask_command(
         key = _api_key(settings, api_key)
         trace_id = _call_ask(question, user, settings, base_url, key)
         show(_explain_remote(base_url, key, trace_id), as_json)
-        return
-    with common.database(ctx).read() as session:
-        project_id = _demo_project(session, project or settings.project)
-    trace_id = _call_ask(question, user, settings, None, api_key)
-    show(read_answers(ctx, trace_id, project_id=project_id), as_json)
+    else:
+        with common.database(ctx).read() as session:
+            project_id = _demo_project(session, project or settings.project)
+        trace_id = _call_ask(question, user, settings, None, api_key)
+        show(read_answers(ctx, trace_id, project_id=project_id), as_json)
+    if not as_json:  # the JSON's ten keys stay as they are
+        typer.echo(f"\nopen in the web UI: {(base_url or settings.base_url).rstrip('/')}/ui/traces/{trace_id}")
 
 
 @demo_app.command("explain")

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to. Loopback unless you change it.")
     port: int = Field(default=8600, ge=1, le=65535, description="Port `serve` listens on.")
+    public_url: str | None = Field(
+        default=None,
+        description="Address people open the server at (e.g. https://stackwright.example.com), for the web UI links the "
+        "CLI prints. Default: http://{host}:{port} (a wildcard host as 127.0.0.1).",
+    )
     workers: int = Field(
         default=1, ge=1, le=64, description="Server processes sharing the port; more use more cores (one database)."
     )
@@ -192,6 +197,13 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (e.g. https://stackwright.example.com)")
+        return value.rstrip("/") if value else None
+
     @field_validator("eval_python_allow", mode="before")
     @classmethod
     def _check_python_allow(cls, value: Any) -> tuple[str, ...]:
@@ -246,6 +258,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'stackwright.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach the server: `public_url`, else the host and port `serve` binds."""
+        if self.public_url:
+            return self.public_url
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -76,6 +76,7 @@ def traces_show(
         common.print_json(detail)
         return
     _print_tree(detail)
+    typer.echo(f"open in the web UI: {common.settings(ctx).base_url}/ui/traces/{detail['trace']['trace_id']}")
 
 
 def _span_label(span: dict[str, Any]) -> str:

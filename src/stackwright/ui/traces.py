@@ -8,7 +8,6 @@ another project's trace is a 404 page.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
@@ -19,7 +18,10 @@ from stackwright.core.errors import InvalidInput, NotFound
 from stackwright.insights.render import LINES, QUESTIONS
 from stackwright.insights.service import explain
 from stackwright.tracing import queries
-from stackwright.ui.pages import UserDep, page_router, render
+from stackwright.ui.answer_links import answer_links
+from stackwright.ui.pages import UserDep, WebUser, page_router, render
+from stackwright.ui.settings import web_actor
+from stackwright.ui.span_panel import panel as span_panel
 from stackwright.ui.waterfall import waterfall
 
 router = page_router()
@@ -29,7 +31,6 @@ NUMBER_FILTERS = ("min_cost", "min_duration_ms")
 FILTERS = ("start", "end", "status", *TEXT_FILTERS, *NUMBER_FILTERS, "q")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-MAX_BODY_CHARS = 20_000  # longer inputs, outputs and attributes are cut in the span panel
 
 
 def _parse_filters(values: dict[str, str]) -> tuple[queries.TraceFilters | None, dict[str, str]]:
@@ -86,21 +87,6 @@ def trace_list(request: Request, user: UserDep) -> Response:
     )  # fmt: skip
 
 
-def _pretty(value: Any) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return _cut(value)
-    return _cut(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_BODY_CHARS else text[:MAX_BODY_CHARS] + f"\n… ({len(text) - MAX_BODY_CHARS} more characters)"
-
-
 def _answers(session: Any, project_id: str, trace_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str | None]:
     """The answer text and the eight questions with their lines, or why there are none."""
     try:
@@ -108,7 +94,7 @@ def _answers(session: Any, project_id: str, trace_id: str) -> tuple[dict[str, An
     except NotFound as exc:
         return None, [], exc.message
     sections = [
-        {"number": n, "key": key, "question": question, "lines": LINES[key](answers[key])}
+        {"number": n, "key": key, "question": question, "lines": LINES[key](answers[key]), "links": answer_links(key, answers[key])}
         for n, (key, question) in enumerate(QUESTIONS, 1)
     ]
     return answers, sections, None
@@ -116,6 +102,11 @@ def _answers(session: Any, project_id: str, trace_id: str) -> tuple[dict[str, An
 
 @router.get("/ui/traces/{trace_id}")
 def trace_page(request: Request, trace_id: str, user: UserDep) -> Response:
+    return trace_view(request, user, trace_id)
+
+
+def trace_view(request: Request, user: WebUser, trace_id: str, status: int = 200, score_form: dict[str, Any] | None = None) -> Response:
+    """The trace page; ``score_form`` carries a refused score's values and what was wrong with them."""
     project_id = user.project_id
     with get_db(request).read() as session:
         view = queries.get_trace(session, project_id, trace_id)
@@ -130,18 +121,12 @@ def trace_page(request: Request, trace_id: str, user: UserDep) -> Response:
         answers, sections, no_answers = _answers(session, project_id, trace["trace_id"])
     open_all = request.query_params.get("open") == "all"
     rows, collapsed = waterfall(spans, trace, selected["span_id"] if selected else None, open_all)
-    panel = None
-    if selected is not None:
-        panel = {
-            "span": selected,
-            "input": _pretty(selected.get("input")),
-            "output": _pretty(selected.get("output")),
-            "attributes": _pretty(selected.get("attributes") or {}),
-            "events": _pretty(selected.get("events")),
-        }
+    panel = span_panel(selected, request.query_params.get("full") == "1") if selected is not None else None
     return render(
-        request, "trace.html", user=user, trace=trace, rows=rows, truncated=view["truncated"], scores=view["scores"],
+        request, "trace.html", status, user=user, trace=trace, rows=rows, truncated=view["truncated"], scores=view["scores"],
         panel=panel, answers=answers, sections=sections, no_answers=no_answers, collapsed=collapsed, span_count=len(spans),
+        open_all=open_all, can_score=web_actor(request, user).has_scope("write"), scored=request.query_params.get("done") == "score",
+        score_form=score_form or {"values": {"name": "", "value": "", "comment": ""}, "errors": {}},
     )  # fmt: skip
 
 
