@@ -550,6 +550,11 @@ def _(w: World) -> httpx.Response:
     return page_post(w, f"/ui/settings/keys/{w.ids['page_key']}/revoke", {})
 
 
+@page_route("POST", "/ui/traces/{trace_id}/datasets")
+def _(w: World) -> httpx.Response:
+    return page_post(w, f"/ui/traces/{w.trace()}/datasets", {"new_dataset": "page-cases"})
+
+
 @page_route("POST", "/ui/settings/password")
 def _(w: World) -> httpx.Response:
     new = TEST_ADMIN_PASSWORD + " changed"

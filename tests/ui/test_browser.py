@@ -146,3 +146,47 @@ def test_an_admin_creates_an_api_key_and_sees_its_secret_once(demo_server, chrom
     page.goto(server.base_url + "/ui/settings/keys")
     assert "browser key" in page.content() and secret[:12] in page.content() and secret not in page.content()
     page.close()
+
+
+def _signed_in(chromium, server, email: str, password: str):
+    page = chromium.new_page()
+    page.goto(server.base_url + "/ui/sign-in")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/ui/dashboard$"))
+    return page
+
+
+def _write_forms(page, base_url: str) -> tuple[int, int, int]:
+    """How many score, dataset and key-creation forms a demo trace's page and the keys page offer."""
+    page.goto(base_url + "/ui/traces")
+    page.locator("tr[data-trace-id]", has_text="support").first.locator("a").first.click()
+    page.wait_for_url(re.compile(r".*/ui/traces/[0-9a-f]{32}$"))
+    assert page.locator("[data-question]").count() == 8
+    forms = page.locator("form[data-score-form]").count(), page.locator("form[data-dataset-form]").count()
+    page.goto(base_url + "/ui/settings/keys")
+    return (*forms, page.locator('form[action="/ui/settings/keys"]').count())
+
+
+def test_the_dashboard_draws_its_charts_as_svg(demo_server, chromium) -> None:
+    server, credentials = demo_server
+    page = _signed_in(chromium, server, credentials["STACKWRIGHT_ADMIN_EMAIL"], credentials["STACKWRIGHT_ADMIN_PASSWORD"])
+    assert page.locator("figure[data-chart] svg").count() >= 1
+    assert page.locator("figure[data-chart] svg").first.is_visible()
+    page.close()
+
+
+def test_a_viewer_reads_traces_without_the_forms_an_admin_sees(demo_server, chromium) -> None:
+    server, credentials = demo_server
+    viewer = ["users", "create", "browser-viewer@example.com", "--password", "a long password", "--project", credentials["STACKWRIGHT_PROJECT"],
+              "--role", "viewer"]  # fmt: skip
+    created = run(viewer, server.env, cwd=server.workdir)
+    assert created.returncode == 0, created.stderr
+    admin = _signed_in(chromium, server, credentials["STACKWRIGHT_ADMIN_EMAIL"], credentials["STACKWRIGHT_ADMIN_PASSWORD"])
+    assert _write_forms(admin, server.base_url) == (1, 1, 1)
+    admin.close()
+    page = _signed_in(chromium, server, "browser-viewer@example.com", "a long password")
+    assert _write_forms(page, server.base_url) == (0, 0, 0)
+    assert page.locator("[data-read-only]").count() == 1
+    page.close()

@@ -277,3 +277,59 @@ def test_a_score_for_another_projects_trace_is_a_404_page(admin: httpx.Client, a
     page = admin.get("/ui/traces")
     missing = admin.post(f"/ui/traces/{trace_id()}/scores", data={"csrf_token": csrf_of(page), "name": "n", "value": "1"})
     assert "No trace" in assert_page(missing, 404)
+
+
+def test_a_member_adds_the_trace_to_a_new_then_an_existing_dataset_with_personal_data_masked(browser: httpx.Client, api: httpx.Client, prepared) -> None:
+    tid, _ = send_trace(api, attrs={"input.value": "mail me at jane@example.com", "output.value": "done"})
+    other, _ = send_trace(api, "second")
+    add_user(prepared, "curator@example.com", "member")
+    assert sign_in(browser, "curator@example.com", "a long password").status_code == 303
+    page = browser.get(f"/ui/traces/{tid}")
+    assert "data-dataset-form" in assert_page(page, 200)
+    done = browser.post(f"/ui/traces/{tid}/datasets", data={"csrf_token": csrf_of(page), "dataset": "", "new_dataset": "from-ui"})
+    assert done.status_code == 303 and done.headers["location"].startswith(f"/ui/traces/{tid}?added=from-ui%401&item=")
+    shown = assert_page(browser.get(done.headers["location"]), 200)
+    item = re.search(r"data-added>Added to <strong>from-ui</strong>: version 1, item <code>([0-9a-f]{32})</code>", shown).group(1)
+    assert '<option value="from-ui">from-ui</option>' in shown  # now offered in the select
+    again = browser.post(f"/ui/traces/{other}/datasets", data={"csrf_token": csrf_of(page), "dataset": "from-ui", "new_dataset": ""})
+    assert "from-ui</strong>: version 2" in assert_page(browser.get(again.headers["location"]), 200)
+    items = api.get("/api/v1/datasets/from-ui/versions/2/items").json()["data"]
+    assert [(i["id"], i["input"], i["metadata"]["trace_id"]) for i in items][0] == (item, "mail me at <EMAIL>", tid)
+    held = browser.post(f"/ui/traces/{tid}/datasets", data={"csrf_token": csrf_of(page), "dataset": "from-ui"})
+    assert "already holds this trace" in browser.get(held.headers["location"]).text
+    forged_link = browser.get(f"/ui/traces/{tid}", params={"added": "from-ui@2", "item": "0" * 32}).text
+    assert "data-added" not in forged_link  # a confirmation is only shown for what the dataset holds
+
+
+def test_a_bad_dataset_name_is_shown_beside_its_field_escaped(admin: httpx.Client, api: httpx.Client) -> None:
+    tid, _ = send_trace(api)
+    page = admin.get(f"/ui/traces/{tid}")
+    url = f"/ui/traces/{tid}/datasets"
+    empty = assert_page(admin.post(url, data={"csrf_token": csrf_of(page), "dataset": "", "new_dataset": " "}), 400)
+    assert re.search(r'data-error-for="dataset">Choose a dataset or type a new name', empty)
+    long = assert_page(admin.post(url, data={"csrf_token": csrf_of(page), "new_dataset": "a" * 129}), 400)
+    assert re.search(r'data-error-for="new_dataset">[^<]*at most 128 characters', long) and 'value="' + "a" * 129 in long
+    evil = assert_page(admin.post(url, data={"csrf_token": csrf_of(page), "new_dataset": SCRIPT}), 400)
+    assert 'data-error-for="new_dataset"' in evil and "<script>alert" not in evil and "&lt;script&gt;alert(" in evil
+    assert api.get("/api/v1/datasets").json()["data"] == []
+
+
+def test_a_viewer_sees_no_dataset_form_and_a_forged_post_is_refused_by_the_service(browser: httpx.Client, api: httpx.Client, prepared) -> None:
+    tid, _ = send_trace(api)
+    add_user(prepared, "reader@example.com", "viewer")
+    assert sign_in(browser, "reader@example.com", "a long password").status_code == 303
+    page = browser.get(f"/ui/traces/{tid}")
+    assert "data-dataset-form" not in assert_page(page, 200) and f"/ui/traces/{tid}/datasets" not in page.text
+    forged = browser.post(f"/ui/traces/{tid}/datasets", data={"csrf_token": csrf_of(page), "new_dataset": "sneaky"})
+    assert "write" in assert_page(forged, 403)
+    assert api.get("/api/v1/datasets").json()["data"] == []
+
+
+def test_adding_to_a_dataset_checks_csrf_and_never_reaches_another_projects_trace(admin: httpx.Client, api: httpx.Client) -> None:
+    tid, _ = send_trace(api)
+    page = admin.get(f"/ui/traces/{tid}")
+    forged = admin.post(f"/ui/traces/{tid}/datasets", data={"csrf_token": "forged", "new_dataset": "cases"})
+    assert "security token" in assert_page(forged, 403)
+    missing = admin.post(f"/ui/traces/{trace_id()}/datasets", data={"csrf_token": csrf_of(page), "new_dataset": "cases"})
+    assert "No trace" in assert_page(missing, 404)
+    assert api.get("/api/v1/datasets").json()["data"] == []

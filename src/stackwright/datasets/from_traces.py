@@ -1,5 +1,6 @@
 """Building dataset items from production traces: each matching trace's root input becomes an item's
-input, its root output the expected output, with personal data and secrets masked (datasets.pii).
+input, its root output the expected output, with personal data and secrets masked (datasets.pii). One trace
+can be added by its id too (the trace page's "Add to dataset"). Both need the 'write' scope, whoever calls.
 
 Filters are the trace list's (GET /api/v1/traces): start, end, name, status, model, prompt_name,
 prompt_version, route, environment, user_id, session_id, min_cost, min_duration_ms, q (text in the
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stackwright.auth.actors import Actor
-from stackwright.core.errors import InvalidInput
+from stackwright.core.errors import Forbidden, InvalidInput
 
 FILTER_KEYS = (
     "start", "end", "name", "status", "model", "prompt_name", "prompt_version", "route", "environment", "user_id",
@@ -110,6 +111,35 @@ def _root_bodies(session: Session, project_id: str, traces: list[dict[str, Any]]
     return out
 
 
+def _require_write(actor: Actor) -> None:
+    if not actor.has_scope("write"):
+        raise Forbidden(f"Adding traces to a dataset needs the 'write' scope (a member of the project or above); you have {', '.join(actor.scopes) or 'none'}.",
+                        hint="Ask an admin of the project for the member role.")  # fmt: skip
+
+
+def _items_of(session: Session, project_id: str, traces: list[dict[str, Any]], mask: bool) -> tuple[list[dict[str, Any]], list[str], list[Any], int]:
+    """(items, their places, personal data found, traces without a root input) for these traces, masked if ``mask``."""
+    from stackwright.datasets.items import normalize_item
+    from stackwright.datasets.pii import mask_json
+
+    bodies = _root_bodies(session, project_id, traces)
+    items, places, findings, without_input = [], [], [], 0
+    for trace in traces:
+        input_text, output_text = bodies.get(trace["trace_id"], (trace.get("input"), trace.get("output")))
+        value_in, value_out = _json_or_text(input_text), _json_or_text(output_text)
+        if value_in is None:
+            without_input += 1
+            continue
+        if mask:
+            value_in, found_in = mask_json(value_in)
+            value_out, found_out = mask_json(value_out)
+            findings.extend(found_in + found_out)
+        where = f"trace {trace['trace_id']}"
+        items.append(normalize_item({"input": value_in, "expected": value_out, "metadata": {"trace_id": trace["trace_id"], "source": "trace"}}, where))
+        places.append(where)
+    return items, places, findings, without_input
+
+
 def add_from_traces(
     session: Session,
     actor: Actor,
@@ -127,29 +157,16 @@ def add_from_traces(
     (traces with no root input, not copied), masked, pii (found, by kind: counts only)}.
     """
     from stackwright.datasets import editing, service
-    from stackwright.datasets.items import check_name, normalize_item
-    from stackwright.datasets.pii import count_kinds, mask_json
+    from stackwright.datasets.items import check_name
+    from stackwright.datasets.pii import count_kinds
 
+    _require_write(actor)
     check_name(name)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {limit!r}.")
     trace_filters = check_filters(filters)
     traces = _matching(session, project_id, trace_filters, limit)
-    bodies = _root_bodies(session, project_id, traces)
-    items, places, findings, without_input = [], [], [], 0
-    for trace in traces:
-        input_text, output_text = bodies.get(trace["trace_id"], (trace.get("input"), trace.get("output")))
-        value_in, value_out = _json_or_text(input_text), _json_or_text(output_text)
-        if value_in is None:
-            without_input += 1
-            continue
-        if mask:
-            value_in, found_in = mask_json(value_in)
-            value_out, found_out = mask_json(value_out)
-            findings.extend(found_in + found_out)
-        where = f"trace {trace['trace_id']}"
-        items.append(normalize_item({"input": value_in, "expected": value_out, "metadata": {"trace_id": trace["trace_id"], "source": "trace"}}, where))
-        places.append(where)
+    items, places, findings, without_input = _items_of(session, project_id, traces, mask)
     summary = {"matched": len(traces), "without_input": without_input, "masked": mask, "pii": count_kinds(findings)}
     if not items:
         from stackwright.datasets.models import Dataset
@@ -164,3 +181,27 @@ def add_from_traces(
         action="dataset.add_from_traces",
     )  # fmt: skip
     return {**{k: v for k, v in result.items() if k not in ("imported", "mode")}, "added": result["imported"], **summary}
+
+
+def add_trace(session: Session, actor: Actor, project_id: str, name: str, trace_id: str, *, mask: bool = True, message: str = "") -> dict[str, Any]:
+    """Append one trace of the project to dataset ``name`` (created if needed), as ``add_from_traces`` copies it; the caller commits.
+
+    Returns {name, version, ref, created, item_count, added (0 if the dataset already held it), item_id, masked,
+    pii}. NotFound for a trace not in the project; InvalidInput when its root span has no input to copy.
+    """
+    from stackwright.datasets import editing
+    from stackwright.datasets.items import check_name, item_id
+    from stackwright.datasets.pii import count_kinds
+    from stackwright.tracing import queries
+
+    _require_write(actor)
+    check_name(name)
+    trace = queries.find_trace(session, project_id, trace_id)
+    items, places, findings, _ = _items_of(session, project_id, [trace], mask)
+    if not items:
+        raise InvalidInput(f"Trace {trace['trace_id']} has no input on its root span, so there is nothing to copy.",
+                           hint="Add traces whose root span records an input (input.value).")  # fmt: skip
+    result = editing.import_items(session, actor, project_id, name, items, places, mode="append",
+                                  message=message or f"add trace {trace['trace_id']}", action="dataset.add_from_traces")  # fmt: skip
+    return {**{k: v for k, v in result.items() if k not in ("imported", "mode", "skipped")}, "added": result["imported"],
+            "item_id": item_id(items[0]), "masked": mask, "pii": count_kinds(findings)}  # fmt: skip

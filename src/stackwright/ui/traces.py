@@ -19,6 +19,7 @@ from stackwright.insights.render import LINES, QUESTIONS
 from stackwright.insights.service import explain
 from stackwright.tracing import queries
 from stackwright.ui.answer_links import answer_links
+from stackwright.ui.dataset_picker import added_notice, dataset_choices
 from stackwright.ui.pages import UserDep, WebUser, page_router, render
 from stackwright.ui.settings import web_actor
 from stackwright.ui.span_panel import panel as span_panel
@@ -105,9 +106,14 @@ def trace_page(request: Request, trace_id: str, user: UserDep) -> Response:
     return trace_view(request, user, trace_id)
 
 
-def trace_view(request: Request, user: WebUser, trace_id: str, status: int = 200, score_form: dict[str, Any] | None = None) -> Response:
-    """The trace page; ``score_form`` carries a refused score's values and what was wrong with them."""
+def trace_view(
+    request: Request, user: WebUser, trace_id: str, status: int = 200, score_form: dict[str, Any] | None = None,
+    dataset_form: dict[str, Any] | None = None,
+) -> Response:  # fmt: skip
+    """The trace page; ``score_form`` and ``dataset_form`` carry a refused form's values and what was wrong with them."""
     project_id = user.project_id
+    can_write = web_actor(request, user).has_scope("write")
+    params = request.query_params
     with get_db(request).read() as session:
         view = queries.get_trace(session, project_id, trace_id)
         trace, spans = view["trace"], view["spans"]
@@ -119,14 +125,18 @@ def trace_view(request: Request, user: WebUser, trace_id: str, status: int = 200
             except NotFound:
                 selected = None
         answers, sections, no_answers = _answers(session, project_id, trace["trace_id"])
+        datasets = dataset_choices(session, project_id) if can_write else []
+        added = added_notice(session, project_id, params.get("added", ""), params.get("item", ""))
     open_all = request.query_params.get("open") == "all"
     rows, collapsed = waterfall(spans, trace, selected["span_id"] if selected else None, open_all)
     panel = span_panel(selected, request.query_params.get("full") == "1") if selected is not None else None
     return render(
         request, "trace.html", status, user=user, trace=trace, rows=rows, truncated=view["truncated"], scores=view["scores"],
         panel=panel, answers=answers, sections=sections, no_answers=no_answers, collapsed=collapsed, span_count=len(spans),
-        open_all=open_all, can_score=web_actor(request, user).has_scope("write"), scored=request.query_params.get("done") == "score",
+        open_all=open_all, can_write=can_write, scored=params.get("done") == "score",
         score_form=score_form or {"values": {"name": "", "value": "", "comment": ""}, "errors": {}},
+        datasets=datasets, added=added, held=params.get("held") == "1",
+        dataset_form=dataset_form or {"values": {"dataset": "", "new_dataset": ""}, "errors": {}},
     )  # fmt: skip
 
 
