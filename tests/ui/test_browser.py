@@ -190,3 +190,36 @@ def test_a_viewer_reads_traces_without_the_forms_an_admin_sees(demo_server, chro
     assert _write_forms(page, server.base_url) == (0, 0, 0)
     assert page.locator("[data-read-only]").count() == 1
     page.close()
+
+
+def test_a_10000_span_trace_opens_collapsed_below_depth_2_and_expands(demo_server, chromium) -> None:
+    """10,000 spans sent through OTLP to the real server: the page opens with the 111 rows down to depth 2
+    visible and the rest collapsed under their calls; a call's toggle shows its children."""
+    import httpx
+
+    from tests.tracing.spans_helpers import send, span, span_id, trace_id
+
+    server, credentials = demo_server
+    tid, root = trace_id(), span_id()
+    steps = [span_id() for _ in range(10)]
+    calls = [span_id() for _ in range(100)]
+    spans = [span(tid, root, "agent", 0, 10_000)]
+    spans += [span(tid, s, f"step-{i}", i, 9_000, parent=root) for i, s in enumerate(steps)]
+    spans += [span(tid, c, f"call-{i}", 20 + i, 8_000, parent=steps[i // 10]) for i, c in enumerate(calls)]
+    spans += [span(tid, span_id(), "leaf", 200 + i % 5000, 7_000, parent=calls[i % 100]) for i in range(10_000 - len(spans))]
+    headers = {"Authorization": f"Bearer {credentials['STACKWRIGHT_API_KEY']}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as api:
+        for i in range(0, len(spans), 2000):
+            send(api, spans[i : i + 2000])
+
+    page = _signed_in(chromium, server, credentials["STACKWRIGHT_ADMIN_EMAIL"], credentials["STACKWRIGHT_ADMIN_PASSWORD"])
+    page.goto(f"{server.base_url}/ui/traces/{tid}")
+    rows = page.locator("tr[data-span-id]")
+    assert rows.count() == 10_000
+    assert page.locator("tr[data-span-id]:visible").count() == 111
+    call = page.locator('tr[data-span-id][data-expanded="false"]').first.get_attribute("data-span-id")
+    toggle = page.locator(f'tr[data-span-id="{call}"]')
+    toggle.locator("button[data-toggle]").click()
+    page.wait_for_function("document.querySelectorAll('tr[data-span-id]:not([hidden])').length > 111")
+    assert toggle.get_attribute("data-expanded") == "true"
+    page.close()
