@@ -550,6 +550,21 @@ def _(w: World) -> httpx.Response:
     return page_post(w, f"/ui/settings/keys/{w.ids['page_key']}/revoke", {})
 
 
+@page_route("POST", "/ui/settings/project/retention")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/settings/project/retention", {"retention_days": "90"})
+
+
+@page_route("POST", "/ui/settings/project/prices")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/settings/project/prices", {"model": "page-model", "input_per_mtok": "1", "output_per_mtok": "2"})
+
+
+@page_route("POST", "/ui/settings/project/prices/remove")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/settings/project/prices/remove", {"model": "page-model"})
+
+
 @page_route("POST", "/ui/traces/{trace_id}/datasets")
 def _(w: World) -> httpx.Response:
     return page_post(w, f"/ui/traces/{w.trace()}/datasets", {"new_dataset": "page-cases"})

@@ -10,7 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from stackwright.auth.actors import Actor
 from stackwright.core.clock import utcnow
+from stackwright.core.errors import Forbidden
 from stackwright.tracing.admin import retention
 from stackwright.tracing.models import Score, Span, Trace
 from tests.conftest import assert_error
@@ -107,6 +109,20 @@ def test_trace_settings_round_trip_and_audit(api: httpx.Client) -> None:
     other = other_project(api)
     assert api.get("/api/v1/traces/settings", headers=other).json()["retention_days"] is None
     assert_error(api.get("/api/v1/traces/settings", headers=key_headers(api, "read", "write")), 403)
+
+
+def test_only_an_admin_actor_may_change_trace_settings_in_the_service(api: httpx.Client, prepared) -> None:
+    """The check lives in the service, so the web UI and the CLI obey it as the API does."""
+    mine = project_id(api)
+    for scopes in ((), ("read",), ("write",)):
+        actor = Actor(label="web:someone", project_id=mine, scopes=scopes)
+        with pytest.raises(Forbidden), prepared.write() as session:
+            retention.update_settings(session, actor, mine, retention_days=5)
+    with prepared.read() as session:
+        assert retention.get_settings(session, mine)["retention_days"] is None
+    with prepared.write() as session:
+        retention.update_settings(session, Actor(label="web:admin", project_id=mine, scopes=("admin",)), mine, retention_days=5)
+    assert api.get("/api/v1/traces/settings").json()["retention_days"] == 5
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,18 @@ def test_sign_in_see_the_demo_traces_and_the_eight_answers_then_sign_out(demo_se
     page.wait_for_url(re.compile(r".*/ui/traces$"))
     rows = page.locator("tr[data-trace-id]")
     assert rows.count() >= 3, page.content()
+    ids = [rows.nth(i).get_attribute("data-trace-id") for i in range(2)]
+    focused = "document.activeElement.dataset.traceId || null"
+    page.keyboard.press("j")  # enters the table at its first row
+    assert page.evaluate(focused) == ids[0]
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(focused) == ids[1]
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf".*/ui/traces/{ids[1]}$"))
+    page.go_back()
+    page.wait_for_url(re.compile(r".*/ui/traces$"))
 
     demo_trace = page.locator("tr[data-trace-id]", has_text="support").first
     demo_trace.locator("a").first.click()

@@ -17,6 +17,7 @@ def _routers() -> list[Any]:
     from stackwright.ui.settings_audit import router as settings_audit_router
     from stackwright.ui.settings_keys import router as settings_keys_router
     from stackwright.ui.settings_password import router as settings_password_router
+    from stackwright.ui.settings_project import router as settings_project_router
     from stackwright.ui.trace_datasets import router as trace_datasets_router
     from stackwright.ui.trace_scores import router as trace_scores_router
     from stackwright.ui.traces import router as traces_router
@@ -24,7 +25,7 @@ def _routers() -> list[Any]:
     from stackwright.ui.users import router as users_router
 
     return [static_router, account_router, traces_router, trace_scores_router, trace_datasets_router, dashboard_router, users_router, usage_router,
-            settings_router, settings_keys_router, settings_audit_router, settings_password_router, fallback_router]
+            settings_router, settings_keys_router, settings_audit_router, settings_password_router, settings_project_router, fallback_router]
 
 
 def _setup(ctx: AppContext) -> None:

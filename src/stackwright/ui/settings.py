@@ -25,7 +25,8 @@ from stackwright.ui.pages import UserDep, WebUser, check_csrf, form_fields, page
 router = page_router()
 SETTINGS = "/ui/settings"
 MEMBERS = f"{SETTINGS}/members"
-TABS = (("Members", MEMBERS), ("API keys", f"{SETTINGS}/keys"), ("Audit log", f"{SETTINGS}/audit"), ("Password", f"{SETTINGS}/password"))
+TABS = (("Members", MEMBERS), ("API keys", f"{SETTINGS}/keys"), ("Audit log", f"{SETTINGS}/audit"), ("Project", f"{SETTINGS}/project"),
+        ("Password", f"{SETTINGS}/password"))
 DONE = {  # ?done= codes after a change: fixed texts, never echoed input
     "invited": "Invitation sent. The person accepts it with their own account.",
     "role": "Role changed.",

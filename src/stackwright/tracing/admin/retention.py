@@ -86,8 +86,10 @@ def update_settings(
 ) -> dict[str, Any]:
     """Change what is given (``retention_days`` None = keep forever; ``prices`` replaces the map), audited.
 
-    An API caller should then drop the app's cached prices (``app.state.pricers.forget``).
+    Only an admin or owner of the project (an ``admin``-scoped actor) may. A caller should then drop the app's
+    cached prices (``app.state.pricers.forget``).
     """
+    actor.require_scope("admin", "Changing the project's trace retention and prices")
     row = session.get(TraceSettings, project_id)
     before = settings_view(row)
     if row is None:

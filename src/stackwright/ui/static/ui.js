@@ -26,6 +26,36 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   });
+  // Traces list: j/k or down/up move the highlighted (focused) row, Enter opens it; j enters the table.
+  const traceRows = Array.from(document.querySelectorAll("tr[data-trace-id]"));
+  traceRows.forEach((row, i) => {
+    row.tabIndex = i === 0 ? 0 : -1;
+    row.addEventListener("focus", () => {
+      for (const other of traceRows) other.tabIndex = other === row ? 0 : -1;
+    });
+  });
+  const typing = (target) => target.closest && target.closest("input, select, textarea, button, a, [contenteditable]");
+  document.addEventListener("keydown", (event) => {
+    if (!traceRows.length || event.altKey || event.ctrlKey || event.metaKey) return;
+    const at = traceRows.indexOf(event.target);
+    if (at < 0) {
+      // Outside the table only j enters it (arrows keep scrolling the page; form fields keep their keys).
+      if (event.key === "j" && !typing(event.target)) {
+        event.preventDefault();
+        traceRows[0].focus();
+      }
+      return;
+    }
+    const step = event.key === "j" || event.key === "ArrowDown" ? 1 : event.key === "k" || event.key === "ArrowUp" ? -1 : 0;
+    const next = step ? traceRows[at + step] : null;
+    if (step) event.preventDefault();
+    if (next) {
+      next.focus();
+    } else if (event.key === "Enter") {
+      const link = traceRows[at].querySelector("a[href]");
+      if (link) link.click();
+    }
+  });
   // Expand and collapse spans (the server hides what is below a collapsed span).
   const children = new Map();
   for (const row of rows) {
