@@ -333,3 +333,17 @@ def test_adding_to_a_dataset_checks_csrf_and_never_reaches_another_projects_trac
     missing = admin.post(f"/ui/traces/{trace_id()}/datasets", data={"csrf_token": csrf_of(page), "new_dataset": "cases"})
     assert "No trace" in assert_page(missing, 404)
     assert api.get("/api/v1/datasets").json()["data"] == []
+
+
+def test_the_traces_list_shows_each_traces_prompt_version_and_scores(admin: httpx.Client, api: httpx.Client) -> None:
+    tid, _ = send_trace(api, "answer", attrs={"stackwright.prompt.name": "support-answer", "stackwright.prompt.version": "3"})
+    other, _ = send_trace(api, "plain", start_ms=1000)
+    for body in ({"name": "helpful", "value": 0.75}, {"name": "<script>x</script>", "value": "bad", "data_type": "categorical"}):
+        response = api.post("/api/v1/scores", json={"trace_id": tid, **body})
+        assert response.status_code in (200, 201), response.text
+    page = assert_page(admin.get("/ui/traces"), 200)
+    row = re.search(rf'<tr data-trace-id="{tid}">.*?</tr>', page, re.S).group(0)
+    assert "support-answer v3" in row and "helpful=0.75" in row
+    assert "&lt;script&gt;x&lt;/script&gt;=bad" in row and "<script>x" not in page
+    plain = re.search(rf'<tr data-trace-id="{other}">.*?</tr>', page, re.S).group(0)
+    assert "helpful" not in plain

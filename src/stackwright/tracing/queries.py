@@ -242,6 +242,22 @@ def _normal_id(value: str, size: int, what: str) -> str:
     return value
 
 
+def score_summaries(session: Session, project_id: str, trace_ids: list[str]) -> dict[str, list[str]]:
+    """Each trace's scores as short ``name=value`` labels (a page of traces in one query), oldest first."""
+    if not trace_ids:
+        return {}
+    query = (
+        select(Score.trace_id, Score.name, Score.value, Score.string_value)
+        .where(Score.project_id == project_id, Score.trace_id.in_(trace_ids))
+        .order_by(Score.created_at, Score.id)
+    )
+    out: dict[str, list[str]] = {}
+    for trace_id, name, value, string_value in session.execute(query):
+        shown = string_value if string_value is not None else (f"{value:.3g}" if value is not None else "")
+        out.setdefault(trace_id, []).append(f"{name}={shown}")
+    return out
+
+
 def _scores(session: Session, project_id: str, trace_id: str, span_id: str | None = None) -> list[dict[str, Any]]:
     query = select(Score).where(Score.project_id == project_id, Score.trace_id == trace_id)
     if span_id is not None:

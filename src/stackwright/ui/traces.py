@@ -78,6 +78,8 @@ def trace_list(request: Request, user: UserDep) -> Response:
                 items, next_cursor = queries.list_traces(
                     session, user.project_id, filters, sort=sort, limit=int(limit or PAGE_SIZE), cursor=values["cursor"] or None
                 )
+                scores = queries.score_summaries(session, user.project_id, [t["trace_id"] for t in items])
+                items = [{**t, "scores": scores.get(t["trace_id"], [])} for t in items]
         except InvalidInput as exc:  # a cursor from another sort, or edited by hand
             problem = exc.message
     shared = {k: v for k, v in values.items() if v and k != "cursor"}
