@@ -25,6 +25,18 @@ def sign_in(client: httpx.Client, email: str = TEST_ADMIN_EMAIL, password: str =
 
 
 @pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """UI pages run on SQLite: the services under them are tested on both databases in their own layers.
+    A test module whose pages run queries of their own opts in to Postgres too with `BOTH_DATABASES = True`."""
+    return getattr(request, "param", "sqlite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_DATABASES", False):
+        metafunc.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
 def browser(app) -> Iterator[httpx.Client]:
     """A client that behaves like a browser: asks for HTML, keeps cookies, does not follow redirects."""
     from stackwright.sdk.transport import InProcessTransport
@@ -38,3 +50,20 @@ def admin(browser: httpx.Client) -> httpx.Client:
     response = sign_in(browser)
     assert response.status_code == 303, response.text
     return browser
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory):
+    """`stackwright demo seed` then `stackwright serve` on a loopback port, once per test process, with the
+    first-start credentials. Browser tests share it: a test that changes the demo makes its own objects."""
+    from tests.ui.browser_support import serve_demo
+
+    yield from serve_demo(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium under Playwright, once per test process."""
+    from tests.ui.browser_support import launch_chromium
+
+    yield from launch_chromium()

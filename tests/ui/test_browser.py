@@ -6,49 +6,14 @@ page leaves the server's origin. Run them alone with `-m browser`.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.serverproc import ServerProcess, clean_env, free_ports, read_env_file, run
+from tests.e2e.serverproc import run
+from tests.ui.browser_support import signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-CHROMIUM = os.environ.get("STACKWRIGHT_TEST_CHROMIUM") or "/usr/bin/chromium"  # scripts/chromium.sh sets it
-
-
-def _chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: install Debian's chromium package (`apt-get install -y chromium`)."
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " Browser tests never skip under CI=true.")
-        pytest.skip(message)
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
-    """The seeded demo served on a free loopback port, and its first-start credentials."""
-    tmp = tmp_path_factory.mktemp("browser")
-    env = clean_env(home=tmp / "home")
-    seeded = run(["demo", "seed", "--requests", "3", "--no-evals"], env, cwd=tmp, timeout=300)
-    assert seeded.returncode == 0, seeded.stderr
-    credentials = read_env_file(tmp / "home" / "initial-credentials.env")
-    with ServerProcess(tmp / "run", env, free_ports()[0]) as server:
-        server.wait_ready()
-        yield server, credentials
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        yield browser
-        browser.close()
 
 
 def test_sign_in_see_the_demo_traces_and_the_eight_answers_then_sign_out(demo_server, chromium) -> None:
@@ -160,16 +125,6 @@ def test_an_admin_creates_an_api_key_and_sees_its_secret_once(demo_server, chrom
     page.close()
 
 
-def _signed_in(chromium, server, email: str, password: str):
-    page = chromium.new_page()
-    page.goto(server.base_url + "/ui/sign-in")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/ui/dashboard$"))
-    return page
-
-
 def _write_forms(page, base_url: str) -> tuple[int, int, int]:
     """How many score, dataset and key-creation forms a demo trace's page and the keys page offer."""
     page.goto(base_url + "/ui/traces")
@@ -183,7 +138,7 @@ def _write_forms(page, base_url: str) -> tuple[int, int, int]:
 
 def test_the_dashboard_draws_its_charts_as_svg(demo_server, chromium) -> None:
     server, credentials = demo_server
-    page = _signed_in(chromium, server, credentials["STACKWRIGHT_ADMIN_EMAIL"], credentials["STACKWRIGHT_ADMIN_PASSWORD"])
+    page = signed_in_page(chromium, server, credentials["STACKWRIGHT_ADMIN_EMAIL"], credentials["STACKWRIGHT_ADMIN_PASSWORD"])
     assert page.locator("figure[data-chart] svg").count() >= 1
     assert page.locator("figure[data-chart] svg").first.is_visible()
     page.close()
@@ -195,10 +150,10 @@ def test_a_viewer_reads_traces_without_the_forms_an_admin_sees(demo_server, chro
               "--role", "viewer"]  # fmt: skip
     created = run(viewer, server.env, cwd=server.workdir)
     assert created.returncode == 0, created.stderr
-    admin = _signed_in(chromium, server, credentials["STACKWRIGHT_ADMIN_EMAIL"], credentials["STACKWRIGHT_ADMIN_PASSWORD"])
+    admin = signed_in_page(chromium, server, credentials["STACKWRIGHT_ADMIN_EMAIL"], credentials["STACKWRIGHT_ADMIN_PASSWORD"])
     assert _write_forms(admin, server.base_url) == (1, 1, 1)
     admin.close()
-    page = _signed_in(chromium, server, "browser-viewer@example.com", "a long password")
+    page = signed_in_page(chromium, server, "browser-viewer@example.com", "a long password")
     assert _write_forms(page, server.base_url) == (0, 0, 0)
     assert page.locator("[data-read-only]").count() == 1
     page.close()
@@ -224,7 +179,7 @@ def test_a_10000_span_trace_opens_collapsed_below_depth_2_and_expands(demo_serve
         for i in range(0, len(spans), 2000):
             send(api, spans[i : i + 2000])
 
-    page = _signed_in(chromium, server, credentials["STACKWRIGHT_ADMIN_EMAIL"], credentials["STACKWRIGHT_ADMIN_PASSWORD"])
+    page = signed_in_page(chromium, server, credentials["STACKWRIGHT_ADMIN_EMAIL"], credentials["STACKWRIGHT_ADMIN_PASSWORD"])
     page.goto(f"{server.base_url}/ui/traces/{tid}")
     rows = page.locator("tr[data-span-id]")
     assert rows.count() == 10_000

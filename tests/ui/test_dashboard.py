@@ -15,6 +15,8 @@ from stackwright.monitoring.alerts import raise_alert
 from tests.tracing.spans_helpers import send, span, span_id, trace_id
 from tests.ui.test_sign_in import assert_page
 
+BOTH_DATABASES = True  # the pages run their own queries: both databases (tests/ui/conftest.py)
+
 SCRIPT = "<script>alert('x')</script>"
 HOUR_MS = 3600 * 1000
 

@@ -14,6 +14,8 @@ from tests.tracing.spans_helpers import send, span, span_id, trace_id
 from tests.ui.conftest import csrf_of, sign_in
 from tests.ui.test_sign_in import assert_page
 
+BOTH_DATABASES = True  # the pages run their own queries: both databases (tests/ui/conftest.py)
+
 SCRIPT = "<script>alert('x')</script>"
 
 

@@ -17,6 +17,8 @@ from stackwright.gateway.limits.service import replace_model_limits
 from tests.ui.test_dashboard import SCRIPT, send_recent
 from tests.ui.test_sign_in import assert_page
 
+BOTH_DATABASES = True  # the pages run their own queries: both databases (tests/ui/conftest.py)
+
 
 def test_users_are_listed_with_their_figures_and_link_to_their_traces(admin: httpx.Client, api: httpx.Client) -> None:
     alice = [send_recent(api, "chat", h, attrs={"user.id": "alice"}) for h in (1, 2)]
