@@ -12,22 +12,19 @@ Usage: .venv/bin/python bench/ui.py [--spans 1000000] [--workers 2] [--runs 20]
 from __future__ import annotations
 
 import argparse
+import importlib
 import random
-import re
 import shutil
-import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import httpx
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from ingest import SPANS_PER_TRACE, STACKWRIGHT, Server, _encode, make_trace, send_all
+from ingest import SPANS_PER_TRACE, Server, _encode, make_trace, send_all
+from ui_support import add_user, p50_ms, sign_in, sign_in_form
 
-EMAIL = "bench-ui@example.com"
-PASSWORD = "a long bench password"
+# Part 2's pages: each module has figures(server, runs) -> [(label, p50 ms, target ms)], seeding what it needs.
+AREA_BENCHES: list[str] = []
+
 DAY_NS = 86_400 * 10**9
 CHUNK_SPANS = 100_000
 
@@ -66,38 +63,6 @@ def big_trace(n_spans: int = 10_000) -> tuple[str, list[bytes]]:
     spans = [root, *steps, *calls]
     spans += [make(calls[i % 100].span_id, "tool", 20 + i % 1000) for i in range(n_spans - len(spans))]
     return trace_id.hex(), [_encode(spans[i : i + 2000]) for i in range(0, len(spans), 2000)]
-
-
-def add_user(server: Server) -> None:
-    env = {"STACKWRIGHT_HOME": server.home, "PATH": str(Path(sys.executable).parent)}
-    subprocess.run([STACKWRIGHT, "users", "create", EMAIL, "--password", PASSWORD, "--project", "default", "--role", "viewer"],
-                   env=env, check=True, capture_output=True)  # fmt: skip
-
-
-def sign_in_form(url: str) -> tuple[httpx.Client, str]:
-    """A fresh browser that has the sign-in form, and the form's CSRF token."""
-    browser = httpx.Client(base_url=url, headers={"Accept": "text/html"}, timeout=120)
-    form = browser.get("/ui/sign-in").text
-    return browser, re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-
-
-def sign_in(ready: tuple[httpx.Client, str]) -> httpx.Client:
-    browser, token = ready
-    response = browser.post("/ui/sign-in", data={"csrf_token": token, "email": EMAIL, "password": PASSWORD, "next": "/ui/traces"})
-    assert response.status_code == 303, response.text
-    return browser
-
-
-def p50_ms(fn, runs: int, prepare=lambda: None) -> float:
-    """The median time of ``fn(prepare())`` over ``runs`` runs after a warm-up; ``prepare`` is not timed."""
-    fn(prepare())  # warm
-    times = []
-    for _ in range(runs):
-        ready = prepare()
-        started = time.perf_counter()
-        fn(ready)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -140,6 +105,8 @@ def main() -> None:
             ("dashboard, last 30 days", p50_ms(lambda _: page("/ui/dashboard", range="30d"), max(runs // 2, 3)), 1000),
             ("sign-in post (argon2)", p50_ms(sign_in, max(runs // 2, 3), lambda: sign_in_form(server.url)), 300),
         ]
+        for name in AREA_BENCHES:
+            figures += importlib.import_module(name).figures(server, runs)
         print(f"with {args.spans + 10_000:,} spans stored, {args.workers} server processes; p50 per request on loopback:")
         for label, ms, target in figures:
             verdict = "ok" if ms <= target else "OVER"
