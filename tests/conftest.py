@@ -75,10 +75,9 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     return request.getfixturevalue("new_postgres_db")
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def standard_settings(home: Path, database_url: str) -> Settings:
     return Settings(
-        home=tmp_path / "home",
+        home=home,
         database_url=database_url,
         init_api_key=TEST_API_KEY,
         init_admin_email=TEST_ADMIN_EMAIL,
@@ -89,13 +88,71 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def prepared(settings: Settings) -> Iterator[Database]:
-    """Data dir made, schema migrated, first-start bootstrap done."""
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return standard_settings(tmp_path / "home", database_url)
+
+
+@pytest.fixture
+def prepared(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """Data dir made, schema migrated, first-start bootstrap done. With the suite's standard settings the
+    database starts as a copy of one prepared once per test process (migrating and hashing the admin's
+    password for every test was a good part of the suite's time); ``prepare`` then finds it up to date."""
     from stackwright.server.startup import prepare
 
+    if _is_standard(settings):
+        _copy_template(settings, tmp_path_factory)
     db, _ = prepare(settings)
     yield db
     db.dispose()
+
+
+_STANDARD_FIELDS = {"home", "database_url"}
+_templates: dict[str, str] = {}  # backend -> a prepared SQLite file, or a prepared Postgres database's name
+
+
+def _is_standard(settings: Settings) -> bool:
+    standard = standard_settings(settings.home, settings.database_url)
+    return settings.model_dump(exclude=_STANDARD_FIELDS) == standard.model_dump(exclude=_STANDARD_FIELDS)
+
+
+def _copy_template(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from stackwright.server.startup import prepare
+
+    backend = "sqlite" if settings.is_sqlite else "postgres"
+    if backend not in _templates:
+        home = tmp_path_factory.mktemp("template") / "home"
+        if backend == "sqlite":
+            url = f"sqlite:///{home / 'stackwright.db'}"
+        else:
+            name = f"sw_template_{uuid.uuid4().hex[:12]}"
+            _pg_execute(postgres_admin_url(), f"CREATE DATABASE {name}")
+            url = postgres_admin_url().rsplit("/", 1)[0] + f"/{name}"
+        db, _ = prepare(standard_settings(home, url))
+        db.dispose()
+        if backend == "sqlite":
+            import sqlite3
+
+            with sqlite3.connect(home / "stackwright.db") as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the whole database in the one file copied
+            _templates[backend] = str(home / "stackwright.db")
+        else:
+            _templates[backend] = name
+    if backend == "sqlite":
+        import shutil
+
+        target = Path(settings.db_url.removeprefix("sqlite:///"))
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copyfile(_templates[backend], target)
+        target.chmod(0o600)
+    else:
+        name = settings.db_url.rsplit("/", 1)[1]
+        _pg_execute(postgres_admin_url(), f"DROP DATABASE {name}")
+        _pg_execute(postgres_admin_url(), f"CREATE DATABASE {name} TEMPLATE {_templates[backend]} STRATEGY FILE_COPY")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if "postgres" in _templates:
+        _pg_execute(postgres_admin_url(), f"DROP DATABASE IF EXISTS {_templates.pop('postgres')} WITH (FORCE)")
 
 
 @pytest.fixture
