@@ -58,6 +58,11 @@ EXEMPT_PAGE_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/ui/sign-out"): "ends a browser session",
     ("POST", "/ui/project"): "picks the project a browser session shows (a view, not a change)",
     ("POST", "/ui/traces/{trace_id}/scores"): "score ingest from the trace page: the same service as POST /api/v1/scores (not audited)",
+    ("POST", "/ui/gateway/test"): "one test call to a model through the gateway (traced), as POST /api/v1/gateway/test; stores no change",
+    ("POST", "/ui/playground"): "model calls through the gateway, traced and counted as API calls are; no stored setting changes",
+    ("POST", "/ui/playground/stream"): "one streamed model call through the gateway (as POST /v1/chat/completions); no stored setting changes",
+    ("POST", "/ui/retrieval/{name}/eval"): "runs a retrieval evaluation and shows it; nothing is stored (as `retrieval eval`)",
+    ("POST", "/ui/guardrails/try"): "runs a policy's checks on a text and shows the decision; nothing is stored",
 }
 
 # -- CLI commands ---------------------------------------------------------------------------------------------
@@ -568,6 +573,113 @@ def _(w: World) -> httpx.Response:
 @page_route("POST", "/ui/traces/{trace_id}/datasets")
 def _(w: World) -> httpx.Response:
     return page_post(w, f"/ui/traces/{w.trace()}/datasets", {"new_dataset": "page-cases"})
+
+
+def page_item(w: World, name: str) -> str:
+    """The first item of the latest version of the default project's dataset ``name``."""
+    items = w.api.get(f"/api/v1/datasets/{name}").json()["latest"]["version"]
+    return w.api.get(f"/api/v1/datasets/{name}/versions/{items}/items").json()["data"][0]["id"]
+
+
+@page_route("POST", "/ui/datasets/{name}/items")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/datasets/page-items/items", {"input": '{"question": "hours?"}', "expected": '"9 to 5"'})
+
+
+@page_route("POST", "/ui/datasets/{name}/items/{item_id}/edit")
+def _(w: World) -> httpx.Response:
+    return page_post(w, f"/ui/datasets/page-items/items/{page_item(w, 'page-items')}/edit", {"input": '{"question": "opening hours?"}', "base": "1"})
+
+
+@page_route("POST", "/ui/datasets/{name}/items/{item_id}/remove")
+def _(w: World) -> httpx.Response:
+    return page_post(w, f"/ui/datasets/page-items/items/{page_item(w, 'page-items')}/remove", {"base": "2"})
+
+
+@page_route("POST", "/ui/jobs/{job_id}/cancel")
+def _(w: World) -> httpx.Response:
+    job = w.api.post("/api/v1/jobs", json={"kind": "sleep", "params": {"seconds": 60, "ticks": 1000}}).json()["id"]
+    return page_post(w, f"/ui/jobs/{job}/cancel", {})
+
+
+@page_route("POST", "/ui/prompts")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/prompts", {"name": "page-edited-prompt", "type": "text", "template": "Hi {{ who }}", "action": "save"})
+
+
+@page_route("POST", "/ui/prompts/{name}/edit")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/prompts/page-edited-prompt/edit", {"type": "text", "template": "Hello {{ who }}", "latest": "1", "action": "save"})
+
+
+@page_route("POST", "/ui/prompts/{name}/labels")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/prompts/page-edited-prompt/labels", {"label": "staging", "version": "1", "expected": "0"})
+
+
+@page_route("POST", "/ui/prompts/{name}/protected")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/prompts/page-edited-prompt/protected", {"protected": "production staging"})
+
+
+@page_route("POST", "/ui/prompts/{name}/labels/{label}/remove")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/prompts/page-edited-prompt/labels/staging/remove", {"expected": "1"})
+
+
+@page_route("POST", "/ui/guardrails/new")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/guardrails/new", {"policy": "name: page-guard\nroute: page.route\ninput: [pii]\n", "revision": "0"})
+
+
+@page_route("POST", "/ui/guardrails/policies/{name}")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/guardrails/policies/page-guard", {"policy": "name: page-guard\nroute: page.route\ninput: [secrets]\n", "revision": "1"})
+
+
+def page_release(w: World) -> str:
+    """A release of its own for the release pages' recipes: page-prompt v1 and v2, v1 stable on page.route in prod."""
+    if "page_release" not in w.ids:
+        for template in ("Hi {{ who }}", "Hello there {{ who }}"):
+            assert w.api.post("/api/v1/prompts", json={"name": "page-prompt", "type": "text", "template": template}).is_success
+        body = {"env": "prod", "prompt": "page-prompt@1", "model": LOCAL_MODEL["name"]}
+        assert w.api.post("/api/v1/releases/page.route/set", json=body).is_success
+        w.ids["page_release"] = "/ui/releases/page.route"
+    return w.ids["page_release"]
+
+
+@page_route("POST", "/ui/releases/{route}/canary")
+def _(w: World) -> httpx.Response:
+    return page_post(w, page_release(w) + "/canary", {"env": "prod", "prompt": "page-prompt@2", "share": "10", "mode": "canary"})
+
+
+@page_route("POST", "/ui/releases/{route}/share")
+def _(w: World) -> httpx.Response:
+    return page_post(w, page_release(w) + "/share", {"env": "prod", "share": "30"})
+
+
+@page_route("POST", "/ui/releases/{route}/promote")
+def _(w: World) -> httpx.Response:
+    return page_post(w, page_release(w) + "/promote", {"env": "prod"})
+
+
+@page_route("POST", "/ui/releases/{route}/rollback")
+def _(w: World) -> httpx.Response:
+    return page_post(w, page_release(w) + "/rollback", {"env": "prod", "reason": "audit test"})
+
+
+@page_route("POST", "/ui/playground/save")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/playground/save", {"role-0": "user", "content-0": "Hi {{ who }}", "templated": "1", "model-0": "local/extractive",
+                                                "save_name": "page-playground", "save_message": "from the playground"})  # fmt: skip
+
+
+@page_route("POST", "/ui/evals/new")
+def _(w: World) -> httpx.Response:
+    assert w.api.post("/api/v1/datasets", json={"name": "page-eval-cases"}).is_success
+    body = json.dumps({"input": {"question": "refunds?"}, "expected": "30 days"}) + "\n"
+    assert w.api.post("/api/v1/datasets/page-eval-cases/import", content=body, headers={"content-type": "application/x-ndjson"}).is_success
+    return page_post(w, "/ui/evals/new", {"dataset": "page-eval-cases", "model": "local/extractive", "scorers": "contains", "name": "page-run"})
 
 
 @page_route("POST", "/ui/settings/password")

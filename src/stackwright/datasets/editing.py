@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from stackwright.auth.actors import Actor
-from stackwright.core.errors import Conflict, InvalidInput, NotFound
+from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stackwright.datasets import service
 from stackwright.datasets.items import check_item_id, normalize_item, with_ids
 
@@ -54,6 +54,22 @@ def import_items(
     return {**result, "mode": mode, "imported": len(items) - skipped, "skipped": skipped}
 
 
+def require_write(actor: Actor) -> None:
+    """Changing a dataset's items needs the write scope: a member of the project or above (the API, the CLI and the web UI)."""
+    if not actor.has_scope("write"):
+        raise Forbidden(f"Changing a dataset needs the 'write' scope (a member of the project or above); you have {', '.join(actor.scopes) or 'none'}.",
+                        hint="Ask an admin of the project for the member role.")  # fmt: skip
+
+
+def _check_base(dataset: Any, expected_version: int | None) -> None:
+    """Conflict when the caller edited version ``expected_version`` but the dataset has moved on since."""
+    if expected_version is not None and (dataset.latest_version or 0) != expected_version:
+        raise Conflict(
+            f"{dataset.name} changed meanwhile: its latest version is now {dataset.latest_version}, not {expected_version}.",
+            hint="Open the latest version, check the item and make the change again.",
+        )
+
+
 def _content(item: dict[str, Any]) -> dict[str, Any]:
     return {"input": item["input"], "expected": item["expected"], "metadata": item["metadata"]}
 
@@ -63,10 +79,14 @@ def _save(session: Session, actor: Actor, project_id: str, dataset: Any, items: 
     return service.save_version(session, actor, project_id, dataset, checked, message=message, action=action)
 
 
-def add_item(session: Session, actor: Actor, project_id: str, name: str, raw: Any, *, message: str = "") -> dict[str, Any]:
-    """Append one item (creating the dataset if needed); Conflict if the latest version already holds it."""
+def add_item(session: Session, actor: Actor, project_id: str, name: str, raw: Any, *, message: str = "",
+             expected_version: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Append one item (creating the dataset if needed); Conflict if the latest version already holds it, or
+    is not ``expected_version`` when that is given."""
+    require_write(actor)
     item = normalize_item(raw, "The item")
     dataset, _ = service.lock_or_create(session, project_id, name)
+    _check_base(dataset, expected_version)
     current = service.current_items(session, dataset)
     new = with_ids([item], ["The item"])[0]
     if any(i["id"] == new["id"] for i in current):
@@ -87,18 +107,22 @@ def _find(current: list[dict[str, Any]], dataset: Any, item_id: str) -> int:
 
 
 def update_item(
-    session: Session, actor: Actor, project_id: str, name: str, item_id: str, changes: dict[str, Any], *, message: str = ""
-) -> dict[str, Any]:
+    session: Session, actor: Actor, project_id: str, name: str, item_id: str, changes: dict[str, Any], *, message: str = "",
+    expected_version: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Replace some of an item's fields (``changes``: any of input, expected, metadata); the item keeps its place.
 
-    The changed item gets a new id (its content changed); an unchanged item makes no new version.
+    The changed item gets a new id (its content changed); an unchanged item makes no new version. Conflict when
+    ``expected_version`` is given and is no longer the latest.
     """
+    require_write(actor)
     unknown = [key for key in changes if key not in ("input", "expected", "metadata")]
     if unknown:
         raise InvalidInput(f"Unknown item field {unknown[0]!r}.", hint="An item has the fields input, expected and metadata.")
     if not changes:
         raise InvalidInput("Nothing to update.", hint="Give a new input, expected or metadata.")
     dataset = service.get_locked(session, project_id, name)
+    _check_base(dataset, expected_version)
     current = service.current_items(session, dataset)
     index = _find(current, dataset, item_id)
     item = normalize_item({**_content(current[index]), **changes}, "The updated item")
@@ -107,9 +131,12 @@ def update_item(
     return {**result, "old_item_id": current[index]["id"], "item_id": with_ids([item], ["item"])[0]["id"]}
 
 
-def remove_item(session: Session, actor: Actor, project_id: str, name: str, item_id: str, *, message: str = "") -> dict[str, Any]:
-    """Drop one item from the latest version (older versions keep it)."""
+def remove_item(session: Session, actor: Actor, project_id: str, name: str, item_id: str, *, message: str = "",
+                expected_version: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Drop one item from the latest version (older versions keep it); Conflict as ``update_item``."""
+    require_write(actor)
     dataset = service.get_locked(session, project_id, name)
+    _check_base(dataset, expected_version)
     current = service.current_items(session, dataset)
     index = _find(current, dataset, item_id)
     removed = current.pop(index)

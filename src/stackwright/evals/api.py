@@ -8,8 +8,6 @@ key: a spec naming other code answers 403.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -17,13 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stackwright.auth.deps import ReadCaller, WriteCaller
 from stackwright.core.deps import SessionDep
-from stackwright.core.egress import EgressPolicy
-from stackwright.core.errors import InvalidInput
 from stackwright.core.responses import JSONBody
 from stackwright.evals.trust import CodePolicy
 
 router = APIRouter(prefix="/api/v1", tags=["evals"])
-log = logging.getLogger("stackwright.evals")
 
 RunRef = Annotated[str, Path(max_length=200, description="Run id, or the name of the newest run with that name.")]
 SPEC_EXAMPLE = {
@@ -44,45 +39,16 @@ class RunIn(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Seed (overrides the spec).")
 
 
-def _start(request: Request, project_id: str, run_id: str, run_name: str) -> None:
-    from stackwright.evals.runner import run_cases
-    from stackwright.evals.targets import GatewayCaller
-
-    state = request.app.state
-    tasks: dict[str, asyncio.Task] = getattr(state, "eval_tasks", None) or {}
-    state.eval_tasks = tasks  # run id -> its task in this server
-
-    async def work() -> None:
-        try:
-            caller = GatewayCaller(state.gateway, project_id, label=f"eval:{run_name}")
-            await run_cases(state.db, project_id, run_id, caller, policy=CodePolicy.server(state.settings))
-        except Exception:  # the run row says failed, with the error; the server goes on
-            log.exception("eval run %s failed", run_id)
-
-    task = asyncio.get_running_loop().create_task(work())
-    tasks[run_id] = task
-    task.add_done_callback(lambda _: tasks.pop(run_id, None))
-
-
 @router.post("/evals/runs", summary="Start an eval run (runs in the background; poll GET /evals/runs/{id})", status_code=202)
 async def start_run(request: Request, caller: WriteCaller, body: RunIn) -> JSONBody:
     from starlette.concurrency import run_in_threadpool
 
     from stackwright.evals import service
-    from stackwright.evals.runner import is_file_dataset, prepare_run
-    from stackwright.evals.spec import NAME_RE, from_payload
+    from stackwright.evals.launch import launch
+    from stackwright.evals.spec import from_payload
 
     spec = from_payload(body.spec, CodePolicy.server(request.app.state.settings))
-    if spec.target.http:  # a literal blocked address fails now; the egress policy is enforced again at every connect
-        EgressPolicy.from_settings(request.app.state.settings).check_url(spec.target.http)
-    if is_file_dataset(spec.dataset):
-        raise spec.error(("dataset",), "dataset files are read by the CLI only; over the API, name a stored dataset (NAME or NAME@VERSION).",
-                         hint="Import the file first: `stackwright datasets import NAME FILE`.")  # fmt: skip
-    if body.name is not None and not NAME_RE.match(body.name):
-        raise InvalidInput(f"Run name {body.name!r} is not valid.", hint="Use letters, digits, '.', '_' or '-'.")
-    prepared = await run_in_threadpool(prepare_run, request.app.state.db, caller.project_id, spec, name=body.name, repeat=body.repeat, seed=body.seed,
-                                         actor=caller)
-    _start(request, caller.project_id, prepared.run_id, prepared.name)
+    prepared = await launch(request.app.state, caller, caller.project_id, spec, name=body.name, repeat=body.repeat, seed=body.seed)
 
     def read() -> dict[str, Any]:
         with request.app.state.db.read() as session:
@@ -97,6 +63,7 @@ async def resume_run(request: Request, caller: WriteCaller, run: RunRef) -> JSON
 
     from stackwright.core.errors import Conflict
     from stackwright.evals import service
+    from stackwright.evals.launch import run_in_background
     from stackwright.evals.reaper import check_resumable
     from stackwright.evals.runner import spec_from_run
 
@@ -122,7 +89,7 @@ async def resume_run(request: Request, caller: WriteCaller, run: RunRef) -> JSON
             service.record_resume(session, caller, service.find_run(session, caller.project_id, found["id"]))
 
     await run_in_threadpool(audit_resume)
-    _start(request, caller.project_id, found["id"], found["name"])
+    run_in_background(request.app.state, caller.project_id, found["id"], found["name"])
     return JSONBody(found, status_code=202)
 
 

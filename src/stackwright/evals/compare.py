@@ -10,7 +10,7 @@ from typing import Any
 EPS = 1e-9
 
 
-def _index(rows: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+def index_by_case(rows: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
     return {(r["item_id"], r["repeat_index"]): r for r in rows}
 
 
@@ -92,7 +92,7 @@ def compare_scorer(a: dict[tuple[str, int], dict], b: dict[tuple[str, int], dict
 
 
 def compare_rows(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]], scorers: list[str], limit: int = 50) -> dict[str, Any]:
-    a, b = _index(rows_a), _index(rows_b)
+    a, b = index_by_case(rows_a), index_by_case(rows_b)
     out: dict[str, Any] = {"cases_a": len(a), "cases_b": len(b), "scorers": {}}
     for name in scorers:
         result = compare_scorer(a, b, name, limit)
@@ -102,14 +102,22 @@ def compare_rows(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]], sco
     return out
 
 
+def scorer_names(run: Any) -> list[str]:
+    """A run's scorers: those its summary has, else those its spec names."""
+    return list((run.summary or {}).get("scorers") or {}) or [s.get("name") or s["type"] for s in run.spec.get("scorers", [])]
+
+
+def shared_scorers(run_a: Any, run_b: Any) -> list[str]:
+    """The scorers both runs have, in run A's order: the ones a comparison covers."""
+    names_b = set(scorer_names(run_b))
+    return [n for n in scorer_names(run_a) if n in names_b]
+
+
 def compare_runs(session: Any, project_id: str, ref_a: str, ref_b: str, limit: int = 50) -> dict[str, Any]:
     from stackwright.evals import service
 
     run_a, run_b = service.find_run(session, project_id, ref_a), service.find_run(session, project_id, ref_b)
-    names_a = list((run_a.summary or {}).get("scorers") or {}) or [s.get("name") or s["type"] for s in run_a.spec.get("scorers", [])]
-    names_b = set((run_b.summary or {}).get("scorers") or {}) or {s.get("name") or s["type"] for s in run_b.spec.get("scorers", [])}
-    scorers = [n for n in names_a if n in names_b]
-    result = compare_rows(service.case_rows(session, run_a.id), service.case_rows(session, run_b.id), scorers, limit)
+    result = compare_rows(service.case_rows(session, run_a.id), service.case_rows(session, run_b.id), shared_scorers(run_a, run_b), limit)
     result["a"] = {"id": run_a.id, "name": run_a.name, "dataset": run_a.dataset_ref, "status": run_a.status}
     result["b"] = {"id": run_b.id, "name": run_b.name, "dataset": run_b.dataset_ref, "status": run_b.status}
     result["same_dataset"] = run_a.dataset_ref == run_b.dataset_ref

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from stackwright.auth import audit
@@ -18,9 +18,15 @@ CASE_FIELDS = ("item_id", "repeat_index", "input", "expected", "output", "trace_
                "output_tokens", "cost", "error", "scores")  # fmt: skip
 
 
+def check_can_start(actor: Actor) -> None:
+    """Starting or resuming a run writes to the project: members and above (a write key), never a viewer."""
+    actor.require_scope("write", "Starting an eval run")
+
+
 def create_run(session: Session, actor: Actor, project_id: str, spec: dict[str, Any], spec_hash: str, spec_name: str, name: str,
                dataset_ref: str, seed: int, repeat: int, total: int) -> EvalRun:  # fmt: skip
-    """Store a new run as running; audited as eval_run.start (name, spec, dataset, cases)."""
+    """Store a new run as running; audited as eval_run.start (name, spec, dataset, cases). 403 for a viewer."""
+    check_can_start(actor)
     run = EvalRun(id=new_id("run"), project_id=project_id, name=name, spec_name=spec_name, spec=spec, spec_hash=spec_hash,
                   dataset_ref=dataset_ref, status="running", seed=seed, repeat=repeat, total_cases=total, created_at=utcnow())  # fmt: skip
     session.add(run)
@@ -108,12 +114,18 @@ def run_payload(run: EvalRun, *, with_spec: bool = False) -> dict[str, Any]:
     return out
 
 
-def list_runs(session: Session, project_id: str, *, name: str | None = None, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+def list_runs(session: Session, project_id: str, *, name: str | None = None, limit: int = 50, offset: int = 0,
+              with_spec: bool = False) -> list[dict[str, Any]]:  # fmt: skip
     query = select(EvalRun).where(EvalRun.project_id == project_id)
     if name:
         query = query.where((EvalRun.name == name) | (EvalRun.spec_name == name))
     rows = session.scalars(query.order_by(EvalRun.created_at.desc(), EvalRun.id.desc()).limit(limit).offset(offset))
-    return [run_payload(r) for r in rows]
+    return [run_payload(r, with_spec=with_spec) for r in rows]
+
+
+def count_cases(session: Session, run_id: str) -> int:
+    """How many case results a run has stored (its progress while it runs)."""
+    return session.scalar(select(func.count()).select_from(EvalCaseResult).where(EvalCaseResult.run_id == run_id)) or 0
 
 
 def cases_page(session: Session, run_id: str, *, offset: int = 0, limit: int = 100, failed_only: bool = False) -> list[dict[str, Any]]:

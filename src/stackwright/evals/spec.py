@@ -7,6 +7,7 @@ and line it comes from.
       prompt: support-answer@staging    # or route: support.answer@staging | http: URL | python: module:function
       model: gpt-4o-mini                # with prompt: overrides the prompt's model; alone: plain chat
       params: {temperature: 0}          # optional request fields
+      messages: [{role: system, content: "Answer briefly."}]  # model alone: sent before the case's input
     scorers:
       - contains
       - {type: llm_judge, rubric: "Answers only from the context", model: judge}
@@ -54,6 +55,7 @@ class Target(BaseModel):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     params: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
+    messages: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Target:
@@ -66,6 +68,8 @@ class Target(BaseModel):
             raise ValueError(f"http must be an http:// or https:// URL, not {self.http!r}")
         if self.python and ":" not in self.python:
             raise ValueError(f"python must be module:function, not {self.python!r}")
+        if self.messages and kinds:
+            raise ValueError("messages go with a plain model target (model alone), not with " + kinds[0])
         if self.route and "@" not in self.route:
             raise ValueError(f"route must be ROUTE@ENV, e.g. support.answer@staging, not {self.route!r}")
         return self

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ import orjson
 from stackwright.core.egress import EgressPolicy
 from stackwright.core.errors import InvalidInput, StackwrightError
 from stackwright.evals.trust import CodePolicy
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 class TargetError(Exception):
@@ -76,6 +79,24 @@ def _messages(value: Any) -> list[dict[str, Any]]:
     return [{"role": "user", "content": orjson.dumps(value).decode()}]
 
 
+def with_case(messages: list[dict[str, Any]], case_input: Any) -> list[dict[str, Any]]:
+    """A spec's own messages for one case: ``{{ field }}`` in their text is filled from the case input's
+    fields (``{{ input }}`` is the whole input); if none names a field, the input follows as the user's message."""
+    fields = {**(case_input if isinstance(case_input, dict) else {}), "input": case_input}
+    used = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal used
+        if match.group(1) not in fields:
+            return match.group(0)
+        used = True
+        value = fields[match.group(1)]
+        return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+    out = [{**m, "content": PLACEHOLDER.sub(fill, m["content"])} if isinstance(m.get("content"), str) else dict(m) for m in messages]
+    return out if used else out + _messages(case_input)
+
+
 class GatewayTarget:
     """prompt: name@label (variables = the case input), route: ROUTE@ENV, or a model for plain chat."""
 
@@ -100,7 +121,7 @@ class GatewayTarget:
             if isinstance(case_input.get("messages"), list):
                 body["messages"] = case_input["messages"]
         else:
-            body.update(model=t.model, messages=_messages(case_input))
+            body.update(model=t.model, messages=with_case(t.messages, case_input) if t.messages else _messages(case_input))
         body.setdefault("seed", seed)
         return body
 

@@ -90,10 +90,15 @@ async def test_model(body: TestIn, caller: WriteCaller, request: Request) -> dic
 
 
 async def run_test(gateway: Any, caller: Any, model: str, prompt: str) -> dict[str, Any]:
-    """A chat call through the full gateway path; failures are reported, not raised."""
+    """A chat call through the full gateway path; failures are reported, not raised. The caller needs the write
+    scope (a member or above), as every model call does: the API, the CLI and the web UI's button call this."""
     import orjson
 
-    from stackwright.core.errors import StackwrightError
+    from stackwright.core.errors import Forbidden, StackwrightError
+
+    if not caller.has_scope("write"):
+        raise Forbidden(f"Testing a model needs the 'write' scope (a member of the project or above); you have {', '.join(caller.scopes) or 'none'}.",
+                        hint="Ask an admin of the project for the member role.")  # fmt: skip
 
     started = time.perf_counter()
     payload = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}

@@ -83,6 +83,9 @@ class Gateway:
     # -- chat -------------------------------------------------------------------------------------
 
     async def chat(self, actor: Caller, body: dict[str, Any], headers: Any, attributes: dict[str, Any] | None = None) -> Response:
+        if not actor.has_scope("write"):  # keys are checked in authenticate; this holds for in-process callers (web pages)
+            raise Forbidden(f"Model calls need the 'write' scope (a member of the project or above); you have {', '.join(actor.scopes) or 'none'}.",
+                            hint="Ask an admin of the project for the member role.")  # fmt: skip
         prompt_attributes: dict[str, Any] = {}
         if isinstance(body, dict) and routes.is_route_ref(body.get("model")):
             return await self._chat_route(actor, body, headers)

@@ -85,6 +85,10 @@ class Health:
         until = self._until.get(key)
         return until if until and until > time.monotonic() else None
 
+    def failures(self, key: str) -> int:
+        """Consecutive failures of the deployment ``key`` (``project_id:deployment_id``) in this process."""
+        return self._failures.get(key, 0)
+
     def failed(self, key: str, model: ServedModel, exc: ProviderError) -> None:
         count = self._failures.get(key, 0) + 1
         self._failures[key] = count

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from stackwright.auth import audit
 from stackwright.auth.actors import Actor
 from stackwright.core.clock import utcnow
-from stackwright.core.errors import NotFound
+from stackwright.core.errors import Conflict, Forbidden, NotFound
 from stackwright.guardrails.models import GuardrailPolicy
 from stackwright.guardrails.policy import Policy
 
@@ -36,12 +36,26 @@ def _audited(row: GuardrailPolicy) -> dict[str, Any]:
     return {"route": row.route, "revision": row.revision, **checks}
 
 
-def put_policy(session: Session, actor: Actor, project_id: str, policy: Policy) -> tuple[dict[str, Any], str]:
-    """Create or replace; returns (payload, 'created' | 'updated' | 'unchanged'). A change is audited; 'unchanged' is not."""
+def _require_write(actor: Actor, doing: str) -> None:
+    if not actor.has_scope("write"):
+        raise Forbidden(f"{doing} needs the 'write' scope (a member, admin or owner of the project).",
+                        hint="Ask an admin of the project for the member role.")  # fmt: skip
+
+
+def put_policy(session: Session, actor: Actor, project_id: str, policy: Policy,
+               expected_revision: int | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """Create or replace; returns (payload, 'created' | 'updated' | 'unchanged'). A change is audited; 'unchanged' is not.
+    ``expected_revision``: the revision the caller edited (0: a new policy); Conflict when the stored one differs."""
+    _require_write(actor, "Saving a guardrail policy")
     data = policy.as_dict()
     row = session.scalar(
         select(GuardrailPolicy).where(GuardrailPolicy.project_id == project_id, GuardrailPolicy.name == policy.name).with_for_update()
     )
+    if expected_revision is not None and (row.revision if row else 0) != expected_revision:
+        now = f"is at revision {row.revision}" if row else "was deleted"
+        raise Conflict(f"The policy {policy.name!r} changed while you edited it: it {now}, you edited revision {expected_revision}."
+                       if expected_revision else f"A policy named {policy.name!r} already exists.",
+                       hint="Reload it, then make your change again.")  # fmt: skip
     if row is None:
         row = GuardrailPolicy(project_id=project_id, name=policy.name, route=data["route"], description=data["description"],
                               input=data["input"], output=data["output"], revision=1)  # fmt: skip
@@ -67,6 +81,7 @@ def list_policies(session: Session, project_id: str) -> list[dict[str, Any]]:
 
 
 def delete_policy(session: Session, actor: Actor, project_id: str, name: str) -> None:
+    _require_write(actor, "Deleting a guardrail policy")
     row = get_row(session, project_id, name)
     audit.record(session, actor, "guardrail_policy.delete", "guardrail_policy", name, project_id=project_id, before=_audited(row))
     session.delete(row)

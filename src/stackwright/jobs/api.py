@@ -114,10 +114,8 @@ def get_job(
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel a job: queued stops now, running stops at its next progress report")
 def cancel_job(caller: WriteCaller, session: SessionDep, job_id: JobId) -> JSONBody:
-    from stackwright.auth import audit
     from stackwright.jobs import service
 
-    job = service.cancel(session, caller.project_id, job_id)
-    audit.record(session, caller, "job.cancel", "job", job.id, project_id=caller.project_id)
+    job = service.cancel_by(session, caller, caller.project_id, job_id)
     session.commit()
     return JSONBody(service.job_payload(job))

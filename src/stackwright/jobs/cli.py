@@ -141,14 +141,11 @@ def _wait(db: Any, project_id: str, job_id: str) -> None:
 @jobs_app.command("cancel")
 def cancel(ctx: typer.Context, job_id: str = typer.Argument(..., help="Job id."), project: str | None = common.PROJECT_OPTION) -> None:
     """Cancel a job: a queued one now, a running one at its next progress report."""
-    from stackwright.auth import audit
     from stackwright.auth.actors import cli_actor
     from stackwright.jobs import service
 
     with common.database(ctx).write() as session:
-        project_id = project_for(ctx, session, project).id
-        job = service.cancel(session, project_id, job_id)
-        audit.record(session, cli_actor(), "job.cancel", "job", job.id, project_id=project_id)
+        job = service.cancel_by(session, cli_actor(), project_for(ctx, session, project).id, job_id)
         status = job.status
     typer.echo(f"{job_id}: cancelled" if status == "cancelled" else f"{job_id}: cancel requested; it stops at its next progress report")
 

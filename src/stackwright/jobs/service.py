@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from stackwright.core.clock import new_id, utcnow
 from stackwright.core.db import rowcount
-from stackwright.core.errors import Conflict, InvalidInput, NotFound
+from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stackwright.jobs.models import FINISHED, STATUSES, Job, JobLog, JobSchedule
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -154,6 +154,19 @@ def cancel(session: Session, project_id: str, job_id: str) -> Job:
         add_log(session, job.id, job.attempts, "cancel requested", "warning")
     session.flush()
     session.refresh(job)
+    return job
+
+
+def cancel_by(session: Session, actor: Any, project_id: str, job_id: str) -> Job:
+    """``cancel`` on behalf of ``actor`` (the API's key or the web UI's user): it needs the write scope (a member of
+    the project or above), and the request is audited as ``job.cancel``."""
+    from stackwright.auth import audit
+
+    if not actor.has_scope("write"):
+        raise Forbidden(f"Cancelling a job needs the 'write' scope (a member of the project or above); you have {', '.join(actor.scopes) or 'none'}.",
+                        hint="Ask an admin of the project for the member role.")  # fmt: skip
+    job = cancel(session, project_id, job_id)
+    audit.record(session, actor, "job.cancel", "job", job.id, project_id=project_id)
     return job
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from stackwright.auth import audit
 from stackwright.auth.actors import Actor
 from stackwright.core.clock import utcnow
-from stackwright.core.errors import Forbidden, InvalidInput
+from stackwright.core.errors import Conflict, Forbidden, InvalidInput
 from stackwright.prompts import service
 from stackwright.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
 from stackwright.prompts.refs import LATEST, check_label, check_version
@@ -46,13 +46,32 @@ def move(session: Session, actor: Actor, prompt: Prompt, label: str, target: Pro
     return before
 
 
-def set_label(session: Session, actor: Actor, project_id: str, name: str, label: str, version: int) -> dict[str, Any]:
-    """Move ``label`` of prompt ``name`` to ``version`` (audited); NotFound for another project's prompt."""
+def _check_expected(session: Session, prompt: Prompt, label: str, expected_from: int | None) -> None:
+    """Conflict when the label no longer points where the caller saw it (``expected_from``; 0: it did not exist)."""
+    if expected_from is None:
+        return
+    row = session.get(PromptLabel, (prompt.id, label), populate_existing=True)
+    now = session.get_one(PromptVersion, row.version_id).version if row is not None else 0
+    if now != expected_from:
+        where = f"version {now}" if now else "no version (it was removed)"
+        raise Conflict(f"Label {label!r} of prompt {prompt.name!r} was changed meanwhile: it now points at {where}.",
+                       hint="Look at the labels again, then repeat the change if it is still wanted.")  # fmt: skip
+
+
+def set_label(
+    session: Session, actor: Actor, project_id: str, name: str, label: str, version: int, *, expected_from: int | None = None
+) -> dict[str, Any]:
+    """Move ``label`` of prompt ``name`` to ``version`` (audited); NotFound for another project's prompt.
+
+    ``expected_from``: the version the caller saw the label on (0: not set); a Conflict if it moved since.
+    """
+    service.require_write(actor, "Moving a prompt label")
     check_label(label)
     check_version(version)
     prompt = service.get_locked(session, project_id, name)
     target = service.resolve(session, project_id, service.PromptRef(prompt.name, version=version))
     check_may_move(actor, prompt, label)
+    _check_expected(session, prompt, label, expected_from)
     before = move(session, actor, prompt, label, target)
     moved = before != version
     if moved:
@@ -61,8 +80,12 @@ def set_label(session: Session, actor: Actor, project_id: str, name: str, label:
     return {"name": prompt.name, "label": label, "version": version, "previous_version": before, "moved": moved}
 
 
-def remove_label(session: Session, actor: Actor, project_id: str, name: str, label: str) -> dict[str, Any]:
-    """Remove ``label`` (never ``latest``); NotFound if the prompt does not have it."""
+def remove_label(
+    session: Session, actor: Actor, project_id: str, name: str, label: str, *, expected_from: int | None = None
+) -> dict[str, Any]:
+    """Remove ``label`` (never ``latest``); NotFound if the prompt does not have it, Conflict if it no longer
+    points at ``expected_from`` (the version the caller saw it on)."""
+    service.require_write(actor, "Removing a prompt label")
     check_label(label)
     if label == LATEST:
         raise InvalidInput("The `latest` label cannot be removed: it follows every new version.")
@@ -72,6 +95,7 @@ def remove_label(session: Session, actor: Actor, project_id: str, name: str, lab
         service.resolve(session, project_id, service.PromptRef(prompt.name, label=label))  # raises NotFound listing labels
     assert row is not None
     check_may_move(actor, prompt, label)
+    _check_expected(session, prompt, label, expected_from)
     before = session.get_one(PromptVersion, row.version_id).version
     session.delete(row)
     session.add(PromptLabelMove(prompt_id=prompt.id, label=label, from_version=before, to_version=None,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from stackwright.auth import audit
 from stackwright.auth.actors import Actor
 from stackwright.core.clock import utcnow
-from stackwright.core.errors import Forbidden
+from stackwright.core.errors import Conflict, Forbidden
 from stackwright.prompts import labels as label_ops
 from stackwright.prompts import service
 from stackwright.prompts.models import DEFAULT_PROTECTED, Prompt, PromptVersion
@@ -43,13 +43,28 @@ def _lock_or_create(session: Session, project_id: str, name: str) -> tuple[Promp
         return prompt, False
 
 
-def push(session: Session, actor: Actor, project_id: str, raw: Any, *, source: str = "The prompt") -> dict[str, Any]:
+def _stale(prompt: Prompt, expected: int) -> Conflict:
+    if expected == 0:
+        return Conflict(f"A prompt named {prompt.name!r} already exists (latest version {prompt.latest_version}).",
+                        hint="Pick another name, or open that prompt's editor.")  # fmt: skip
+    return Conflict(
+        f"Prompt {prompt.name!r} has a newer version ({prompt.latest_version}) than the one you started from ({expected}).",
+        hint="Look at the newer version first; save again to push yours on top of it.",
+    )
+
+
+def push(
+    session: Session, actor: Actor, project_id: str, raw: Any, *, source: str = "The prompt", expected_latest: int | None = None
+) -> dict[str, Any]:
     """Store the prompt file ``raw`` (a dict of the push format); the caller commits.
 
     Returns {name, version, created, content_hash, labels (all labels now on that version), moved
     (labels this push moved), variables}. Errors leave nothing written: InvalidInput for a bad file or
-    template (with line and column), NotFound/InvalidInput for a bad include, Forbidden for a protected label.
+    template (with line and column), NotFound/InvalidInput for a bad include, Forbidden without the write
+    scope or for a protected label, Conflict when ``expected_latest`` (the latest version the editor saw;
+    0: the prompt did not exist) is no longer the prompt's latest version.
     """
+    service.require_write(actor, "Pushing a prompt version")
     spec = parse_file(raw, source)
     content = content_of(spec)
     schema, includes = analyze_content(content)
@@ -60,6 +75,8 @@ def push(session: Session, actor: Actor, project_id: str, raw: Any, *, source: s
             raise Forbidden("Changing protected_labels needs the 'admin' scope.", hint="Remove the key from the file or use an admin key.")
 
     prompt, _ = _lock_or_create(session, project_id, spec.name)
+    if expected_latest is not None and prompt.latest_version != expected_latest:
+        raise _stale(prompt, expected_latest)
     service.resolve_includes(session, project_id, spec.name, includes)  # missing includes and cycles are refused
     protected_before = list(prompt.protected_labels or [])
     if spec.protected_labels is not None:

@@ -12,7 +12,20 @@ HOME = "/ui/dashboard"
 def _routers() -> list[Any]:
     from stackwright.ui.account import router as account_router
     from stackwright.ui.dashboard import router as dashboard_router
+    from stackwright.ui.datasets import router as datasets_router
+    from stackwright.ui.eval_compare import router as eval_compare_router
+    from stackwright.ui.eval_start import router as eval_start_router
+    from stackwright.ui.evals import router as evals_router
+    from stackwright.ui.gateway import router as gateway_router
+    from stackwright.ui.guardrails import router as guardrails_router
+    from stackwright.ui.jobs import router as jobs_router
     from stackwright.ui.pages import fallback_router, static_router
+    from stackwright.ui.playground import router as playground_router
+    from stackwright.ui.prompt_editor import router as prompt_editor_router
+    from stackwright.ui.prompt_labels import router as prompt_labels_router
+    from stackwright.ui.prompt_pages import router as prompt_pages_router
+    from stackwright.ui.releases import router as releases_router
+    from stackwright.ui.retrieval import router as retrieval_router
     from stackwright.ui.settings import router as settings_router
     from stackwright.ui.settings_audit import router as settings_audit_router
     from stackwright.ui.settings_keys import router as settings_keys_router
@@ -25,7 +38,10 @@ def _routers() -> list[Any]:
     from stackwright.ui.users import router as users_router
 
     return [static_router, account_router, traces_router, trace_scores_router, trace_datasets_router, dashboard_router, users_router, usage_router,
-            settings_router, settings_keys_router, settings_audit_router, settings_password_router, settings_project_router, fallback_router]
+            settings_router, settings_keys_router, settings_audit_router, settings_password_router, settings_project_router,
+            datasets_router, gateway_router, jobs_router, releases_router, prompt_pages_router, prompt_editor_router, prompt_labels_router,
+            retrieval_router, guardrails_router, playground_router,
+            eval_start_router, eval_compare_router, evals_router, fallback_router]
 
 
 def _setup(ctx: AppContext) -> None:

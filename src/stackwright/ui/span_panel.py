@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 MAX_BODY_CHARS = 20_000
 MAX_ITEM_CHARS = 4_000
@@ -101,4 +102,12 @@ def panel(span: dict[str, Any], full: bool) -> dict[str, Any]:
     cut = [parts[k] for k in ("input", "output", "attributes", "events") if parts[k]]
     cut += [*(parts["input_messages"] or []), *(parts["output_messages"] or []), *parts["documents"]]
     parts["cut"] = any(p["more"] for p in cut)
+    parts["replay"] = replay_link(span, parts["input_messages"] is not None)
     return parts
+
+
+def replay_link(span: dict[str, Any], has_messages: bool) -> str | None:
+    """The playground prefilled with an LLM span's call (one with chat messages, or a model and an input)."""
+    if not span.get("input") or not (has_messages or (span.get("kind") == "llm" and span.get("model"))):
+        return None
+    return f"/ui/playground?{urlencode({'trace': span['trace_id'], 'span': span['span_id']})}"

@@ -4,7 +4,8 @@ datasets or type a new name.
 The form calls the datasets layer's `add_trace`, the one-trace form of the service behind
 `POST /api/v1/datasets/{name}/from-traces`, with the signed-in user as the actor: the root span's input and output
 become the item, personal data and secrets masked as the API masks them; the service refuses a viewer (403 page)
-and audits the new version (`dataset.add_from_traces`). A bad name is shown beside its field.
+and audits the new version (`dataset.add_from_traces`). A bad name is shown beside its field. The confirmation
+on the trace page links to the version's items (`/ui/datasets/{name}/versions/{version}`).
 """
 
 from __future__ import annotations

@@ -69,6 +69,7 @@ class SearchOptions:
     exact: bool = False  # vector part: exact search (no ANN / HNSW)
     ann: bool | None = None  # embedded backend: use usearch (default: the collection's ``ann``)
     ef_search: int | None = None  # pgvector: hnsw.ef_search
+    explain: bool = False  # each hit also carries ``score_parts``: its rank and score in each mode's list, and the fused score
 
 
 @dataclass
@@ -89,6 +90,7 @@ class Plan:
     ann: bool
     ef_search: int
     timings: dict[str, float] = field(default_factory=dict)
+    explain: bool = False
 
 
 def find_collection(session: Session, project_id: str, name: str) -> Collection:
@@ -158,6 +160,7 @@ def plan(collection: Collection, options: SearchOptions, *, allow_all: bool = Fa
         exact=bool(options.exact),
         ann=bool(collection.ann if options.ann is None else options.ann) and not options.exact,
         ef_search=_number(options.ef_search if options.ef_search is not None else settings["ef_search"], "ef_search", 1, 1000, integer=True),
+        explain=bool(options.explain),
     )
 
 
@@ -309,6 +312,20 @@ def _diversify(hits: list[dict[str, Any]], vector: np.ndarray, plan: Plan, dimen
     return [usable[i] for i in order]
 
 
+def _add_score_parts(hits: list[dict[str, Any]], rankings: dict[str, list[tuple[int, float]]], mode: str) -> None:
+    """``score_parts`` of each hit: per searched mode its 1-based rank and score in that mode's list (None when
+    the chunk was not in it), and ``fused``: the reciprocal rank fusion score (hybrid) or the mode's score,
+    before MMR or a reranker change the order or the score."""
+    ranks = {name: {row_id: (rank, score) for rank, (row_id, score) in enumerate(rows, 1)} for name, rows in rankings.items()}
+    for hit in hits:
+        parts: dict[str, Any] = {}
+        for name, found in ranks.items():
+            rank_score = found.get(hit["_row_id"])
+            parts[name] = {"rank": rank_score[0], "score": rank_score[1]} if rank_score else None
+        parts["fused"] = hit["score"] if mode == "hybrid" else (parts[mode] or {}).get("score")
+        hit["score_parts"] = parts
+
+
 def search_collection(session: Session, home: Any, collection: Collection, plan: Plan, vector: np.ndarray | None) -> list[dict[str, Any]]:
     """The hits of a planned search on an open session (``vector``: the embedded query, for vector/hybrid)."""
     from stackwright.retrieval.hybrid import reciprocal_rank_fusion
@@ -329,6 +346,8 @@ def search_collection(session: Session, home: Any, collection: Collection, plan:
         ranked = rankings[plan.mode]
     reorder = plan.mmr_lambda is not None or plan.reranker != "none"
     hits = _fetch_hits(session, collection, ranked[: plan.pool if reorder else plan.k], where, params)
+    if plan.explain:
+        _add_score_parts(hits, rankings, plan.mode)
     if plan.mmr_lambda is not None and vector is not None:
         hits = _diversify(hits, vector, plan, collection.dimensions)
     if plan.reranker != "none":
