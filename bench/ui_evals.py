@@ -43,7 +43,8 @@ def _wait(server, run_id: str, timeout_s: float = 900.0) -> None:
     while True:
         run = server.client.get(f"/api/v1/evals/runs/{run_id}", params={"limit": 1}).json()
         if run["status"] != "running":
-            assert run["status"] == "completed", run
+            summary = run["summary"] or {}
+            assert run["status"] == "completed" and summary.get("errors") == 0, (run["status"], run["error"], run["cases"]["data"][:1])
             return
         assert time.monotonic() < deadline, f"run {run_id} did not finish: {run['completed_cases']} of {run['total_cases']}"
         time.sleep(0.5)

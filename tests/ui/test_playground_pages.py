@@ -235,3 +235,13 @@ def test_the_gateways_refusals_are_shown_as_its_own_messages(admin: httpx.Client
     streamed = ndjson(admin.post("/ui/playground/stream", data=form(page, column="0", **{"content-0": injection}),
                                  headers={"X-CSRF-Token": csrf_of(page)}))  # fmt: skip
     assert len(streamed) == 1 and "error" in streamed[0]
+
+
+def test_replay_takes_the_named_prompt_versions_parameters_under_the_spans_own(admin: httpx.Client, api: httpx.Client) -> None:
+    pushed = api.post("/api/v1/prompts", json={"name": "pg.params", "messages": [{"role": "user", "content": "Hi"}],
+                                               "model": {"name": MODEL, "top_p": 0.9, "temperature": 0.7}})  # fmt: skip
+    assert pushed.status_code == 201, pushed.text
+    tid, call = send_llm_span(api, **{"stackwright.prompt.name": "pg.params", "stackwright.prompt.version": "1"})
+    text = assert_page(admin.get("/ui/playground", params={"trace": tid, "span": call}), 200)
+    params = json.loads(re.search(r'name="params-0" rows="2">([^<]*)</textarea>', text).group(1).replace("&#34;", '"'))
+    assert params == {"top_p": 0.9, "temperature": 0.3, "max_tokens": 64}

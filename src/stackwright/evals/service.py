@@ -82,8 +82,10 @@ def done_pairs(session: Session, run_id: str) -> set[tuple[str, int]]:
 
 
 def case_rows(session: Session, run_id: str) -> list[dict[str, Any]]:
-    rows = session.scalars(select(EvalCaseResult).where(EvalCaseResult.run_id == run_id).order_by(EvalCaseResult.item_id, EvalCaseResult.repeat_index))
-    return [case_payload(r) for r in rows]
+    """Every case result of a run, in (item, repeat) order (plain columns, not ORM objects: a run has up to MAX_CASES)."""
+    columns = [getattr(EvalCaseResult, f) for f in CASE_FIELDS]
+    rows = session.execute(select(*columns).where(EvalCaseResult.run_id == run_id).order_by(EvalCaseResult.item_id, EvalCaseResult.repeat_index))
+    return [dict(zip(CASE_FIELDS, r, strict=True)) for r in rows]
 
 
 def case_payload(row: EvalCaseResult) -> dict[str, Any]:

@@ -108,12 +108,13 @@ async def check(request: Request, caller: ReadCaller, body: CheckIn) -> JSONBody
         specs = policy.input if body.direction == "input" else policy.output
     else:
         specs = checks_from_list(body.checks, body.direction)
-    llm = await _llm(request, caller.project_id)
+    llm = await judge_llm(request, caller.project_id)
     result = await acheck_text(specs, body.text, body.direction, body.context, llm, body.canary)
     return JSONBody({"direction": body.direction, **result})
 
 
-async def _llm(request: Request, project_id: str) -> Any:
+async def judge_llm(request: Request, project_id: str) -> Any:
+    """The judge model checks such as prompt injection call: the project's gateway, as the API uses it."""
     gateway = getattr(request.app.state, "gateway", None)
     if gateway is None:
         return None

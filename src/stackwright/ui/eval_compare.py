@@ -29,12 +29,17 @@ def p_text(p: float | None) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
-def chosen_test(name: str, result: dict[str, Any], run_a: Any, run_b: Any) -> tuple[str, float | None]:
-    """McNemar when both runs judged pass/fail for the scorer (it counts the flips), else Wilcoxon on the values."""
-    def pass_rate(run: Any) -> Any:
-        return (((run.summary or {}).get("scorers") or {}).get(name) or {}).get("pass_rate")
+def p_value(p: float | None) -> str:
+    """A p-value for the table: the layer rounds to 6 decimals, so 0 means below 0.000001."""
+    if p is None:
+        return "n/a"
+    return "< 0.000001" if p == 0 else f"{p:.4g}"
 
-    if pass_rate(run_a) is not None and pass_rate(run_b) is not None:
+
+def chosen_test(name: str, result: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[str, float | None]:
+    """McNemar for a pass/fail scorer (every value 0 or 1: it counts the flips), else Wilcoxon on the paired values."""
+    values = {((r.get("scores") or {}).get(name) or {}).get("value") for r in rows} - {None}
+    if values <= {0.0, 1.0}:
         return "McNemar", result["mcnemar_p"]
     return "Wilcoxon", result["wilcoxon_p"]
 
@@ -87,14 +92,14 @@ def compare_page(request: Request, user: UserDep, a: str = Query("", max_length=
     index_a, index_b = compare.index_by_case(rows_a), compare.index_by_case(rows_b)
     scorer_rows = []
     for name, r in result["scorers"].items():
-        test, p = chosen_test(name, r, run_a, run_b)
+        test, p = chosen_test(name, r, rows_a + rows_b)
         scorer_rows.append({**r, "name": name, "test": test, "p": p, "significant": p is not None and p < ALPHA and bool(r["mean_diff"]),
                             "regressed": side_by_side(index_a, index_b, [(c["item_id"], c["repeat_index"]) for c in r["regressed_cases"]], [name]),
                             "improved": side_by_side(index_a, index_b, [(c["item_id"], c["repeat_index"]) for c in r["improved_cases"]], [name])})  # fmt: skip
     paired_keys = sorted(set(index_a) & set(index_b))
-    context = {
+    context: dict[str, Any] = {
         "a": service.run_payload(run_a), "b": service.run_payload(run_b), "same_dataset": run_a.dataset_ref == run_b.dataset_ref,
-        "rows": scorer_rows, "verdict": verdict(run_b.name, scorer_rows), "names": names, "alpha": ALPHA, "p_text": p_text,
+        "rows": scorer_rows, "verdict": verdict(run_b.name, scorer_rows), "names": names, "alpha": ALPHA, "p_text": p_text, "p_value": p_value,
         "cases": side_by_side(index_a, index_b, paired_keys[start : start + SIDE_BY_SIDE_PER_PAGE], names), "paired": len(paired_keys),
         "only_a": len(set(index_a) - set(index_b)), "only_b": len(set(index_b) - set(index_a)), "offset": start, "per_page": SIDE_BY_SIDE_PER_PAGE,
     }  # fmt: skip

@@ -34,6 +34,7 @@ NEW = EVALS + "/new"
 FIELDS = ("spec", "dataset", "dataset_version", "prompt", "prompt_version", "messages", "model", "params", "name")
 MAX_FIELD = 100_000
 FORM_SOURCE = "<form>"
+LABELS = {"messages": "Messages", "params": "Parameters"}
 
 
 async def _form(request: Request) -> tuple[dict[str, str], list[str]]:
@@ -108,10 +109,10 @@ def _json(value: str, field: str, kind: type, errors: dict[str, str]) -> Any:
     try:
         parsed = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        errors[field] = f"{field.capitalize()} is not valid JSON: {exc}."
+        errors[field] = f"{LABELS[field]} are not valid JSON: {exc}."
         return None
     if not isinstance(parsed, kind):
-        errors[field] = f"{field.capitalize()} must be a JSON {'list of chat messages' if kind is list else 'object'}."
+        errors[field] = f"{LABELS[field]} must be a JSON {'list of chat messages' if kind is list else 'object'}."
         return None
     return parsed
 
@@ -215,6 +216,7 @@ async def start_run(request: Request, user: UserDep) -> Response:
     models = await _chat_models(request, user.project_id)
     try:
         with get_db(request).read() as session:
+            loaded: EvalSpec | None
             if values["spec"]:
                 spec = values["spec"]
                 loaded = parse_text(spec, FORM_SOURCE, policy) if ("\n" in spec or ":" in spec) else _stored_spec(session, user.project_id, spec, policy)

@@ -126,7 +126,7 @@ def run_page(request: Request, run_id: str, user: UserDep, offset: str | None = 
             cases, matching = service.cases_page(session, found.id, offset=start, limit=CASES_PER_PAGE), done
     names = scorer_names(run)
     summary = run.get("summary") or {}
-    context = {
+    context: dict[str, Any] = {
         "run": run, "target": target_of(run.get("spec")), "verdict": verdict_of(run), "done": done, "names": names,
         "scorers": summary.get("scorers") or {}, "gates": summary.get("gates") or [], "summary": summary,
         "cases": [case_view(c, names) for c in cases], "matching": matching, "offset": start, "per_page": CASES_PER_PAGE,

@@ -231,7 +231,7 @@ async def try_policy(request: Request, user: UserDep) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     from stackwright.guardrails import acheck_text
-    from stackwright.guardrails.api import _llm as gateway_llm  # the judge model the API's check endpoint uses
+    from stackwright.guardrails.api import judge_llm
 
     form = await checked_form(request, user)
     values = {key: form.get(key, "") for key in ("policy", "direction", "text")}
@@ -257,7 +257,7 @@ async def try_policy(request: Request, user: UserDep) -> Response:
             errors["direction"] = f"The policy {policy.name!r} has no {values['direction']} checks."
         else:
             try:
-                llm = await gateway_llm(request, user.project_id)
+                llm = await judge_llm(request, user.project_id)
                 result = await acheck_text(specs, values["text"], values["direction"], None, llm)
             except InvalidInput as exc:  # a check that cannot run here (e.g. its judge model is unknown)
                 errors["policy"] = exc.message

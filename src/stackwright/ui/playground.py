@@ -78,10 +78,19 @@ def _source(session: Any, project_id: str, draft: Draft) -> tuple[dict[str, Any]
     return row.variables, draft.templated and draft.messages == from_version(row).messages
 
 
-async def _prepare(request: Request, user: WebUser, draft: Draft) -> tuple[dict[int, dict[str, Any]], dict[str, str], dict[str, Any]]:
+def _prompt_params(session: Any, project_id: str, span: dict[str, Any]) -> dict[str, Any] | None:
+    """The parameters stored with the prompt version a span names (the gateway sends them with the call)."""
+    if not (span.get("prompt_name") and str(span.get("prompt_version") or "").isdigit()):
+        return None
+    try:
+        return dict(prompts.get_version(session, project_id, span["prompt_name"], version=int(span["prompt_version"])).params or {})
+    except (NotFound, InvalidInput):  # deleted since, or a name this registry would not store
+        return None
+
+
+async def _prepare(request: Request, user: WebUser, draft: Draft, project: Any) -> tuple[dict[int, dict[str, Any]], dict[str, str], dict[str, Any]]:
     """Each configuration's request body, the problems keyed by field, and the span attributes of the calls."""
     errors = check_messages(draft)
-    project = await _gateway(request).catalog.get(user.project_id)
     served = runs.chat_models(project)
     if not draft.active():
         errors["model-0"] = "Pick a model to run."
@@ -92,9 +101,11 @@ async def _prepare(request: Request, user: WebUser, draft: Draft) -> tuple[dict[
             errors[f"model-{i}"] = f"{model[:200]!r} is not a chat model this project's gateway serves; pick one from the list."
         params[i], problem = params_of(draft.columns[i], i)
         errors |= problem
-    with get_db(request).read() as session:
-        schema, unchanged = _source(session, user.project_id, draft)
-        rendered, problem = rendered_messages(session, user.project_id, draft, schema) if "messages" not in errors else ([], {})
+    schema, unchanged, rendered, problem = None, False, draft.messages, {}
+    if draft.prompt or draft.templated:  # plain messages need no database
+        with get_db(request).read() as session:
+            schema, unchanged = _source(session, user.project_id, draft)
+            rendered, problem = rendered_messages(session, user.project_id, draft, schema) if "messages" not in errors else ([], {})
     errors |= problem
     caller = runs.web_caller(request, user)
     attributes = runs.call_attributes(caller, (draft.prompt, draft.version) if unchanged else None)
@@ -136,7 +147,8 @@ async def playground(request: Request, user: UserDep) -> Response:
         if not (trace and span):
             raise InvalidInput("A replay needs both the trace and the span: open it from a span's Replay link.")
         with get_db(request).read() as session:
-            draft = from_span(queries.get_span(session, user.project_id, trace, span))
+            found = queries.get_span(session, user.project_id, trace, span)
+            draft = from_span(found, _prompt_params(session, user.project_id, found))
     elif prompt:
         if version and not version.isdigit():
             raise InvalidInput(f"The version must be a number, not {version[:40]!r}.")
@@ -149,7 +161,7 @@ async def playground(request: Request, user: UserDep) -> Response:
 async def run_all(request: Request, user: UserDep) -> Response:
     """Every configuration, side by side (the page without JavaScript)."""
     draft = from_form(await checked_form(request, user))
-    bodies, errors, attributes = await _prepare(request, user, draft)
+    bodies, errors, attributes = await _prepare(request, user, draft, await _gateway(request).catalog.get(user.project_id))
     if errors:
         return await _page(request, user, draft, 400, errors)
     caller = runs.web_caller(request, user)
@@ -171,13 +183,13 @@ async def run_streamed(request: Request, user: UserDep) -> Response:
     check_csrf(user.csrf_token, request.headers.get("x-csrf-token"))
     draft = from_form(form)
     column = form.get("column", "")
-    bodies, errors, attributes = await _prepare(request, user, draft)
+    gateway, caller = _gateway(request), runs.web_caller(request, user)
+    project = await gateway.catalog.get(user.project_id)
+    bodies, errors, attributes = await _prepare(request, user, draft, project)
     if not (column.isdigit() and int(column) in bodies):
         errors.setdefault("model-0", "Pick a model for this column.")
     if errors:
         return Response(_line({"errors": errors}), status_code=422, media_type="application/json")
-    gateway, caller = _gateway(request), runs.web_caller(request, user)
-    project = await gateway.catalog.get(user.project_id)
     try:
         opened = await runs.open_stream(gateway, caller, bodies[int(column)], attributes)
     except Forbidden:

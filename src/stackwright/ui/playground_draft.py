@@ -20,7 +20,7 @@ from stackwright.prompts.templates import analyze, message_label, render_payload
 from stackwright.ui.span_panel import messages as span_messages
 
 COLUMNS = 3
-MAX_MESSAGES = 50
+MAX_MESSAGES = 200  # as many as a stored prompt holds
 MAX_CONTENT = 200_000
 ROLES = ("system", "developer", "user", "assistant", "tool")
 RESERVED_PARAMS = ("model", "messages", "stream", "stream_options", "variables")
@@ -188,13 +188,14 @@ def span_model(span: dict[str, Any]) -> str:
     return str(attributes.get("gen_ai.request.model") or attributes.get("llm.request.model") or span.get("model") or "")
 
 
-def from_span(span: dict[str, Any]) -> Draft:
-    """The span's exact messages (as plain text, not templates), model and parameters."""
+def from_span(span: dict[str, Any], prompt_params: dict[str, Any] | None = None) -> Draft:
+    """The span's exact messages (as plain text, not templates), model and parameters: those of the prompt
+    version it names (``prompt_params``, as the gateway merged them), then those the span recorded."""
     found = span_messages(span.get("input"), True)
     if found is None:
         found = [{"role": "user", "text": str(_decoded(span.get("input")) or "")}]
     messages = [{"role": m["role"] if m["role"] in ROLES else "user", "content": m["text"]} for m in found]
-    params = span_parameters(span.get("attributes") or {})
+    params = {**(prompt_params or {}), **span_parameters(span.get("attributes") or {})}
     draft = Draft(messages=messages, trace=span["trace_id"], span=span["span_id"], save_name=span.get("prompt_name") or "")
     draft.columns[0] = Column(span_model(span), json.dumps(params) if params else "")
     return draft
