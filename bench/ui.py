@@ -23,7 +23,7 @@ from ingest import SPANS_PER_TRACE, Server, _encode, make_trace, send_all
 from ui_support import add_user, p50_ms, sign_in, sign_in_form
 
 # Part 2's pages: each module has figures(server, runs) -> [(label, p50 ms, target ms)], seeding what it needs.
-AREA_BENCHES = ["ui_prompts", "ui_playground", "ui_releases"]
+AREA_BENCHES = ["ui_prompts", "ui_playground", "ui_evals", "ui_releases"]
 
 DAY_NS = 86_400 * 10**9
 CHUNK_SPANS = 100_000
