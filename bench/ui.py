@@ -5,6 +5,10 @@ attributes, spread evenly over the last 30 days) and one 10,000-span trace (a ro
 the rest leaves). Then the p50 of the whole request, as a browser's keep-alive connection sees it, of:
 the trace list with a filter (target <= 100 ms), a 10-span trace page (<= 50 ms), the 10,000-span trace
 page (<= 1 s), the dashboard over 30 days (<= 1 s) and signing in (<= 300 ms, argon2 included).
+Then part 2's pages (AREA_BENCHES; each module seeds what it measures): prompts, the playground's run
+against the same gateway call through the API (overhead <= 20 ms), an eval run page with 1,000 cases
+(<= 150 ms), the compare page of two 1,000-case runs (<= 300 ms), a release page with its live arm stats
+at 1M spans (<= 200 ms).
 Baseline in the same run: GET /healthz on the same connection (no session, no database).
 Usage: .venv/bin/python bench/ui.py [--spans 1000000] [--workers 2] [--runs 20]
 """
@@ -111,9 +115,9 @@ def main() -> None:
         for label, ms, target in figures:
             verdict = "ok" if ms <= target else "OVER"
             print(
-                f"  {label:30} p50 {ms:8.1f} ms   target <= {target:5} ms  {verdict:4}   ({ms / health:,.0f}x the /healthz baseline)"
+                f"  {label:48} p50 {ms:8.1f} ms   target <= {target:5} ms  {verdict:4}   ({ms / health:,.0f}x the /healthz baseline)"
             )
-        print(f"  {'GET /healthz (baseline)':30} p50 {health:8.2f} ms")
+        print(f"  {'GET /healthz (baseline)':48} p50 {health:8.2f} ms")
         browser.close()
     finally:
         server.stop()

@@ -1,7 +1,7 @@
 """Regenerate the web UI screenshots in docs/screenshots/ (shown in the README's "Web UI" section).
 
 Run it as `.venv/bin/python scripts/screenshots.py`. In a throwaway data dir it seeds the support demo
-offline (`stackwright demo seed`, a few requests, no evals), starts `stackwright serve` on a free loopback
+offline (`stackwright demo seed`, a few requests, its eval runs), starts `stackwright serve` on a free loopback
 port, signs in as the first-start admin with Playwright driving Debian's Chromium
 (STACKWRIGHT_TEST_CHROMIUM, default /usr/bin/chromium) and saves one PNG per page, light and dark.
 Needs no network.
@@ -26,12 +26,26 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1280, "height": 800}
 DEMO_REQUESTS = "12"
 MAX_HEIGHT = 2000  # a full-page shot stops here, so each file stays small
-# (file name, URL path; None for the demo trace found on the trace list, full page?)
+# (file name, URL path or a function of (page, base URL) finding it, full page?)
 PAGES = [
     ("dashboard", "/ui/dashboard", True),
     ("traces", "/ui/traces", False),
-    ("trace", None, True),
+    ("trace", lambda page, base: demo_trace_path(page, base), True),
     ("sessions", "/ui/sessions", False),
+    ("prompts", "/ui/prompts", False),
+    ("prompt-history", "/ui/prompts/support-answer", True),
+    ("prompt-diff", "/ui/prompts/support-answer/diff?a=1&b=2", True),
+    ("playground-replay", lambda page, base: replay_path(page, base), True),
+    ("evals", "/ui/evals", False),
+    ("eval-run", lambda page, base: eval_run_paths(page, base)[0], True),
+    ("eval-compare", lambda page, base: "/ui/evals/compare?a={}&b={}".format(*eval_run_ids(page, base)), True),
+    ("datasets", "/ui/datasets/support-cases/versions/1", False),
+    ("releases", "/ui/releases", False),
+    ("release", "/ui/releases/support.answer?env=production", True),
+    ("retrieval-search", "/ui/retrieval/help-center/search?q=reset+my+password&mode=hybrid&k=5", True),
+    ("gateway", "/ui/gateway", True),
+    ("guardrails", "/ui/guardrails", False),
+    ("jobs", "/ui/jobs", False),
     ("settings-members", "/ui/settings/members", False),
     ("settings-keys", "/ui/settings/keys", False),
 ]
@@ -41,7 +55,7 @@ def seed_and_serve(tmp: Path) -> tuple[ServerProcess, dict[str, str]]:
     """The seeded demo served on a free loopback port (started, ready) and its admin's credentials."""
     env = clean_env(home=tmp / "home")
     print(f"seeding the demo ({DEMO_REQUESTS} requests) in {tmp} ...", flush=True)
-    seeded = run(["demo", "seed", "--requests", DEMO_REQUESTS, "--no-evals"], env, cwd=tmp, timeout=600)
+    seeded = run(["demo", "seed", "--requests", DEMO_REQUESTS], env, cwd=tmp, timeout=900)  # with its two eval runs
     if seeded.returncode != 0:
         sys.exit(f"stackwright demo seed failed:\n{seeded.stderr}")
     credentials = read_env_file(tmp / "home" / "initial-credentials.env")
@@ -64,6 +78,29 @@ def demo_trace_path(page, base_url: str) -> str:
     return link.get_attribute("href") or sys.exit("no demo trace on the trace list")
 
 
+def replay_path(page, base_url: str) -> str:
+    """The playground replaying the demo trace's LLM span (the first span panel with a Replay link)."""
+    page.goto(base_url + demo_trace_path(page, base_url))
+    for href in page.locator("tr[data-span-id] a").evaluate_all("links => links.map(a => a.getAttribute('href'))"):
+        page.goto(base_url + href)
+        replay = page.get_by_role("link", name="Replay", exact=True)
+        if replay.count():
+            return replay.first.get_attribute("href") or ""
+    sys.exit("no span of the demo trace offers Replay")
+
+
+def eval_run_paths(page, base_url: str) -> list[str]:
+    """The two newest eval runs' pages (the demo's stable and canary runs)."""
+    page.goto(base_url + "/ui/evals")
+    links = page.locator('tbody a[href^="/ui/evals/"]').evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    runs = [href for href in links if href.count("/") == 3 and "compare" not in href and "new" not in href]
+    return runs[:2] if len(runs) >= 2 else sys.exit(f"the demo has {len(runs)} eval runs; expected 2")
+
+
+def eval_run_ids(page, base_url: str) -> list[str]:
+    return [path.rsplit("/", 1)[1] for path in reversed(eval_run_paths(page, base_url))]  # older (stable) first
+
+
 def capture(browser, server: ServerProcess, credentials: dict[str, str], scheme: str) -> list[Path]:
     """Sign in and save every page of PAGES in ``scheme`` (light or dark)."""
     suffix = "" if scheme == "light" else "-dark"
@@ -76,8 +113,8 @@ def capture(browser, server: ServerProcess, credentials: dict[str, str], scheme:
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/ui/dashboard$"))
     for name, path, full_page in PAGES:
-        page.goto(server.base_url + (path or demo_trace_path(page, server.base_url)))
-        if path is None:
+        page.goto(server.base_url + (path if isinstance(path, str) else path(page, server.base_url)))
+        if name == "trace":
             page.locator('[data-question="8"]').wait_for()
         saved.append(shoot(page, name + suffix, full_page))
     context.close()
