@@ -141,12 +141,19 @@ def _copy_template(settings: Settings, tmp_path_factory: pytest.TempPathFactory)
         import shutil
 
         target = Path(settings.db_url.removeprefix("sqlite:///"))
+        if target.exists():
+            return  # a fixture of the test made it already (and may hold it open): it stays as it is
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         shutil.copyfile(_templates[backend], target)
         target.chmod(0o600)
     else:
+        import psycopg
+
         name = settings.db_url.rsplit("/", 1)[1]
-        _pg_execute(postgres_admin_url(), f"DROP DATABASE {name}")
+        try:
+            _pg_execute(postgres_admin_url(), f"DROP DATABASE {name}")
+        except psycopg.errors.ObjectInUse:
+            return  # a fixture of the test is connected already: it keeps its empty database, prepared in full
         _pg_execute(postgres_admin_url(), f"CREATE DATABASE {name} TEMPLATE {_templates[backend]} STRATEGY FILE_COPY")
 
 

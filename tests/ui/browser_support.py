@@ -1,4 +1,4 @@
-"""The browser tests' shared parts: one seeded demo server and one Chromium per test process (the
+"""The browser tests' shared parts: one seeded demo server per test process and one Chromium per module (the
 fixtures are in conftest.py), and signing a page in through the real form. Each browser test file of a
 UI area uses them, so the demo is seeded once per process rather than once per file."""
 

@@ -61,9 +61,10 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory):
     yield from serve_demo(tmp_path_factory)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """Debian's Chromium under Playwright, once per test process."""
+    """Debian's Chromium under Playwright, once per test module: Playwright's sync API keeps an event loop
+    running while it is open, and the next modules' tests call asyncio.run()."""
     from tests.ui.browser_support import launch_chromium
 
     yield from launch_chromium()
