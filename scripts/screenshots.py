@@ -79,10 +79,12 @@ def demo_trace_path(page, base_url: str) -> str:
 
 
 def replay_path(page, base_url: str) -> str:
-    """The playground replaying the demo trace's LLM span (the first span panel with a Replay link)."""
-    page.goto(base_url + demo_trace_path(page, base_url))
-    for href in page.locator("tr[data-span-id] a").evaluate_all("links => links.map(a => a.getAttribute('href'))"):
-        page.goto(base_url + href)
+    """The playground replaying a demo answer's model call (the first span whose panel offers Replay)."""
+    page.goto(base_url + "/ui/traces?prompt_name=support-answer")
+    page.locator("tr[data-trace-id] a").first.click()
+    page.locator('[data-question="8"]').wait_for()
+    for url in page.locator("tr[data-span-id] a").evaluate_all("links => links.map(a => a.href)"):
+        page.goto(url)
         replay = page.get_by_role("link", name="Replay", exact=True)
         if replay.count():
             return replay.first.get_attribute("href") or ""
