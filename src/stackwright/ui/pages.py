@@ -27,7 +27,7 @@ from stackwright.auth.actors import ROLE_RANK
 from stackwright.auth.models import WebSession
 from stackwright.auth.web_sessions import ProjectRole, find_session, projects_of
 from stackwright.core.deps import get_db, get_settings
-from stackwright.core.errors import Forbidden, StackwrightError
+from stackwright.core.errors import Forbidden, InvalidInput, StackwrightError
 from stackwright.ui.nav import nav_entries
 
 log = logging.getLogger("stackwright.ui")
@@ -84,6 +84,18 @@ def render(request: Request, template: str, status: int = 200, user: WebUser | N
         user=user, nav=nav_entries(), path=request.url.path, csrf_token=user.csrf_token if user else "", **context
     )
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def cursor_page(request: Request, fetch: Callable[[Any, str | None], tuple[list[Any], str | None]]) -> tuple[list[Any], str | None, str | None]:
+    """One page of a cursor-paged list: ``fetch(session, cursor)``'s items and next cursor, and the message of a
+    cursor that cannot be read (edited by hand) in place of the items."""
+    cursor = request.query_params.get("cursor") or None
+    try:
+        with get_db(request).read() as session:
+            items, next_cursor = fetch(session, cursor)
+    except InvalidInput as exc:
+        return [], None, exc.message
+    return items, next_cursor, None
 
 
 def error_page(request: Request, status: int, message: str, user: WebUser | None = None) -> HTMLResponse:

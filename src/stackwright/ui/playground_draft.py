@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from stackwright.core.errors import InvalidInput
 from stackwright.prompts import service as prompts
 from stackwright.prompts.templates import analyze, message_label, render_payload, schema_for
+from stackwright.ui.span_panel import decoded
 from stackwright.ui.span_panel import messages as span_messages
 
 COLUMNS = 3
@@ -161,20 +162,11 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _decoded(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def span_parameters(attributes: dict[str, Any]) -> dict[str, Any]:
     """The call's parameters as the span recorded them: ``llm.invocation_parameters`` (OpenInference) and
     ``gen_ai.request.*`` (OpenTelemetry), without the model."""
     params: dict[str, Any] = {}
-    invocation = _decoded(attributes.get("llm.invocation_parameters"))
+    invocation = decoded(attributes.get("llm.invocation_parameters"))
     if isinstance(invocation, dict):
         params.update(invocation)
     for key, value in attributes.items():
@@ -193,7 +185,7 @@ def from_span(span: dict[str, Any], prompt_params: dict[str, Any] | None = None)
     version it names (``prompt_params``, as the gateway merged them), then those the span recorded."""
     found = span_messages(span.get("input"), True)
     if found is None:
-        found = [{"role": "user", "text": str(_decoded(span.get("input")) or "")}]
+        found = [{"role": "user", "text": str(decoded(span.get("input")) or "")}]
     messages = [{"role": m["role"] if m["role"] in ROLES else "user", "content": m["text"]} for m in found]
     params = {**(prompt_params or {}), **span_parameters(span.get("attributes") or {})}
     draft = Draft(messages=messages, trace=span["trace_id"], span=span["span_id"], save_name=span.get("prompt_name") or "")
@@ -204,7 +196,7 @@ def from_span(span: dict[str, Any], prompt_params: dict[str, Any] | None = None)
 def recorded(span: dict[str, Any]) -> dict[str, Any]:
     """The replayed span's own output and figures: the "before" column."""
     found = span_messages(span.get("output"), True)
-    text = "\n\n".join(m["text"] for m in found) if found else str(_decoded(span.get("output")) or "")
+    text = "\n\n".join(m["text"] for m in found) if found else str(decoded(span.get("output")) or "")
     return {
         "model": span_model(span), "text": text, "input_tokens": span.get("input_tokens"), "output_tokens": span.get("output_tokens"),
         "cost": span.get("cost"), "latency_ms": span.get("duration_ms"), "trace_id": span["trace_id"], "span_id": span["span_id"],

@@ -20,7 +20,7 @@ from stackwright.prompts.diff import selector, template_text
 from stackwright.prompts.models import PromptVersion
 from stackwright.prompts.refs import LATEST
 from stackwright.ui.nav import NavEntry, add_nav
-from stackwright.ui.pages import UserDep, WebUser, page_router, render
+from stackwright.ui.pages import UserDep, WebUser, cursor_page, page_router, render
 from stackwright.ui.settings import web_actor
 
 router = page_router()
@@ -90,15 +90,9 @@ def prompt_list(request: Request, user: UserDep) -> Response:
 
 def prompt_list_view(request: Request, user: WebUser, editor: dict[str, Any] | None, status: int = 200) -> Response:
     """The list; ``editor`` is the new-prompt form (with a refused form's values and errors), None for viewers."""
-    cursor = request.query_params.get("cursor") or None
-    problem = None
-    items: list[dict[str, Any]] = []
-    next_cursor = None
-    try:
-        with get_db(request).read() as session:
-            items, next_cursor = service.list_prompts(session, user.project_id, cursor=cursor, limit=PAGE_SIZE)
-    except InvalidInput as exc:  # a cursor edited by hand
-        problem = exc.message
+    items, next_cursor, problem = cursor_page(
+        request, lambda session, cursor: service.list_prompts(session, user.project_id, cursor=cursor, limit=PAGE_SIZE)
+    )
     return render(request, "prompts.html", status, user=user, items=items, next_cursor=next_cursor, problem=problem,
                   editor=editor if can_write(request, user) else None)  # fmt: skip
 

@@ -23,7 +23,7 @@ from stackwright.core.errors import Forbidden, InvalidInput
 from stackwright.retrieval.collections import documents
 from stackwright.retrieval.collections import service as collections
 from stackwright.ui.nav import NavEntry, add_nav
-from stackwright.ui.pages import UserDep, WebUser, page_router, render
+from stackwright.ui.pages import UserDep, WebUser, cursor_page, page_router, render
 from stackwright.ui.settings import checked_form, web_actor
 
 router = page_router()
@@ -50,15 +50,9 @@ def _collection(request: Request, user: WebUser, name: str) -> Any:
 
 @router.get(RETRIEVAL)
 def collection_list(request: Request, user: UserDep) -> Response:
-    cursor = request.query_params.get("cursor") or None
-    problem = None
-    rows: list[dict[str, Any]] = []
-    next_cursor = None
-    try:
-        with get_db(request).read() as session:
-            rows, next_cursor = collections.list_collections(session, user.project_id, cursor=cursor, limit=PAGE_SIZE)
-    except InvalidInput as exc:  # a cursor edited by hand
-        problem = exc.message
+    rows, next_cursor, problem = cursor_page(
+        request, lambda session, cursor: collections.list_collections(session, user.project_id, cursor=cursor, limit=PAGE_SIZE)
+    )
     return render(request, "retrieval.html", user=user, rows=rows, next_cursor=next_cursor, problem=problem)
 
 
@@ -66,15 +60,10 @@ def collection_list(request: Request, user: UserDep) -> Response:
 def collection_page(request: Request, name: str, user: UserDep) -> Response:
     collection = _collection(request, user, name)
     prefix = request.query_params.get("source_prefix", "")[:1000]
-    cursor = request.query_params.get("cursor") or None
-    problem = None
-    rows: list[dict[str, Any]] = []
-    next_cursor = None
-    try:
-        with get_db(request).read() as session:
-            rows, next_cursor = documents.list_documents(session, collection, cursor=cursor, limit=PAGE_SIZE, source_prefix=prefix or None)
-    except InvalidInput as exc:
-        problem = exc.message
+    rows, next_cursor, problem = cursor_page(
+        request,
+        lambda session, cursor: documents.list_documents(session, collection, cursor=cursor, limit=PAGE_SIZE, source_prefix=prefix or None),
+    )
     next_query = {"source_prefix": prefix, "cursor": next_cursor} if next_cursor else None
     return render(request, "retrieval_collection.html", user=user, collection=collections.to_dict(collection), rows=rows,
                   prefix=prefix, next_query=next_query, problem=problem, tabs=_tabs(name))  # fmt: skip

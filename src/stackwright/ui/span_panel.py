@@ -23,7 +23,8 @@ def _cut(text: str, limit: int | None) -> dict[str, Any]:
     return {"text": text[:limit], "more": len(text) - limit}
 
 
-def _decoded(value: Any) -> Any:
+def decoded(value: Any) -> Any:
+    """A JSON string's value (attributes store structures as JSON text); anything else as it is."""
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -39,7 +40,7 @@ def _json(value: Any) -> str:
 def body(value: Any, full: bool) -> dict[str, Any] | None:
     if value is None or value == "":
         return None
-    return _cut(_json(_decoded(value)), None if full else MAX_BODY_CHARS)
+    return _cut(_json(decoded(value)), None if full else MAX_BODY_CHARS)
 
 
 def _content(content: Any) -> str:
@@ -54,13 +55,13 @@ def _content(content: Any) -> str:
 def _tool_call(call: Any) -> dict[str, str]:
     function = call.get("function") if isinstance(call, dict) else None
     if isinstance(function, dict):
-        return {"name": str(function.get("name") or "?"), "arguments": _json(_decoded(function.get("arguments") or ""))}
+        return {"name": str(function.get("name") or "?"), "arguments": _json(decoded(function.get("arguments") or ""))}
     return {"name": "?", "arguments": _json(call)}
 
 
 def messages(value: Any, full: bool) -> list[dict[str, Any]] | None:
     """The chat messages in an input or output (a list of ``{role, content}``, or one such message), or None."""
-    found = _decoded(value)
+    found = decoded(value)
     if isinstance(found, dict):
         found = [found]
     if not (isinstance(found, list) and found and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in found)):
@@ -82,7 +83,7 @@ def documents(value: Any, full: bool) -> list[dict[str, Any]]:
     for doc in value:
         if not isinstance(doc, dict):
             continue
-        meta = _decoded(doc.get("metadata"))
+        meta = decoded(doc.get("metadata"))
         meta = meta if isinstance(meta, dict) else {}
         score = doc.get("score")
         out.append({"id": doc.get("id"), "score": f"{score:.4f}" if isinstance(score, (int, float)) else "-",

@@ -20,7 +20,7 @@ from stackwright.insights.service import explain
 from stackwright.tracing import queries
 from stackwright.ui.answer_links import answer_links
 from stackwright.ui.dataset_picker import added_notice, dataset_choices
-from stackwright.ui.pages import UserDep, WebUser, page_router, render
+from stackwright.ui.pages import UserDep, WebUser, cursor_page, page_router, render
 from stackwright.ui.settings import web_actor
 from stackwright.ui.span_panel import panel as span_panel
 from stackwright.ui.waterfall import waterfall
@@ -144,15 +144,9 @@ def trace_view(
 
 @router.get("/ui/sessions")
 def session_list(request: Request, user: UserDep) -> Response:
-    cursor = request.query_params.get("cursor") or None
-    problem = None
-    items: list[dict[str, Any]] = []
-    next_cursor = None
-    try:
-        with get_db(request).read() as session:
-            items, next_cursor = queries.list_sessions(session, user.project_id, limit=PAGE_SIZE, cursor=cursor)
-    except InvalidInput as exc:
-        problem = exc.message
+    items, next_cursor, problem = cursor_page(
+        request, lambda session, cursor: queries.list_sessions(session, user.project_id, limit=PAGE_SIZE, cursor=cursor)
+    )
     return render(request, "sessions.html", user=user, items=items, next_cursor=next_cursor, problem=problem)
 
 
