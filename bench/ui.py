@@ -23,8 +23,8 @@ import time
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from ingest import SPANS_PER_TRACE, Server, _encode, make_trace, send_all
-from ui_support import add_user, p50_ms, sign_in, sign_in_form
+from ingest import SPANS_PER_TRACE, Server, make_trace, send_all
+from ui_support import add_user, p50_ms, payloads, sign_in, sign_in_form
 
 # Part 2's pages: each module has figures(server, runs) -> [(label, p50 ms, target ms)], seeding what it needs.
 AREA_BENCHES = ["ui_prompts", "ui_playground", "ui_evals", "ui_releases"]
@@ -40,15 +40,8 @@ def seed_month(server: Server, n_spans: int) -> None:
     first, step = time.time_ns() - 30 * DAY_NS, 30 * DAY_NS // max(traces, 1)
     per_chunk = CHUNK_SPANS // SPANS_PER_TRACE
     for begin in range(0, traces, per_chunk):
-        payloads, batch = [], []
-        for t in range(begin, min(begin + per_chunk, traces)):
-            batch.extend(make_trace(rng, first + t * step))
-            if len(batch) >= 2000:
-                payloads.append(_encode(batch))
-                batch = []
-        if batch:
-            payloads.append(_encode(batch))
-        send_all(server, payloads)
+        chunk = range(begin, min(begin + per_chunk, traces))
+        send_all(server, payloads(span for t in chunk for span in make_trace(rng, first + t * step)))
 
 
 def big_trace(n_spans: int = 10_000) -> tuple[str, list[bytes]]:
@@ -66,7 +59,7 @@ def big_trace(n_spans: int = 10_000) -> tuple[str, list[bytes]]:
     calls = [make(steps[i // 10].span_id, f"call-{i}", 10 + i) for i in range(100)]
     spans = [root, *steps, *calls]
     spans += [make(calls[i % 100].span_id, "tool", 20 + i % 1000) for i in range(n_spans - len(spans))]
-    return trace_id.hex(), [_encode(spans[i : i + 2000]) for i in range(0, len(spans), 2000)]
+    return trace_id.hex(), payloads(spans)
 
 
 def main() -> None:

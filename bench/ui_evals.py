@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 
-from ui_support import add_user, p50_ms, sign_in, sign_in_form
+from ui_support import add_user, p50_ms, run_alone, sign_in, sign_in_form
 
 EMAIL = "bench-evals@example.com"
 CASES = 1000
@@ -83,19 +83,4 @@ def figures(server, runs: int) -> list[tuple[str, float, int]]:
 
 
 if __name__ == "__main__":
-    import argparse
-    import shutil
-
-    from ingest import Server
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    server = Server(None, args.workers)
-    try:
-        for label, ms, target in figures(server, args.runs):
-            print(f"  {label:30} p50 {ms:8.1f} ms   target <= {target:5} ms  {'ok' if ms <= target else 'OVER'}")
-    finally:
-        server.stop()
-        shutil.rmtree(server.home, ignore_errors=True)
+    run_alone(figures, __doc__)

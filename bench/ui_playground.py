@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ui_support import add_user, p50_ms, sign_in, sign_in_form
+from ui_support import add_user, p50_ms, run_alone, sign_in, sign_in_form
 
 EMAIL = "bench-playground@example.com"
 MODEL = "local/extractive"
@@ -53,3 +53,7 @@ def figures(server, runs: int) -> list[tuple[str, float, int]]:
         (f"playground streamed run, overhead (API {api_stream:.1f} ms)", streamed - api_stream, TARGET_MS),
         (f"playground form run, overhead (API {api_plain:.1f} ms)", whole - api_plain, TARGET_MS),
     ]
+
+
+if __name__ == "__main__":
+    run_alone(figures, __doc__)

@@ -11,7 +11,7 @@ Alone: `cd bench && ../.venv/bin/python ui_prompts.py`.
 from __future__ import annotations
 
 from ingest import Server
-from ui_support import p50_ms, sign_in, sign_in_form
+from ui_support import p50_ms, run_alone, sign_in, sign_in_form
 
 PROMPT = "bench-prompt"
 VERSIONS = 200
@@ -60,19 +60,4 @@ def figures(server: Server, runs: int) -> list[tuple[str, float, int]]:
 
 
 if __name__ == "__main__":
-    import argparse
-    import shutil
-
-    from ui_support import add_user
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
-    server = Server(None, 2)
-    try:
-        add_user(server)
-        for label, ms, target in figures(server, args.runs):
-            print(f"  {label:30} p50 {ms:8.1f} ms   target <= {target:5} ms")
-    finally:
-        server.stop()
-        shutil.rmtree(server.home, ignore_errors=True)
+    run_alone(figures, __doc__)

@@ -17,8 +17,8 @@ import time
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from ingest import MODELS, SPANS_PER_TRACE, Server, _encode, _kv, send_all
-from ui_support import p50_ms, sign_in, sign_in_form
+from ingest import MODELS, SPANS_PER_TRACE, Server, _kv, send_all
+from ui_support import p50_ms, payloads, run_alone, sign_in, sign_in_form
 
 ROUTE, ENV = "support.answer", "bench"
 ARM_TRACES = 5_000
@@ -55,17 +55,9 @@ def seed(server: Server, arm_traces: int = ARM_TRACES) -> None:
     api.post(f"/api/v1/releases/{ROUTE}/canary", json={"env": ENV, "prompt": "bench-release@2", "share": 50}).raise_for_status()
     rng = random.Random(11)
     start = time.time_ns() + 1_000_000_000
-    payloads, batch, trace_ids = [], [], []
-    for t in range(arm_traces):
-        spans = _arm_trace(rng, start + t * 1_000_000, "candidate" if t % 2 else "stable")
-        trace_ids.append(spans[0].trace_id.hex())
-        batch.extend(spans)
-        if len(batch) >= 2000:
-            payloads.append(_encode(batch))
-            batch = []
-    if batch:
-        payloads.append(_encode(batch))
-    send_all(server, payloads)
+    traces = [_arm_trace(rng, start + t * 1_000_000, "candidate" if t % 2 else "stable") for t in range(arm_traces)]
+    trace_ids = [spans[0].trace_id.hex() for spans in traces]
+    send_all(server, payloads(span for spans in traces for span in spans))
     deadline = time.time() + 120
     while api.get(f"/api/v1/traces/{trace_ids[-1]}").status_code != 200 and time.time() < deadline:
         time.sleep(0.1)
@@ -89,23 +81,4 @@ def figures(server: Server, runs: int) -> list[tuple[str, float, int]]:
 
 
 if __name__ == "__main__":
-    import argparse
-    import shutil
-
-    from ui import seed_month
-    from ui_support import add_user
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--spans", type=int, default=0, help="month spans stored first (bench/ui.py stores 1,000,000)")
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
-    server = Server(None, 2)
-    try:
-        if args.spans:
-            seed_month(server, args.spans)
-        add_user(server)
-        for label, ms, target in figures(server, args.runs):
-            print(f"  {label:30} p50 {ms:8.1f} ms   target <= {target:5} ms")
-    finally:
-        server.stop()
-        shutil.rmtree(server.home, ignore_errors=True)
+    run_alone(figures, __doc__)
