@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import TEST_API_KEY, _pg_execute, postgres_admin_url
 from tests.e2e.serverproc import ServerProcess, clean_env, free_ports
+from tests.gateway.helpers import within_one_minute
 
 pytestmark = pytest.mark.e2e
 
@@ -98,13 +99,6 @@ async def _fire(pair: Pair, secret: str, count: int, stop: asyncio.Event | None 
     return traffic
 
 
-def _within_one_minute() -> None:
-    """Wait for a new UTC minute if this one ends soon: per-minute counters (and days) must not reset mid-test."""
-    left = 60 - time.time() % 60
-    if left < 20:
-        time.sleep(left + 0.2)
-
-
 def _spent(pair: Pair, key_id: str) -> float:
     with pair.replicas[1].client(TEST_API_KEY) as api:
         usage = api.get(f"/api/v1/keys/{key_id}/usage")
@@ -164,7 +158,7 @@ def test_a_new_budget_holds_across_replicas_at_once(pair):
     key_id, secret = pair.new_key("budget")
     budget = 19.5 * pair.cost  # the 20th request reaches it
     pair.set_limits(key_id, daily_usd=budget)
-    _within_one_minute()
+    within_one_minute()
     traffic = asyncio.run(_fire(pair, secret, REQUESTS))
     served = traffic.served()
     assert 20 <= served <= 20 + SLACK, f"{served} served against a budget of 19.5 requests"
@@ -176,7 +170,7 @@ def test_a_new_budget_holds_across_replicas_at_once(pair):
 def test_a_new_rate_limit_holds_across_replicas_at_once(pair):
     key_id, secret = pair.new_key("rpm")
     pair.set_limits(key_id, rpm=20)
-    _within_one_minute()
+    within_one_minute()
     traffic = asyncio.run(_fire(pair, secret, REQUESTS))
     served = traffic.served()
     assert 20 <= served <= 20 + SLACK, f"{served} served against 20 requests per minute"
@@ -185,7 +179,7 @@ def test_a_new_rate_limit_holds_across_replicas_at_once(pair):
 
 def test_a_budget_set_to_zero_stops_both_replicas_once_acknowledged(pair):
     key_id, secret = pair.new_key("stop")
-    _within_one_minute()
+    within_one_minute()
 
     async def run() -> tuple[Traffic, float]:
         traffic, stop = Traffic(), asyncio.Event()

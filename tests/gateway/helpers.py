@@ -18,6 +18,14 @@ def unique(prefix: str = "m") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def within_one_minute(needed_s: float = 20.0) -> None:
+    """Wait for a new UTC minute if this one has less than ``needed_s`` left: per-minute counters (and
+    days) must not reset mid-test."""
+    left = 60 - time.time() % 60
+    if left < needed_s:
+        time.sleep(left + 0.2)
+
+
 def fake_model(base_url: str, upstream_model: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
     """A gateway model with one deployment on the fake upstream."""
     deployment = {"provider": "openai", "base_url": base_url, "model": upstream_model, "timeout_s": extra.pop("timeout_s", 5)}

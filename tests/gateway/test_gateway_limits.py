@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.gateway.helpers import apply, chat, fake_model, openai_client, unique
+from tests.gateway.helpers import apply, chat, fake_model, openai_client, unique, within_one_minute
 
 
 @pytest.fixture
@@ -24,6 +24,7 @@ def test_key_rate_limit_refuses_with_429_naming_the_limit(api, client, fake_upst
     apply(api, fake_model(fake_upstream.base_url, model))
     key_id = _admin_key_id(api)
     assert api.put(f"/api/v1/keys/{key_id}/limits", json={"rpm": 2}).status_code == 200
+    within_one_minute(10)
     chat(client, model)
     chat(client, model)
     with pytest.raises(openai.RateLimitError) as refused:
@@ -39,6 +40,7 @@ def test_key_rate_limit_refuses_with_429_naming_the_limit(api, client, fake_upst
 def test_model_limits_come_from_the_gateway_config(api, client, fake_upstream):
     model = unique()
     apply(api, fake_model(fake_upstream.base_url, model, limits={"rpm": 1}))
+    within_one_minute(10)
     chat(client, model)
     with pytest.raises(openai.RateLimitError) as refused:
         chat(client, model)
