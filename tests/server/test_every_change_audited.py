@@ -663,6 +663,11 @@ def _(w: World) -> httpx.Response:
     return page_post(w, page_release(w) + "/promote", {"env": "prod"})
 
 
+@page_route("POST", "/ui/releases/{route}/rules")
+def _(w: World) -> httpx.Response:
+    return page_post(w, page_release(w) + "/rules", {"env": "prod", "error_rate": "5", "min_requests": "20"})
+
+
 @page_route("POST", "/ui/releases/{route}/rollback")
 def _(w: World) -> httpx.Response:
     return page_post(w, page_release(w) + "/rollback", {"env": "prod", "reason": "audit test"})

@@ -183,6 +183,11 @@ def test_roles_viewer_reads_member_pushes_admin_moves_protected(team, api: httpx
     refused = member.post("/ui/prompts/support-answer/labels", data={"csrf_token": token, "label": "production", "version": "2"})
     assert "protected" in assert_page(refused, 403)
     member_push = editor_form(member.get("/ui/prompts/support-answer/edit"))
+    protected = member.post("/ui/prompts/support-answer/edit", data={**member_push, "message": "to production", "labels": "production",
+                                                                     "content_0": "Sneaky {{ a }}", "action": "save"})  # fmt: skip
+    text = assert_page(protected, 403)
+    assert 'data-error-for="labels"' in text and "is protected" in text and "Sneaky" in text  # inline; what was typed stays
+    assert versions(prepared, "support-answer") == 2
     assert member.post("/ui/prompts/support-answer/edit", data={**member_push, "message": "by member", "content_0": "New {{ a }}",
                                                                 "action": "save"}).status_code == 303  # fmt: skip
 

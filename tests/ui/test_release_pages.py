@@ -290,3 +290,63 @@ def test_the_audit_entries_name_the_signed_in_user(admin: httpx.Client, released
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "release.canary")).one()
         total = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.actor == f"web:{TEST_ADMIN_EMAIL}"))
     assert entry.actor == f"web:{TEST_ADMIN_EMAIL}" and entry.after["candidate"]["share"] == 10.0 and total == 1
+
+
+RULES = {"error_rate": "5", "p95_ms": "500", "scores": "helpfulness: 0.1\ngrounded: 0.05", "min_requests": "50", "require_eval": "support-gate"}
+
+
+def test_an_admin_sets_and_clears_the_rules_audited_and_the_form_shows_them(admin: httpx.Client, released, prepared) -> None:
+    assert post(admin, "rules", RULES, revision=1).status_code == 303
+    row = release(prepared)
+    assert row.rollback_rules == {"error_rate_margin": 0.05, "p95_margin_ms": 500.0, "scores": {"helpfulness": 0.1, "grounded": 0.05},
+                                  "min_requests": 50}  # fmt: skip
+    assert row.required_eval == "support-gate" and row.revision == 2
+    page = assert_page(admin.get(URL + "&done=rules"), 200)
+    assert "Rules saved." in page and 'name="error_rate" value="5"' in page and "helpfulness: 0.1" in page
+    assert "error rate +5.0 %" in page and 'data-action="rules"' in page
+    cleared = {**RULES, "error_rate": "", "p95_ms": "", "scores": "", "require_eval": ""}
+    assert post(admin, "rules", cleared, revision=2).status_code == 303
+    row = release(prepared)
+    assert (row.rollback_rules, row.required_eval, row.revision) == (None, None, 3)
+    assert audit_actions(prepared) == ["release.rules", "release.rules"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "needle"),
+    [
+        ({"error_rate": "lots"}, "error_rate", "give a number of 0 or more"),
+        ({"error_rate": "150"}, "error_rate", "less than or equal to 1"),
+        ({"p95_ms": "-3"}, "p95_ms", "give a number of 0 or more"),
+        ({"scores": "helpfulness"}, "scores", "is not &#39;name: margin&#39;"),
+        ({"min_requests": "0"}, "min_requests", "greater than or equal to 1"),
+        ({"min_requests": "many"}, "min_requests", "whole number"),
+        ({"require_eval": "x" * 300}, "require_eval", "is not valid"),
+    ],
+)
+def test_bad_rules_are_shown_beside_their_field_and_nothing_changes(admin: httpx.Client, released, prepared, change, field, needle) -> None:
+    text = assert_page(post(admin, "rules", {**RULES, **change}, revision=1), 400)
+    assert f'data-error-for="{field}"' in text and needle in text
+    assert f'value="{change[field]}"' in text or f">{change[field]}</textarea>" in text  # what was typed stays in the form
+    row = release(prepared)
+    assert (row.revision, row.rollback_rules, row.required_eval) == (1, None, None)
+
+
+def test_rules_obey_roles_revision_and_csrf(team, admin: httpx.Client, released, prepared) -> None:
+    assert_page(post(team["viewer"], "rules", RULES, revision=1), 403)
+    assert_page(post(admin, "rules", RULES, revision=1, token=""), 403)
+    assert release(prepared).revision == 1
+    member = team["member"]
+    assert post(member, "rules", RULES, revision=1).status_code == 303  # members may set rules and add a requirement
+    page = assert_page(member.get(URL), 200)
+    assert 'name="require_eval" value="support-gate" readonly' in page and "needs an admin" in page
+    assert_page(post(member, "rules", {**RULES, "require_eval": ""}, revision=2), 403)  # removing it needs admin
+    text = assert_page(post(admin, "rules", {**RULES, "p95_ms": "900"}, revision=1), 409)
+    assert "changed meanwhile" in text
+    row = release(prepared)
+    assert (row.revision, row.required_eval, row.rollback_rules["p95_margin_ms"]) == (2, "support-gate", 500.0)
+
+
+def test_rule_names_are_escaped(admin: httpx.Client, released, prepared) -> None:
+    assert post(admin, "rules", {**RULES, "scores": f"{SCRIPT}: 0.2"}, revision=1).status_code == 303
+    page = admin.get(URL).text
+    assert SCRIPT not in page and "&lt;script&gt;" in page

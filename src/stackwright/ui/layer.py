@@ -24,6 +24,7 @@ def _routers() -> list[Any]:
     from stackwright.ui.prompt_editor import router as prompt_editor_router
     from stackwright.ui.prompt_labels import router as prompt_labels_router
     from stackwright.ui.prompt_pages import router as prompt_pages_router
+    from stackwright.ui.release_rules import router as release_rules_router
     from stackwright.ui.releases import router as releases_router
     from stackwright.ui.retrieval import router as retrieval_router
     from stackwright.ui.settings import router as settings_router
@@ -39,7 +40,7 @@ def _routers() -> list[Any]:
 
     return [static_router, account_router, traces_router, trace_scores_router, trace_datasets_router, dashboard_router, users_router, usage_router,
             settings_router, settings_keys_router, settings_audit_router, settings_password_router, settings_project_router,
-            datasets_router, gateway_router, jobs_router, releases_router, prompt_pages_router, prompt_editor_router, prompt_labels_router,
+            datasets_router, gateway_router, jobs_router, releases_router, release_rules_router, prompt_pages_router, prompt_editor_router, prompt_labels_router,
             retrieval_router, guardrails_router, playground_router,
             eval_start_router, eval_compare_router, evals_router, fallback_router]
 

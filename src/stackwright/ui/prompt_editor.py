@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from stackwright.core.deps import get_db
-from stackwright.core.errors import Conflict, InvalidInput, NotFound
+from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stackwright.prompts import service
 from stackwright.prompts.models import PromptVersion
 from stackwright.prompts.spec import MAX_MESSAGES, offline_payload
@@ -190,6 +190,8 @@ def _submit(request: Request, user: WebUser, values: dict[str, Any], form: dict[
         return _editor(values, errors_found or {}, None if errors_found else exc.message, status=400), None
     except NotFound as exc:  # an include that does not resolve
         return _editor(values, problem=exc.message, status=400), None
+    except Forbidden as exc:  # a member naming a protected label: said beside the labels, nothing saved
+        return _editor(values, {"labels": exc.message}, status=403), None
     except Conflict as exc:  # pushed meanwhile: show the newest number, so saving again is a deliberate choice
         with get_db(request).read() as session:
             prompt = service.get_prompt(session, user.project_id, values["name"])

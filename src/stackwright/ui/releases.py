@@ -36,6 +36,7 @@ DONE = {  # ?done= codes: fixed texts, never echoed input
     "share": "Share changed.",
     "promoted": "Candidate promoted: it is the stable config now.",
     "rolled-back": "Rolled back.",
+    "rules": "Rules saved.",
 }
 
 add_nav(NavEntry("Releases", RELEASES, 35))
@@ -79,6 +80,20 @@ def _prompt_choices(session: Any, project_id: str, row: Release) -> list[str]:
     return [f"{v['name']}@{v['version']}" for v in versions]
 
 
+def rules_form_values(rules: dict[str, Any] | None, required_eval: str | None) -> dict[str, str]:
+    """The form's fields as they show a release's current rules."""
+    rules = rules or {}
+    margin = rules.get("error_rate_margin")
+    p95 = rules.get("p95_margin_ms")
+    return {
+        "error_rate": "" if margin is None else f"{margin * 100:g}",
+        "p95_ms": "" if p95 is None else f"{p95:g}",
+        "scores": "\n".join(f"{name}: {value:g}" for name, value in (rules.get("scores") or {}).items()),
+        "min_requests": str(rules.get("min_requests", 100)),
+        "require_eval": required_eval or "",
+    }
+
+
 def release_page(request: Request, user: WebUser, route: str, env: str, status: int = 200, **context: Any) -> Response:
     project_id = user.project_id
     cursor = request.query_params.get("cursor") or None
@@ -91,15 +106,16 @@ def release_page(request: Request, user: WebUser, route: str, env: str, status: 
         changes, next_cursor = list_changes(session, row, cursor=cursor, limit=HISTORY_PAGE)
         history = [change_view(c) for c in changes]
         choices = _prompt_choices(session, project_id, row)
-    candidate = view["candidate"]
+    candidate, actor = view["candidate"], web_actor(request, user)
     context.setdefault("errors", {})
     context.setdefault("problem", None)
     context.setdefault("values", {"prompt": choices[0] if choices else "", "share": "10", "mode": "canary", "model": ""})
     context.setdefault("share_value", f"{candidate['share']:g}" if candidate else "")
+    context.setdefault("rules_values", rules_form_values(view["rollback_rules"], view["required_eval"]))
     return render(
         request, "release.html", status, user=user, release=view, gate=gate, arms=arms, history=history,
         next_page=release_url(route, env, cursor=next_cursor) if next_cursor else None, first_page=release_url(route, env) if cursor else None,
-        choices=choices, modes=MODES, can_write=web_actor(request, user).has_scope("write"),
+        choices=choices, modes=MODES, can_write=actor.has_scope("write"), is_admin=actor.has_scope("admin"),
         notice=DONE.get(request.query_params.get("done", "")), url=release_url(route, env), **context,
     )  # fmt: skip
 
@@ -116,7 +132,7 @@ def release_detail(request: Request, route: str, user: UserDep) -> Response:
     return release_page(request, user, route, env)
 
 
-def _revision(form: dict[str, str]) -> int | None:
+def form_revision(form: dict[str, str]) -> int | None:
     raw = form.get("revision", "").strip()
     return int(raw) if raw.isdigit() else None
 
@@ -129,7 +145,7 @@ def _share(raw: str) -> Any:
         return raw.strip()[:40]
 
 
-def _changed(request: Request, project_id: str, route: str, env: str, done: str) -> Response:
+def changed(request: Request, project_id: str, route: str, env: str, done: str) -> Response:
     from stackwright.releases.resolver import resolver_for
 
     resolver_for(get_db(request)).forget(project_id, route, env)
@@ -147,7 +163,7 @@ def _field_of(exc: InvalidInput | NotFound) -> str:
     return "prompt"
 
 
-def _apply(request: Request, user: WebUser, route: str, env: str, work: Any) -> InvalidInput | NotFound | Conflict | None:
+def apply_change(request: Request, user: WebUser, route: str, env: str, work: Any) -> InvalidInput | NotFound | Conflict | None:
     """``work(session)`` in one transaction; what the service refused (nothing applied), or None when done.
     An unknown release (or another project's) is a 404 page, not a message beside a field."""
     with get_db(request).read() as session:
@@ -166,15 +182,15 @@ async def start_canary(request: Request, route: str, user: UserDep) -> Response:
     env = form.get("env", "")
     values = {name: form.get(name, "")[:300] for name in ("prompt", "share", "mode", "model")}
     actor = web_actor(request, user)
-    refused = _apply(request, user, route, env, lambda session: service.start_candidate(
+    refused = apply_change(request, user, route, env, lambda session: service.start_candidate(
         session, actor, user.project_id, route, env, values["prompt"].strip(), share=_share(values["share"]),
-        mode=values["mode"] or "canary", model=values["model"].strip() or None, expected_revision=_revision(form),
+        mode=values["mode"] or "canary", model=values["model"].strip() or None, expected_revision=form_revision(form),
     ))  # fmt: skip
     if isinstance(refused, Conflict):
         return release_page(request, user, route, env, 409, values=values, problem=refused.message)
     if refused is not None:
         return release_page(request, user, route, env, 400, values=values, errors={_field_of(refused): refused.message})
-    return _changed(request, user.project_id, route, env, "canary")
+    return changed(request, user.project_id, route, env, "canary")
 
 
 @router.post(RELEASES + "/{route}/share")
@@ -191,15 +207,15 @@ async def change_share(request: Request, route: str, user: UserDep) -> Response:
         config = row.candidate
         service.start_candidate(
             session, actor, user.project_id, route, env, config["prompt"], share=_share(share), mode=row.candidate_mode or "canary",
-            model=config["model"], params=config.get("params"), settings=config.get("settings"), expected_revision=_revision(form),
+            model=config["model"], params=config.get("params"), settings=config.get("settings"), expected_revision=form_revision(form),
         )  # fmt: skip
 
-    refused = _apply(request, user, route, env, work)
+    refused = apply_change(request, user, route, env, work)
     if refused is not None:
         status, where = (409, "problem") if isinstance(refused, Conflict) else (400, "errors")
         found = {"problem": refused.message} if where == "problem" else {"errors": {"new_share": refused.message}}
         return release_page(request, user, route, env, status, share_value=share, **found)
-    return _changed(request, user.project_id, route, env, "share")
+    return changed(request, user.project_id, route, env, "share")
 
 
 @router.post(RELEASES + "/{route}/promote")
@@ -207,11 +223,11 @@ async def promote(request: Request, route: str, user: UserDep) -> Response:
     form = await checked_form(request, user)
     env = form.get("env", "")
     actor = web_actor(request, user)
-    refused = _apply(request, user, route, env, lambda session: service.promote(
-        session, actor, user.project_id, route, env, expected_revision=_revision(form)))  # fmt: skip
+    refused = apply_change(request, user, route, env, lambda session: service.promote(
+        session, actor, user.project_id, route, env, expected_revision=form_revision(form)))  # fmt: skip
     if refused is not None:
         return release_page(request, user, route, env, refused.status, problem=refused.message)
-    return _changed(request, user.project_id, route, env, "promoted")
+    return changed(request, user.project_id, route, env, "promoted")
 
 
 def _confirm_page(
@@ -233,8 +249,8 @@ async def rollback(request: Request, route: str, user: UserDep) -> Response:
     form = await checked_form(request, user)
     env, reason = form.get("env", ""), form.get("reason", "").strip()[:500] or None
     actor = web_actor(request, user)
-    refused = _apply(request, user, route, env, lambda session: service.rollback(
-        session, actor, user.project_id, route, env, reason=reason, expected_revision=_revision(form)))  # fmt: skip
+    refused = apply_change(request, user, route, env, lambda session: service.rollback(
+        session, actor, user.project_id, route, env, reason=reason, expected_revision=form_revision(form)))  # fmt: skip
     if refused is not None:
         return _confirm_page(request, user, route, env, refused.status, problem=refused.message)
-    return _changed(request, user.project_id, route, env, "rolled-back")
+    return changed(request, user.project_id, route, env, "rolled-back")
