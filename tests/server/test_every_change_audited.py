@@ -602,6 +602,21 @@ def _(w: World) -> httpx.Response:
     return page_post(w, f"/ui/jobs/{job}/cancel", {})
 
 
+@page_route("POST", "/ui/jobs/enqueue")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/jobs/enqueue", {"kind": "noop", "params": "{}", "max_attempts": "1"})
+
+
+@page_route("POST", "/ui/jobs/schedules")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/jobs/schedules", {"name": "page-nightly", "cron": "0 3 * * *", "kind": "noop", "params": "{}", "max_attempts": "1"})
+
+
+@page_route("POST", "/ui/jobs/schedules/{name}/delete")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/jobs/schedules/page-nightly/delete", {})
+
+
 @page_route("POST", "/ui/prompts")
 def _(w: World) -> httpx.Response:
     return page_post(w, "/ui/prompts", {"name": "page-edited-prompt", "type": "text", "template": "Hi {{ who }}", "action": "save"})
@@ -635,6 +650,21 @@ def _(w: World) -> httpx.Response:
 @page_route("POST", "/ui/guardrails/policies/{name}")
 def _(w: World) -> httpx.Response:
     return page_post(w, "/ui/guardrails/policies/page-guard", {"policy": "name: page-guard\nroute: page.route\ninput: [secrets]\n", "revision": "1"})
+
+
+@page_route("POST", "/ui/guardrails/policies/{name}/delete")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/guardrails/policies/page-guard/delete", {"revision": "2"})
+
+
+@page_route("POST", "/ui/gateway/secrets")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/gateway/secrets", {"name": "PAGE_SECRET", "value": "not-a-real-key"})
+
+
+@page_route("POST", "/ui/gateway/secrets/{name}/delete")
+def _(w: World) -> httpx.Response:
+    return page_post(w, "/ui/gateway/secrets/PAGE_SECRET/delete", {})
 
 
 def page_release(w: World) -> str:

@@ -4,14 +4,20 @@ Per role, bad input beside its field, CSRF, escaping and another project's gatew
 
 from __future__ import annotations
 
+import html
+import json
+import logging
 import re
 
 import httpx
+from sqlalchemy import select
 
-from stackwright.auth import service
+from stackwright.auth import keys, service
 from stackwright.auth.actors import SYSTEM
+from stackwright.auth.models import AuditEntry
 from stackwright.gateway import secrets
 from stackwright.gateway.service import apply_config
+from tests.conftest import assert_error
 from tests.gateway.helpers import wait_trace
 from tests.ui.conftest import csrf_of
 from tests.ui.test_settings_pages import SCRIPT, add_user, signed_in_as
@@ -111,3 +117,110 @@ def test_another_projects_models_and_secrets_are_not_shown(admin: httpx.Client, 
     assert "their-model" not in assert_page(page, 200) and "THEIR_KEY" not in page.text
     refused = admin.post("/ui/gateway/test", data={"csrf_token": csrf_of(page), "model": "their-model", "prompt": "hi"})
     assert "not a model" in assert_page(refused, 400)
+
+
+# -- provider secrets: store and delete (admins) ------------------------------------------------------------------
+
+NEW_VALUE = "sk-typed-in-the-form-9876543210"
+
+
+def store(client: httpx.Client, name: str, value: str = NEW_VALUE, token: str | None = None) -> httpx.Response:
+    token = csrf_of(client.get("/ui/gateway")) if token is None else token
+    return client.post("/ui/gateway/secrets", data={"csrf_token": token, "name": name, "value": value})
+
+
+def secret_entries(db, action: str) -> list[AuditEntry]:
+    with db.read() as session:
+        return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+
+
+def stored_names(db, settings, project: str = "default") -> dict[str, str]:
+    with db.read() as session:
+        return secrets.project_secrets(session, settings, service.find_project(session, project).id)
+
+
+def test_an_admin_stores_a_secret_whose_value_never_comes_back(admin: httpx.Client, prepared, settings, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    page = assert_page(admin.get("/ui/gateway"), 200)
+    form = re.search(r"<form [^>]*data-secret-form>(.*?)</form>", page, re.S).group(1)
+    assert re.search(r'<input id="f-secret-value" name="value" type="password" autocomplete="off">', form)
+    done = store(admin, "NEW_PROVIDER_KEY")
+    assert done.status_code == 303 and done.headers["location"] == "/ui/gateway?done=secret-stored"
+    assert stored_names(prepared, settings)["NEW_PROVIDER_KEY"] == NEW_VALUE  # stored (decrypted here to check)
+    shown = assert_page(admin.get(done.headers["location"]), 200)
+    assert "Secret stored" in shown and 'data-secret-name="NEW_PROVIDER_KEY"' in shown and NEW_VALUE not in shown
+    assert 'href="/ui/gateway/secrets/NEW_PROVIDER_KEY/delete"' in shown
+    (entry,) = secret_entries(prepared, "gateway.secret.set")
+    assert entry.actor == "web:admin@example.com" and entry.object_id == "NEW_PROVIDER_KEY"
+    assert NEW_VALUE not in json.dumps([entry.before, entry.after, entry.object_id])
+    assert store(admin, "NEW_PROVIDER_KEY").status_code == 303 and len(secret_entries(prepared, "gateway.secret.set")) == 1  # same value: no change
+    assert NEW_VALUE not in caplog.text
+
+
+def test_bad_names_and_values_are_shown_beside_their_field_as_the_api_says_them(admin: httpx.Client, api: httpx.Client, prepared, settings) -> None:
+    for name in ("bad-name", SCRIPT, "", "9_STARTS_WITH_A_DIGIT"):
+        shown = assert_page(store(admin, name), 400)
+        message = re.search(r'data-error-for="secret-name">([^<]*)<', shown).group(1)
+        assert "not a valid secret name" in message and NEW_VALUE not in shown and "<script>alert" not in shown
+    api_message = assert_error(api.put("/api/v1/gateway/secrets/bad-name", json={"value": "x"}), 400)["message"]
+    shown = assert_page(store(admin, "bad-name"), 400)
+    assert html.unescape(re.search(r'data-error-for="secret-name">([^<]*)<', shown).group(1)) == api_message
+    assert 'value="bad-name"' in shown  # the name is kept for fixing; the value is not
+    assert_error(api.put("/api/v1/gateway/secrets/TRAILING%0A", json={"value": "x"}), 400)  # the whole name must match
+    empty = assert_page(store(admin, "GOOD_NAME", ""), 400)
+    assert "1 to 8192 characters" in re.search(r'data-error-for="secret-value">([^<]*)<', empty).group(1)
+    assert stored_names(prepared, settings) == {} and secret_entries(prepared, "gateway.secret.set") == []
+
+
+def test_deleting_a_secret_asks_first_and_names_the_deployments_using_it(admin: httpx.Client, api: httpx.Client, prepared, settings) -> None:
+    _apply(api)
+    confirm = admin.get("/ui/gateway/secrets/OPENAI_KEY/delete")
+    page = assert_page(confirm, 200)
+    assert "Delete secret OPENAI_KEY?" in page and SECRET_VALUE not in page
+    assert "support-chat/1, broken/0" in re.search(r"data-in-use>(.*?)</p>", page, re.S).group(1)
+    assert stored_names(prepared, settings) == {"OPENAI_KEY": SECRET_VALUE}  # asking deletes nothing
+    done = admin.post("/ui/gateway/secrets/OPENAI_KEY/delete", data={"csrf_token": csrf_of(confirm)})
+    assert done.status_code == 303 and done.headers["location"] == "/ui/gateway?done=secret-deleted"
+    assert stored_names(prepared, settings) == {}
+    (entry,) = secret_entries(prepared, "gateway.secret.delete")
+    assert entry.actor == "web:admin@example.com" and entry.object_id == "OPENAI_KEY"
+    assert "Secret deleted" in assert_page(admin.get(done.headers["location"]), 200)
+    assert_page(admin.get("/ui/gateway/secrets/OPENAI_KEY/delete"), 404)
+    assert_page(admin.post("/ui/gateway/secrets/OPENAI_KEY/delete", data={"csrf_token": csrf_of(confirm)}), 404)
+
+
+def test_members_and_viewers_get_no_secret_forms_and_forged_posts_are_refused(api: httpx.Client, prepared, settings, app) -> None:
+    _apply(api)
+    for role in ("member", "viewer"):
+        add_user(prepared, f"{role}.s@example.com", role)
+        client = signed_in_as(app, f"{role}.s@example.com")
+        response = client.get("/ui/gateway")
+        page = assert_page(response, 200)
+        assert "data-secret-form" not in page and "/ui/gateway/secrets" not in page
+        token = csrf_of(response)
+        assert "admin" in assert_page(store(client, "FORGED_KEY", token=token), 403)
+        assert "admin" in assert_page(client.post("/ui/gateway/secrets/OPENAI_KEY/delete", data={"csrf_token": token}), 403)
+        assert_page(client.get("/ui/gateway/secrets/OPENAI_KEY/delete"), 403)
+        client.close()
+    assert stored_names(prepared, settings) == {"OPENAI_KEY": SECRET_VALUE}
+    with prepared.write() as session:  # the API obeys the same rule, now in the service: a write key is refused too
+        _, write_key = keys.create_key(session, SYSTEM, service.find_project(session, "default").id, "writer", ["write"])
+    headers = {"Authorization": f"Bearer {write_key}"}
+    assert "admin" in api.put("/api/v1/gateway/secrets/FORGED_KEY", json={"value": "x"}, headers=headers).json()["error"]["message"]
+    assert api.delete("/api/v1/gateway/secrets/OPENAI_KEY", headers=headers).status_code == 403
+    assert stored_names(prepared, settings) == {"OPENAI_KEY": SECRET_VALUE}
+
+
+def test_secret_forms_check_csrf_and_stay_in_their_project(admin: httpx.Client, prepared, settings) -> None:
+    for token in ("", "forged"):
+        assert "CSRF" in assert_page(store(admin, "NEW_PROVIDER_KEY", token=token), 403)
+        assert "CSRF" in assert_page(admin.post("/ui/gateway/secrets/THEIR_KEY/delete", data={"csrf_token": token}), 403)
+    with prepared.write() as session:
+        other = service.create_project(session, SYSTEM, "other")
+        secrets.put_secret(session, settings, other.id, "THEIR_KEY", "their value")
+    assert_page(admin.get("/ui/gateway/secrets/THEIR_KEY/delete"), 404)
+    token = csrf_of(admin.get("/ui/gateway"))
+    assert_page(admin.post("/ui/gateway/secrets/THEIR_KEY/delete", data={"csrf_token": token}), 404)
+    assert stored_names(prepared, settings, "other") == {"THEIR_KEY": "their value"} and stored_names(prepared, settings) == {}
+    escaped = assert_page(admin.get("/ui/gateway/secrets/%3Cscript%3E/delete"), 404)
+    assert "<script>" not in escaped and "&lt;script&gt;" in escaped

@@ -191,3 +191,85 @@ def test_another_projects_policy_is_not_found(admin, app, prepared) -> None:
     assert_page(save(admin, "name: theirs\nroute: '*'\ninput: [pii]\n", 1, name="theirs"), 404)
     token = csrf_of(admin.get("/ui/guardrails/try"))
     assert_page(admin.post("/ui/guardrails/try", data={"csrf_token": token, "policy": "theirs", "direction": "input", "text": "hi"}), 404)
+
+
+# -- deleting a policy -------------------------------------------------------------------------------------------
+
+
+def confirm_delete(client: httpx.Client, name: str = "support-guard") -> httpx.Response:
+    return client.get(f"/ui/guardrails/policies/{name}/delete")
+
+
+def delete(client: httpx.Client, revision: int | str, name: str = "support-guard", token: str | None = None) -> httpx.Response:
+    data = {"revision": str(revision)} | ({"csrf_token": token} if token is not None else {"csrf_token": csrf_of(client.get("/ui/guardrails"))})
+    return client.post(f"/ui/guardrails/policies/{name}/delete", data=data)
+
+
+def test_deleting_a_policy_asks_first_then_deletes_through_the_service_with_an_audit_entry(admin, prepared, guard) -> None:
+    policy = assert_page(admin.get("/ui/guardrails/policies/support-guard"), 200)
+    assert re.search(r'<form method="get" action="/ui/guardrails/policies/support-guard/delete"[^>]*data-delete-policy>', policy)
+    page = assert_page(confirm_delete(admin), 200)
+    assert "Delete policy support-guard?" in page and 'name="revision" value="1"' in page and "data-delete-form" in page
+    assert "pii: redact, prompt_injection: block" in page and "secrets: redact" in page and "support.answer" in page
+    assert SCRIPT not in page and "&lt;script&gt;" in page  # the description, escaped
+    assert "data-in-use" not in page and "No release route or served model" in page
+    assert stored(prepared) is not None  # asking deletes nothing
+    done = delete(admin, 1)
+    assert done.status_code == 303 and done.headers["location"] == "/ui/guardrails?done=deleted"
+    assert stored(prepared) is None
+    with prepared.read() as session:
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "guardrail_policy.delete"))
+    assert entry is not None and entry.actor == "web:admin@example.com" and entry.object_id == "support-guard"
+    assert entry.before["revision"] == 1 and entry.after is None
+    home = assert_page(admin.get(done.headers["location"]), 200)
+    assert "Policy deleted" in home and 'data-policy="support-guard"' not in home
+    assert_page(confirm_delete(admin), 404)
+
+
+def test_the_confirmation_says_what_the_policy_guards_and_what_takes_over(admin, api, guard) -> None:
+    assert api.post("/api/v1/prompts", json={"name": "answer", "type": "text", "template": "Hi"}).is_success
+    assert api.post("/api/v1/releases/support.answer/set", json={"env": "prod", "prompt": "answer@1", "model": "local/extractive"}).is_success
+    for name, route in (("catch-all", "*"), ("model-guard", "local/extractive")):
+        assert api.put(f"/api/v1/guardrails/policies/{name}", json={**POLICY, "route": route}).status_code == 201
+    release = assert_page(confirm_delete(admin), 200)
+    warning = re.search(r"<p class=\"notice warning\" data-in-use>(.*?)</p>", release, re.S).group(1)
+    assert "release route support.answer (prod)" in warning and 'href="/ui/guardrails/policies/catch-all"' in warning
+    model = re.search(r"data-in-use>(.*?)</p>", assert_page(confirm_delete(admin, "model-guard"), 200), re.S).group(1)
+    assert "gateway model local/extractive" in model and "catch-all" in model
+    everything = re.search(r"data-in-use>(.*?)</p>", assert_page(confirm_delete(admin, "catch-all"), 200), re.S).group(1)
+    assert "every request" in everything
+
+
+def test_deleting_a_policy_that_changed_meanwhile_is_refused_inline(admin, api, prepared, guard) -> None:
+    assert 'value="1"' in assert_page(confirm_delete(admin), 200)
+    assert api.put("/api/v1/guardrails/policies/support-guard", json={**POLICY, "route": "*"}).status_code == 200  # someone else
+    page = assert_page(delete(admin, 1), 409)
+    assert "changed after you opened it" in re.search(r"data-problem>(.*?)</p>", page, re.S).group(1) and "revision 2" in page
+    assert 'name="revision" value="2"' in page  # the page shows the policy as it is now, to confirm again
+    assert "which revision" in assert_page(delete(admin, ""), 400)
+    assert stored(prepared).revision == 2
+    assert delete(admin, 2).status_code == 303 and stored(prepared) is None
+
+
+def test_deleting_needs_a_member_a_csrf_token_and_a_policy_of_this_project(app, admin, prepared, guard) -> None:
+    add_user(prepared, "viewer.d@example.com", "viewer")
+    viewer = signed_in_as(app, "viewer.d@example.com")
+    assert "data-delete-policy" not in assert_page(viewer.get("/ui/guardrails/policies/support-guard"), 200)
+    page = assert_page(confirm_delete(viewer), 200)
+    assert "data-read-only" in page and "data-delete-form" not in page
+    assert "write" in assert_page(delete(viewer, 1), 403)  # a forged post: the service refuses
+    viewer.close()
+    for token in ("", "forged"):
+        assert "security token" in assert_page(delete(admin, 1, token=token), 403)
+    assert stored(prepared) is not None
+    with prepared.write() as session:
+        other = service.create_project(session, SYSTEM, "other")
+        _, other_key = keys.create_key(session, SYSTEM, other.id, "other key", ["write"])
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://stackwright.test",
+                      headers={"Authorization": f"Bearer {other_key}"}) as other_api:  # fmt: skip
+        assert other_api.put("/api/v1/guardrails/policies/theirs", json=POLICY).status_code == 201
+    assert_page(confirm_delete(admin, "theirs"), 404)
+    assert_page(delete(admin, 1, name="theirs"), 404)
+    assert stored(prepared, "theirs") is not None
+    missing = assert_page(admin.get("/ui/guardrails/policies/%3Cscript%3E/delete"), 404)
+    assert "<script>" not in missing and "&lt;script&gt;" in missing

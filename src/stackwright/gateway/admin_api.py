@@ -62,23 +62,18 @@ def get_secrets(caller: AdminCaller, session: SessionDep) -> list[dict[str, Any]
     return secrets.list_secrets(session, caller.project_id)
 
 
-@router.put("/secrets/{name}", status_code=204, summary="Store a provider secret (encrypted at rest)")
-def put_secret(name: SecretName, body: SecretIn, caller: AdminCaller, session: SessionDep, request: Request) -> Response:
-    from stackwright.auth import audit
-
-    if secrets.put_secret(session, request.app.state.settings, caller.project_id, name, body.value):
-        audit.record(session, caller, "gateway.secret.set", "gateway_secret", name, project_id=caller.project_id)
+@router.put("/secrets/{name}", status_code=204, summary="Store a provider secret (encrypted at rest; admin)")
+def put_secret(name: SecretName, body: SecretIn, caller: ReadCaller, session: SessionDep, request: Request) -> Response:
+    # the service checks the role (admin) and audits, for the API and the web UI alike
+    secrets.store_secret(session, request.app.state.settings, caller, caller.project_id, name, body.value)
     session.commit()
     request.app.state.gateway.catalog.forget(caller.project_id)
     return Response(status_code=204)
 
 
-@router.delete("/secrets/{name}", status_code=204, summary="Delete a provider secret")
-def delete_secret(name: SecretName, caller: AdminCaller, session: SessionDep, request: Request) -> Response:
-    from stackwright.auth import audit
-
-    secrets.delete_secret(session, caller.project_id, name)
-    audit.record(session, caller, "gateway.secret.delete", "gateway_secret", name, project_id=caller.project_id)
+@router.delete("/secrets/{name}", status_code=204, summary="Delete a provider secret (admin)")
+def delete_secret(name: SecretName, caller: ReadCaller, session: SessionDep, request: Request) -> Response:
+    secrets.delete_secret(session, caller, caller.project_id, name)  # checks the role, audits
     session.commit()
     request.app.state.gateway.catalog.forget(caller.project_id)
     return Response(status_code=204)

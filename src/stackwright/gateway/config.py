@@ -45,7 +45,7 @@ class DeploymentSpec(_Strict):
     @field_validator("api_key_env")
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
-        if value is not None and not SECRET_NAME.match(value):
+        if value is not None and not SECRET_NAME.fullmatch(value):
             raise ValueError("api_key_env must be a name like OPENAI_API_KEY (letters, digits, underscores)")
         return value
 
@@ -102,7 +102,7 @@ class ModelSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not MODEL_NAME.match(value):
+        if not MODEL_NAME.fullmatch(value):
             raise ValueError("a model name has 1-200 letters, digits or . _ : / @ + - and starts with a letter or digit")
         if value.startswith("prompt:"):
             raise ValueError("names starting with 'prompt:' are reserved for stored prompts")

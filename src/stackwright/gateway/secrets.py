@@ -2,6 +2,9 @@
 
 The key comes from ``STACKWRIGHT_SECRET_KEY`` or, by default, from ``<home>/secret.key``, created once
 with mode 0600. Replicas on one Postgres must share the key (set the setting on each).
+
+``store_secret`` and ``delete_secret`` are what the API and the web UI call: they need an admin (or owner)
+and write the audit entry, which names the secret, never its value.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stackwright.auth import audit
+from stackwright.auth.actors import Actor
 from stackwright.core.clock import utcnow
 from stackwright.core.config import Settings
 from stackwright.core.errors import ConfigError, InvalidInput, NotFound
@@ -60,18 +65,20 @@ def cipher(settings: Settings) -> Any:
 
 
 def check_name(name: str) -> str:
-    if not SECRET_NAME.match(name or ""):
+    if not SECRET_NAME.fullmatch(name or ""):
         raise InvalidInput(
-            f"{name!r} is not a valid secret name.", hint="Use letters, digits and underscores, e.g. OPENAI_API_KEY."
+            f"{name!r} is not a valid secret name.", hint="Use letters, digits and underscores, e.g. OPENAI_API_KEY.",
+            details={"field": "name"},
         )
     return name
 
 
 def put_secret(session: Session, settings: Settings, project_id: str, name: str, value: str) -> bool:
-    """Store (or replace) a secret; returns whether it changed."""
+    """Store (or replace) a secret; returns whether it changed. No role check and no audit entry: for callers
+    that check and audit themselves (applying a config); others call ``store_secret``."""
     check_name(name)
     if not value or len(value) > MAX_SECRET_CHARS:
-        raise InvalidInput(f"Secret {name} must have 1 to {MAX_SECRET_CHARS} characters.")
+        raise InvalidInput(f"Secret {name} must have 1 to {MAX_SECRET_CHARS} characters.", details={"field": "value"})
     row = session.get(GatewaySecret, (project_id, name))
     if row is not None and reveal(settings, row.ciphertext) == value:
         return False
@@ -83,11 +90,24 @@ def put_secret(session: Session, settings: Settings, project_id: str, name: str,
     return True
 
 
-def delete_secret(session: Session, project_id: str, name: str) -> None:
+def store_secret(session: Session, settings: Settings, actor: Actor, project_id: str, name: str, value: str) -> bool:
+    """Store (or replace) a secret as ``actor``, an admin or owner; a change is audited (``gateway.secret.set``).
+    Returns whether it changed."""
+    actor.require_scope("admin", "Storing a provider secret")
+    changed = put_secret(session, settings, project_id, name, value)
+    if changed:
+        audit.record(session, actor, "gateway.secret.set", "gateway_secret", name, project_id=project_id)
+    return changed
+
+
+def delete_secret(session: Session, actor: Actor, project_id: str, name: str) -> None:
+    """Delete a secret as ``actor``, an admin or owner; audited (``gateway.secret.delete``)."""
+    actor.require_scope("admin", "Deleting a provider secret")
     row = session.get(GatewaySecret, (project_id, check_name(name)))
     if row is None:
         raise NotFound(f"No secret named {name} in this project.")
     session.delete(row)
+    audit.record(session, actor, "gateway.secret.delete", "gateway_secret", name, project_id=project_id)
 
 
 def list_secrets(session: Session, project_id: str) -> list[dict[str, Any]]:

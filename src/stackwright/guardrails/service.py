@@ -22,8 +22,9 @@ def payload(row: GuardrailPolicy) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def get_row(session: Session, project_id: str, name: str) -> GuardrailPolicy:
-    row = session.scalar(select(GuardrailPolicy).where(GuardrailPolicy.project_id == project_id, GuardrailPolicy.name == name))
+def get_row(session: Session, project_id: str, name: str, lock: bool = False) -> GuardrailPolicy:
+    query = select(GuardrailPolicy).where(GuardrailPolicy.project_id == project_id, GuardrailPolicy.name == name)
+    row = session.scalar(query.with_for_update() if lock else query)
     if row is None:
         raise NotFound(f"The guardrail policy {name!r} does not exist in this project.",
                        hint="List them with `stackwright guardrails list` or GET /api/v1/guardrails/policies.")  # fmt: skip
@@ -80,9 +81,13 @@ def list_policies(session: Session, project_id: str) -> list[dict[str, Any]]:
     return [payload(r) for r in rows]
 
 
-def delete_policy(session: Session, actor: Actor, project_id: str, name: str) -> None:
+def delete_policy(session: Session, actor: Actor, project_id: str, name: str, expected_revision: int | None = None) -> None:
+    """Delete and audit. ``expected_revision``: the revision the caller saw; Conflict when the stored one differs."""
     _require_write(actor, "Deleting a guardrail policy")
-    row = get_row(session, project_id, name)
+    row = get_row(session, project_id, name, lock=True)
+    if expected_revision is not None and row.revision != expected_revision:
+        raise Conflict(f"The policy {name!r} changed after you opened it: it is at revision {row.revision}, you saw revision {expected_revision}.",
+                       hint="Reload it and check the change before you delete it.")  # fmt: skip
     audit.record(session, actor, "guardrail_policy.delete", "guardrail_policy", name, project_id=project_id, before=_audited(row))
     session.delete(row)
     session.flush()

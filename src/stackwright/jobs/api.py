@@ -1,6 +1,7 @@
 """REST routes of jobs: enqueue, list, show (with logs), cancel; cron schedules (list, create or replace, delete).
 
-Every route is scoped to the key's project: another project's job or schedule answers 404.
+Every route is scoped to the key's project: another project's job or schedule answers 404. Changes go through the
+service's ``*_by`` functions, which check the role and write the audit entry (the web UI calls the same ones).
 """
 
 from __future__ import annotations
@@ -57,11 +58,10 @@ def list_jobs(
 
 @router.post("/jobs", summary="Enqueue a job (runs in the background; poll GET /jobs/{id})", status_code=202)
 def enqueue(request: Request, caller: WriteCaller, session: SessionDep, body: JobIn) -> JSONBody:
-    from stackwright.auth import audit
     from stackwright.jobs import service
 
-    job = service.enqueue(session, caller.project_id, body.kind, body.params, max_attempts=body.max_attempts, settings=request.app.state.settings)
-    audit.record(session, caller, "job.enqueue", "job", job.id, project_id=caller.project_id, after={"kind": job.kind})
+    job = service.enqueue_by(session, caller, caller.project_id, body.kind, body.params, max_attempts=body.max_attempts,
+                             settings=request.app.state.settings)  # fmt: skip
     session.commit()
     _wake(request)
     return JSONBody(service.job_payload(job, []), status_code=202)
@@ -76,25 +76,20 @@ def list_schedules(caller: ReadCaller, session: SessionDep) -> JSONBody:
 
 @router.post("/jobs/schedules", summary="Create a schedule, or replace the one with this name (201 created, 200 replaced)", status_code=201)
 def set_schedule(request: Request, caller: WriteCaller, session: SessionDep, body: ScheduleIn) -> JSONBody:
-    from stackwright.auth import audit
     from stackwright.jobs import service
 
-    row, created = service.set_schedule(session, caller.project_id, body.name, body.cron, body.kind, body.params,
-                                        max_attempts=body.max_attempts, enabled=body.enabled, settings=request.app.state.settings)  # fmt: skip
+    row, created = service.set_schedule_by(session, caller, caller.project_id, body.name, body.cron, body.kind, body.params,
+                                           max_attempts=body.max_attempts, enabled=body.enabled, settings=request.app.state.settings)  # fmt: skip
     payload = service.schedule_payload(row)
-    audit.record(session, caller, "job_schedule.set", "job_schedule", row.name, project_id=caller.project_id,
-                 after={k: payload[k] for k in ("cron", "kind", "enabled", "max_attempts")})  # fmt: skip
     session.commit()
     return JSONBody(payload, status_code=201 if created else 200)
 
 
 @router.delete("/jobs/schedules/{name}", summary="Delete a schedule (jobs it enqueued stay)")
 def delete_schedule(caller: WriteCaller, session: SessionDep, name: ScheduleName) -> JSONBody:
-    from stackwright.auth import audit
     from stackwright.jobs import service
 
-    service.delete_schedule(session, caller.project_id, name)
-    audit.record(session, caller, "job_schedule.delete", "job_schedule", name, project_id=caller.project_id)
+    service.delete_schedule_by(session, caller, caller.project_id, name)
     session.commit()
     return JSONBody({"deleted": name})
 

@@ -1,8 +1,9 @@
 """The gateway (`/ui/gateway`): the models the project serves with their deployments, fallbacks, retries, cache
 and health (consecutive failures and cooldowns, as this server process sees them); the applied config as YAML;
 the provider secrets by name (admins only, as the API's `GET /api/v1/gateway/secrets`; values never leave the
-store); and a "Test model" form (`POST /ui/gateway/test`) that sends one short chat request through the whole
-gateway path, as `stackwright gateway test` does, showing the answer inline. Testing needs the member role
+store), with forms to store and delete them (ui/gateway_secrets.py); and a "Test model" form
+(`POST /ui/gateway/test`) that sends one short chat request through the whole gateway path, as
+`stackwright gateway test` does, showing the answer inline. Testing needs the member role
 (the test's service refuses a viewer); the call is traced and counted against budgets like any other.
 Usage and budgets are on `/ui/usage`.
 """
@@ -31,6 +32,8 @@ add_nav(NavEntry("Gateway", GATEWAY, 37))
 
 MAX_PROMPT = 4000  # as POST /api/v1/gateway/test takes it
 DEFAULT_PROMPT = "Say hello in five words."
+DONE = {"secret-stored": "Secret stored, encrypted. Deployments that name it use it from their next request.",
+        "secret-deleted": "Secret deleted. Deployments that named it have no key now."}  # fmt: skip
 
 
 def _health(request: Request, project_id: str, deployment_id: str) -> dict[str, Any]:
@@ -58,7 +61,7 @@ def _config_yaml(spec: Any) -> str:
     return yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True)
 
 
-async def _page(request: Request, user: WebUser, status: int = 200, **context: Any) -> Response:
+async def gateway_view(request: Request, user: WebUser, status: int = 200, **context: Any) -> Response:
     project_id = user.project_id
     actor = web_actor(request, user)
     project = await request.app.state.gateway.catalog.get(project_id)
@@ -68,6 +71,8 @@ async def _page(request: Request, user: WebUser, status: int = 200, **context: A
     context.setdefault("values", {"model": "", "prompt": DEFAULT_PROMPT})
     context.setdefault("errors", {})
     context.setdefault("result", None)
+    context.setdefault("secret_form", {"name": "", "errors": {}})
+    context.setdefault("notice", DONE.get(request.query_params.get("done", "")))
     return render(request, "gateway.html", status, user=user, models=_models(request, project), config_yaml=_config_yaml(spec),
                   revision=revision, by_operator=by_operator, secrets=stored, can_test=actor.has_scope("write"),
                   max_prompt=MAX_PROMPT, **context)  # fmt: skip
@@ -75,7 +80,7 @@ async def _page(request: Request, user: WebUser, status: int = 200, **context: A
 
 @router.get(GATEWAY)
 async def gateway_page(request: Request, user: UserDep) -> Response:
-    return await _page(request, user)
+    return await gateway_view(request, user)
 
 
 def _caller(request: Request, user: WebUser) -> Caller:
@@ -98,6 +103,6 @@ async def test_model(request: Request, user: UserDep) -> Response:
     elif len(values["prompt"]) > MAX_PROMPT:
         errors["prompt"] = f"The message is {len(values['prompt']):,} characters long; the limit is {MAX_PROMPT:,}."
     if errors:
-        return await _page(request, user, 400, values=values, errors=errors)
+        return await gateway_view(request, user, 400, values=values, errors=errors)
     result = await run_test(request.app.state.gateway, _caller(request, user), values["model"], values["prompt"])
-    return await _page(request, user, values=values, result=result)
+    return await gateway_view(request, user, values=values, result=result)

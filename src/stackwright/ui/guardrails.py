@@ -37,7 +37,8 @@ PAGE_SIZE = 50
 SCAN = 1000  # guardrail spans read at most per decisions page (the outcome filter runs over them)
 OUTCOMES = ("blocked", "redacted", "flagged", "fallback", "reasked", "passed")
 DONE = {"saved": "Policy saved. The gateway applies it to new requests at once.", "created": "Policy created.",
-        "unchanged": "Nothing changed: the policy is as it was."}  # fmt: skip
+        "unchanged": "Nothing changed: the policy is as it was.",
+        "deleted": "Policy deleted. The gateway stops applying it to new requests at once."}  # fmt: skip
 NEW_POLICY = """name: my-policy
 route: "*"            # a release route (support.answer), a gateway model name, or * for every request
 description: ""

@@ -17,7 +17,10 @@ def _routers() -> list[Any]:
     from stackwright.ui.eval_start import router as eval_start_router
     from stackwright.ui.evals import router as evals_router
     from stackwright.ui.gateway import router as gateway_router
+    from stackwright.ui.gateway_secrets import router as gateway_secrets_router
+    from stackwright.ui.guardrail_delete import router as guardrail_delete_router
     from stackwright.ui.guardrails import router as guardrails_router
+    from stackwright.ui.job_forms import router as job_forms_router
     from stackwright.ui.jobs import router as jobs_router
     from stackwright.ui.pages import fallback_router, static_router
     from stackwright.ui.playground import router as playground_router
@@ -40,8 +43,8 @@ def _routers() -> list[Any]:
 
     return [static_router, account_router, traces_router, trace_scores_router, trace_datasets_router, dashboard_router, users_router, usage_router,
             settings_router, settings_keys_router, settings_audit_router, settings_password_router, settings_project_router,
-            datasets_router, gateway_router, jobs_router, releases_router, release_rules_router, prompt_pages_router, prompt_editor_router, prompt_labels_router,
-            retrieval_router, guardrails_router, playground_router,
+            datasets_router, gateway_router, gateway_secrets_router, jobs_router, job_forms_router, releases_router, release_rules_router, prompt_pages_router, prompt_editor_router, prompt_labels_router,
+            retrieval_router, guardrails_router, guardrail_delete_router, playground_router,
             eval_start_router, eval_compare_router, evals_router, fallback_router]
 
 
