@@ -4,6 +4,7 @@ project isolation, CSRF and the gateway's own refusals. Pages are read as a brow
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -13,6 +14,7 @@ import pytest
 
 from stackwright.auth import service
 from stackwright.auth.actors import SYSTEM
+from tests.gateway.conftest import fake_upstream, fake_upstream_server  # noqa: F401  (fixtures)
 from tests.gateway.helpers import apply, fake_model, wait_trace
 from tests.tracing.spans_helpers import send, span, span_id, trace_id
 from tests.ui.conftest import csrf_of
@@ -245,3 +247,79 @@ def test_replay_takes_the_named_prompt_versions_parameters_under_the_spans_own(a
     text = assert_page(admin.get("/ui/playground", params={"trace": tid, "span": call}), 200)
     params = json.loads(re.search(r'name="params-0" rows="2">([^<]*)</textarea>', text).group(1).replace("&#34;", '"'))
     assert params == {"top_p": 0.9, "temperature": 0.3, "max_tokens": 64}
+
+
+SEARCH = {"type": "function", "function": {"name": "search_docs", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
+CALL = {"id": "call_1", "type": "function", "function": {"name": "search_docs", "arguments": '{"q": "refunds"}'}}
+AGENT_STEP = [
+    {"role": "system", "content": "Answer with the docs."},
+    {"role": "user", "content": "How long do refunds take?"},
+    {"role": "assistant", "content": None, "tool_calls": [CALL]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "Refunds take 5 days."},
+]
+
+
+def hidden(page: str, name: str) -> str:
+    return html.unescape(re.search(rf'<input type="hidden" name="{name}" value="([^"]*)">', page).group(1))
+
+
+def test_replay_keeps_an_agent_steps_tool_calls_and_sends_them_upstream(admin: httpx.Client, api: httpx.Client, fake_upstream) -> None:  # noqa: F811
+    apply(api, fake_model(fake_upstream.base_url, "fake-model"))
+    called = api.post("/v1/chat/completions", json={"model": "fake-model", "messages": AGENT_STEP, "tools": [SEARCH]})
+    assert called.status_code == 200, called.text
+    recorded = fake_upstream.requests()[-1]["body"]["messages"]
+    tid = called.headers["x-stackwright-trace-id"]
+    call = next(s["span_id"] for s in wait_trace(api, tid)["spans"] if not s.get("parent_span_id"))
+    page = admin.get("/ui/playground", params={"trace": tid, "span": call})
+    text = assert_page(page, 200)
+    assert json.loads(hidden(text, "tool_calls-2")) == [CALL] and hidden(text, "tool_call_id-3") == "call_1"
+    assert "calls <code>search_docs({&#34;q&#34;: &#34;refunds&#34;})</code>" in text and "answers tool call <code>call_1</code>" in text
+    assert '<textarea id="f-content-2" name="content-2" rows="4"></textarea>' in text  # the call's message has no text
+    assert "tools" not in re.search(r'name="params-0" rows="2">([^<]*)</textarea>', text).group(1)  # the gateway records no tool definitions
+    fields = {"csrf_token": csrf_of(page), "trace": tid, "span": call, "model-0": "fake-model", "params-0": json.dumps({"tools": [SEARCH]}),
+              "tool_calls-2": hidden(text, "tool_calls-2"), "tool_call_id-3": hidden(text, "tool_call_id-3")}  # fmt: skip
+    for i, m in enumerate(AGENT_STEP):
+        fields |= {f"role-{i}": m["role"], f"content-{i}": m["content"] or ""}
+    fake_upstream.reset()
+    assert_page(admin.post("/ui/playground", data=fields), 200)
+    sent = fake_upstream.requests()[-1]["body"]
+    assert sent["messages"] == recorded == AGENT_STEP and sent["tools"] == [SEARCH]
+    streamed = ndjson(admin.post("/ui/playground/stream", data={**fields, "column": "0"}, headers={"X-CSRF-Token": fields["csrf_token"]}))
+    assert "done" in streamed[-1] and fake_upstream.requests()[-1]["body"]["messages"] == AGENT_STEP
+    changed = assert_page(admin.post("/ui/playground", data={**fields, "role-2": "user", "content-2": "plain now"}), 200)
+    assert 'name="tool_calls-2"' not in changed  # a role that cannot carry calls drops them
+    assert "tool_calls" not in fake_upstream.requests()[-1]["body"]["messages"][2]
+
+
+def test_replay_offers_the_tools_and_tool_choice_the_span_recorded(admin: httpx.Client, api: httpx.Client) -> None:
+    tid, call = send_llm_span(api, **{"input.value": json.dumps(AGENT_STEP), "llm.tools.0.tool.json_schema": json.dumps(SEARCH),
+                                      "llm.invocation_parameters": json.dumps({"temperature": 0, "tool_choice": "auto"})})  # fmt: skip
+    text = assert_page(admin.get("/ui/playground", params={"trace": tid, "span": call}), 200)
+    params = json.loads(html.unescape(re.search(r'name="params-0" rows="2">([^<]*)</textarea>', text).group(1)))
+    assert params == {"temperature": 0, "tool_choice": "auto", "tools": [SEARCH]}
+    assert json.loads(hidden(text, "tool_calls-2")) == [CALL] and hidden(text, "tool_call_id-3") == "call_1"
+
+
+def test_tool_calls_are_escaped(admin: httpx.Client, api: httpx.Client) -> None:
+    evil = [{"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "", "tool_calls": [{"id": f"c{SCRIPT}", "type": "function", "function": {"name": f"find{SCRIPT}", "arguments": SCRIPT}}]},
+            {"role": "tool", "tool_call_id": f"c{SCRIPT}", "content": "found"}]  # fmt: skip
+    tid, call = send_llm_span(api, **{"input.value": json.dumps(evil)})
+    text = assert_page(admin.get("/ui/playground", params={"trace": tid, "span": call}), 200)
+    assert "<script>alert" not in text and "calls <code>find&lt;script&gt;alert(" in text
+    assert json.loads(hidden(text, "tool_calls-1"))[0]["function"]["name"] == f"find{SCRIPT}" and hidden(text, "tool_call_id-2") == f"c{SCRIPT}"
+
+
+def test_forged_tool_calls_are_refused_beside_their_message_and_nothing_runs(admin: httpx.Client) -> None:
+    page = admin.get("/ui/playground")
+    headers = {"X-CSRF-Token": csrf_of(page)}
+    for forged in ("{not json", f'[{{"function": {{"name": "{SCRIPT}"}}}}]', "[]"):
+        fields = form(page, **{"role-1": "assistant", "content-1": "", "tool_calls-1": forged})
+        text = assert_page(admin.post("/ui/playground", data=fields), 400)
+        assert re.search(r'data-error-for="tool_calls-1">The tool calls of message 2|data-error-for="tool_calls-1">Each tool call of message 2', text), forged
+        assert "data-trace-link" not in text and "<script>alert" not in text
+        refused = admin.post("/ui/playground/stream", data={**fields, "column": "0"}, headers=headers)
+        assert refused.status_code == 422 and "tool_calls-1" in refused.json()["errors"]
+    fields = form(page, save_name="pg.tools", save_message="m", **{"role-1": "assistant", "content-1": "", "tool_calls-1": json.dumps([CALL])})
+    saved = assert_page(admin.post("/ui/playground/save", data=fields), 400)
+    assert re.search(r'data-error-for="messages">Message 2 carries a tool call', saved)

@@ -2,8 +2,8 @@
 run through the gateway on up to three model configurations side by side.
 
 - `?prompt={name}&version={n}` opens a prompt version; `?trace={id}&span={id}` replays a span (its exact
-  messages, model and parameters, with its recorded output as the "before" column); another project's
-  trace or span is a 404 page.
+  messages with their tool calls, model, parameters and recorded tools, with its recorded output as the
+  "before" column); another project's trace or span is a 404 page.
 - `POST /ui/playground` runs every configuration and shows the page with their outputs (works without
   JavaScript); `POST /ui/playground/stream` (the page's script, CSRF in the X-CSRF-Token header) streams one
   configuration's tokens as JSON lines, then its tokens, cost, latency and trace.
@@ -47,6 +47,7 @@ from stackwright.ui.playground_draft import (
     rendered_messages,
     template_variables,
 )
+from stackwright.ui.playground_tools import shown_calls, wire
 from stackwright.ui.settings import checked_form, web_actor
 
 router = page_router()
@@ -109,7 +110,7 @@ async def _prepare(request: Request, user: WebUser, draft: Draft, project: Any) 
     errors |= problem
     caller = runs.web_caller(request, user)
     attributes = runs.call_attributes(caller, (draft.prompt, draft.version) if unchanged else None)
-    bodies = {i: {**params[i], "model": draft.columns[i].model, "messages": rendered} for i in draft.active()}
+    bodies = {i: {**params[i], "model": draft.columns[i].model, "messages": wire(rendered)} for i in draft.active()}
     return bodies, errors, attributes
 
 
@@ -127,9 +128,11 @@ async def _page(request: Request, user: WebUser, draft: Draft, status: int = 200
     served = runs.chat_models(await _gateway(request).catalog.get(project_id))
     names, template_errors = template_variables(draft)
     errors = {**template_errors, **(errors or {})}
-    rows = [*draft.messages, {"role": "user", "content": ""}] if draft.messages else [{"role": "system", "content": ""}, {"role": "user", "content": ""}]
+    messages = [*draft.messages, {"role": "user", "content": ""}] if draft.messages else [{"role": "system", "content": ""}, {"role": "user", "content": ""}]
+    rows = [{"tool_calls": "", "tool_call_id": "", **m, "calls": shown_calls(m.get("tool_calls"))} for m in messages]
     first = draft.columns[0]
-    sweep = {"model": first.model, "params": first.params, "messages": json.dumps(draft.messages, ensure_ascii=False),
+    plain = [{"role": m["role"], "content": m["content"]} for m in draft.messages if m["content"].strip()]  # a sweep runs no tool calls
+    sweep = {"model": first.model, "params": first.params, "messages": json.dumps(plain, ensure_ascii=False),
              "prompt": draft.prompt if unchanged else "", "prompt_version": draft.version if unchanged else ""}  # fmt: skip
     return render(
         request, "playground.html", status, user=user, draft=draft, rows=rows, roles=ROLES, variables=names, errors=errors,
@@ -221,6 +224,9 @@ async def save(request: Request, user: UserDep) -> Response:
         errors["save_name"] = "Name the prompt to save to (an existing one gets a new version)."
     if not draft.save_message.strip():
         errors["save_message"] = "Say what changed: it is the version's message in the history."
+    carrying = next((i for i, m in enumerate(draft.messages) if m.get("tool_calls") or m.get("tool_call_id")), None)
+    if carrying is not None and "messages" not in errors:
+        errors["messages"] = f"Message {carrying + 1} carries a tool call, which a prompt version cannot store: change its role or remove it to save."
     params, problem = params_of(draft.columns[0], 0)
     errors |= problem
     if errors:

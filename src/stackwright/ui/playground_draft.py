@@ -1,9 +1,9 @@
 """What the playground edits: the messages (plain text, or Jinja templates with variables), up to three
 model configurations, and where the draft came from (a prompt version, or a span being replayed).
 
-A draft travels in the page's form (``role-N``/``content-N``, ``var-NAME``, ``model-N``/``params-N``), so
-every run, save and sweep starts from exactly what is on the screen. Problems are collected per field name
-and shown beside that field.
+A draft travels in the page's form (``role-N``/``content-N`` with ``tool_calls-N``/``tool_call_id-N``,
+``var-NAME``, ``model-N``/``params-N``), so every run, save and sweep starts from exactly what is on the
+screen. Problems are collected per field name and shown beside that field.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from stackwright.core.errors import InvalidInput
 from stackwright.prompts import service as prompts
 from stackwright.prompts.templates import analyze, message_label, render_payload, schema_for
+from stackwright.ui.playground_tools import check_calls, recorded_calls, span_tools
 from stackwright.ui.span_panel import decoded
 from stackwright.ui.span_panel import messages as span_messages
 
@@ -57,9 +58,14 @@ def from_form(form: dict[str, str]) -> Draft:
     for i in range(MAX_MESSAGES):
         if f"role-{i}" not in form and f"content-{i}" not in form:
             break
-        content = form.get(f"content-{i}", "")
-        if content.strip():
-            draft.messages.append({"role": form.get(f"role-{i}", "user"), "content": content})
+        message = {"role": form.get(f"role-{i}", "user"), "content": form.get(f"content-{i}", "")}
+        calls, answers = form.get(f"tool_calls-{i}", "").strip(), form.get(f"tool_call_id-{i}", "").strip()
+        if calls and message["role"] == "assistant":  # kept only while the role can carry them
+            message["tool_calls"] = calls
+        if answers and message["role"] == "tool":
+            message["tool_call_id"] = answers
+        if message["content"].strip() or "tool_calls" in message:
+            draft.messages.append(message)
     draft.variables = {k[4:]: v for k, v in form.items() if k.startswith("var-")}
     draft.columns = [Column(form.get(f"model-{i}", "").strip(), form.get(f"params-{i}", "").strip()) for i in range(COLUMNS)]
     for name in ("prompt", "version", "trace", "span", "save_name", "save_message"):
@@ -75,7 +81,7 @@ def check_messages(draft: Draft) -> dict[str, str]:
             return {"messages": f"Message {i + 1} has role {m['role'][:40]!r}; use one of {', '.join(ROLES)}."}
         if len(m["content"]) > MAX_CONTENT:
             return {"messages": f"Message {i + 1} has {len(m['content'])} characters; the most is {MAX_CONTENT}."}
-    return {}
+    return check_calls(draft.messages)
 
 
 def params_of(column: Column, index: int) -> tuple[dict[str, Any], dict[str, str]]:
@@ -180,14 +186,34 @@ def span_model(span: dict[str, Any]) -> str:
     return str(attributes.get("gen_ai.request.model") or attributes.get("llm.request.model") or span.get("model") or "")
 
 
+def _message(shown: dict[str, Any], recorded: Any) -> dict[str, str]:
+    """A recorded message as the form carries it, with its tool calls (assistant) or the call it answers (tool)."""
+    message = {"role": shown["role"] if shown["role"] in ROLES else "user", "content": shown["text"]}
+    calls = recorded_calls(recorded)
+    if calls and message["role"] == "assistant":
+        message["tool_calls"] = calls
+    answers = recorded.get("tool_call_id") if isinstance(recorded, dict) else None
+    if isinstance(answers, str) and answers and message["role"] == "tool":
+        message["tool_call_id"] = answers
+    return message
+
+
 def from_span(span: dict[str, Any], prompt_params: dict[str, Any] | None = None) -> Draft:
-    """The span's exact messages (as plain text, not templates), model and parameters: those of the prompt
-    version it names (``prompt_params``, as the gateway merged them), then those the span recorded."""
+    """The span's exact messages (as plain text, not templates, with their tool calls), model and parameters:
+    those of the prompt version it names (``prompt_params``, as the gateway merged them), then those the span
+    recorded, with the tool definitions it recorded as ``tools``."""
     found = span_messages(span.get("input"), True)
     if found is None:
         found = [{"role": "user", "text": str(decoded(span.get("input")) or "")}]
-    messages = [{"role": m["role"] if m["role"] in ROLES else "user", "content": m["text"]} for m in found]
-    params = {**(prompt_params or {}), **span_parameters(span.get("attributes") or {})}
+    raw = decoded(span.get("input"))
+    raw = raw if isinstance(raw, list) else [raw]
+    messages = [_message(m, raw[i] if i < len(raw) else None) for i, m in enumerate(found)]
+    attributes = span.get("attributes") or {}
+    params = {**(prompt_params or {}), **span_parameters(attributes)}
+    if isinstance(params.get("tools"), str):
+        params["tools"] = decoded(params["tools"])
+    if "tools" not in params and (tools := span_tools(attributes)):
+        params["tools"] = tools
     draft = Draft(messages=messages, trace=span["trace_id"], span=span["span_id"], save_name=span.get("prompt_name") or "")
     draft.columns[0] = Column(span_model(span), json.dumps(params) if params else "")
     return draft
