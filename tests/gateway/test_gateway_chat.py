@@ -3,6 +3,8 @@ cost headers and OpenAI-style errors for bad requests."""
 
 from __future__ import annotations
 
+import json
+
 import openai
 import pytest
 
@@ -20,7 +22,7 @@ def client(app):
 def test_chat_is_answered_traced_and_priced(api, client, fake_upstream):
     model = unique()
     apply(api, fake_model(fake_upstream.base_url, "gpt-4o-mini", name=model))
-    raw = chat(client, model, "what is the refund window", user="user-7")
+    raw = chat(client, model, "what is the refund window", user="user-7", temperature=0.2, max_tokens=64)
     completion = raw.parse()
     assert completion.choices[0].message.content == "echo: what is the refund window"
     assert completion.usage.prompt_tokens == 5 and completion.usage.completion_tokens == 6
@@ -39,6 +41,7 @@ def test_chat_is_answered_traced_and_priced(api, client, fake_upstream):
     span = api.get(f"/api/v1/traces/{trace['trace']['trace_id']}/spans/{root['span_id']}").json()
     assert span["user_id"] == "user-7" and "refund window" in span["input"] and span["output"].startswith("echo:")
     assert span["attributes"]["gen_ai.request.model"] == model and span["attributes"]["stackwright.gateway.deployment"] == f"{model}/0"
+    assert json.loads(span["attributes"]["llm.invocation_parameters"]) == {"temperature": 0.2, "max_tokens": 64}  # what replay sends again
 
 
 def test_streaming_relays_chunks_and_usage(api, client, fake_upstream):

@@ -275,8 +275,9 @@ def test_replay_keeps_an_agent_steps_tool_calls_and_sends_them_upstream(admin: h
     assert json.loads(hidden(text, "tool_calls-2")) == [CALL] and hidden(text, "tool_call_id-3") == "call_1"
     assert "calls <code>search_docs({&#34;q&#34;: &#34;refunds&#34;})</code>" in text and "answers tool call <code>call_1</code>" in text
     assert '<textarea id="f-content-2" name="content-2" rows="4"></textarea>' in text  # the call's message has no text
-    assert "tools" not in re.search(r'name="params-0" rows="2">([^<]*)</textarea>', text).group(1)  # the gateway records no tool definitions
-    fields = {"csrf_token": csrf_of(page), "trace": tid, "span": call, "model-0": "fake-model", "params-0": json.dumps({"tools": [SEARCH]}),
+    params = html.unescape(re.search(r'name="params-0" rows="2">([^<]*)</textarea>', text).group(1))
+    assert json.loads(params) == {"tools": [SEARCH]}  # the gateway's span records the call's parameters
+    fields = {"csrf_token": csrf_of(page), "trace": tid, "span": call, "model-0": "fake-model", "params-0": params,
               "tool_calls-2": hidden(text, "tool_calls-2"), "tool_call_id-3": hidden(text, "tool_call_id-3")}  # fmt: skip
     for i, m in enumerate(AGENT_STEP):
         fields |= {f"role-{i}": m["role"], f"content-{i}": m["content"] or ""}

@@ -30,6 +30,7 @@ from stackwright.gateway.spans import CallRecord, GatewayTracer, trace_context
 log = logging.getLogger("stackwright.gateway")
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _MAX_KEYS_CACHED = 10_000
+NOT_PARAMS = frozenset(("model", "messages", "stream", "stream_options", "user", "metadata", "variables"))  # recorded elsewhere
 
 
 class Gateway:
@@ -254,6 +255,7 @@ class Gateway:
         return CallRecord(
             project_id=actor.project_id, operation=operation, asked_model=asked, trace_id=trace_id, parent_span_id=parent,
             start_ns=time.time_ns(), input=body.get("messages") if operation == "chat" else body.get("input"),
+            params={k: v for k, v in body.items() if k not in NOT_PARAMS} if operation == "chat" else None,
             user_id=body.get("user") if isinstance(body.get("user"), str) else None,
             session_id=headers.get("x-stackwright-session-id"), key_id=actor.key_id, tags=request_tags(body, headers),
         )  # fmt: skip

@@ -62,6 +62,7 @@ class CallRecord:
     error_code: str | None = None
     input: Any = None
     output: Any = None
+    params: dict[str, Any] | None = None  # the call's parameters (temperature, tools...): replay sends them again
     user_id: str | None = None
     session_id: str | None = None
     key_id: str | None = None
@@ -88,6 +89,7 @@ class CallRecord:
             "stackwright.cost": self.cost,
             "stackwright.gateway.ttft_ms": self.ttft_ms,
             "input.value": _text(self.input),
+            "llm.invocation_parameters": _text(self.params) if self.params else None,
             "output.value": _text(self.output),
             "user.id": self.user_id,
             "session.id": self.session_id,
