@@ -6,7 +6,7 @@ import fcntl
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -85,6 +85,12 @@ class Base(DeclarativeBase):
 def rowcount(result: Result[Any]) -> int:
     """The rows an UPDATE or DELETE matched: Session.execute returns a CursorResult for them, typed as a plain Result."""
     return cast(CursorResult[Any], result).rowcount
+
+
+def plain_rows(result: Result[Any]) -> Iterable[tuple[Any, ...]]:
+    """A result's rows to unpack (``for a, b in plain_rows(...)``) where SQLAlchemy cannot tell the columns' types
+    (text() queries, Table columns): each row is a tuple as far as mypy knows, as it is at run time."""
+    return cast("Iterable[tuple[Any, ...]]", result)
 
 
 def redact_url(url: str) -> str:

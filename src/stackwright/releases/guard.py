@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from stackwright.auth.actors import SYSTEM, Actor
-from stackwright.core.db import Database
+from stackwright.core.db import Database, plain_rows
 from stackwright.core.errors import Conflict, NotFound
 from stackwright.core.periodic import PeriodicTask
 from stackwright.releases.models import Release
@@ -118,11 +118,11 @@ def check_release(
 def check_all(db: Database, *, actor: Actor = SYSTEM, stop: threading.Event | None = None) -> list[dict[str, Any]]:
     """One pass over every release with a candidate and rollback rules; returns each release's report."""
     with db.read() as session:
-        rows = session.execute(
+        rows = list(plain_rows(session.execute(
             select(Release.project_id, Release.route, Release.environment, Release.rollback_rules).where(
                 Release.candidate_mode.isnot(None)
             )
-        ).tuples().all()
+        )))
     reports = []
     for project_id, route, env, rules in rows:
         if stop is not None and stop.is_set():

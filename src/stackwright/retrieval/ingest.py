@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from stackwright.core.clock import utcnow
-from stackwright.core.db import rowcount
+from stackwright.core.db import plain_rows, rowcount
 from stackwright.core.errors import InvalidInput, NotFound
 from stackwright.retrieval.chunk_rows import insert_chunk_rows
 from stackwright.retrieval.chunking import Block, Chunk, chunk_documents
@@ -473,7 +473,7 @@ class _Ingest:
         with self.db.read() as session:
             rows = session.execute(select(t.c.id, t.c.source).where(t.c.collection_id == self.collection.id,
                                                                     t.c.source.like(pattern, escape="\\")))  # fmt: skip
-            gone = [doc_id for doc_id, source in rows.tuples() if source not in self.seen and not self._kept(source)]
+            gone = [doc_id for doc_id, source in plain_rows(rows) if source not in self.seen and not self._kept(source)]
         for ids in _batches(gone, _IN_BATCH):
             self._delete_documents(ids)
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from stackwright.core.db import plain_rows
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -64,7 +66,7 @@ def keyword_search(
         "ORDER BY score DESC, c.chunk_id LIMIT :kw_limit"
     )
     bound = {**params, "kw_query": fts5_query(words), "kw_collection": collection_id, "kw_limit": int(count)}
-    return [(int(row_id), float(score)) for row_id, score in session.execute(text(sql), bound).tuples()]
+    return [(int(row_id), float(score)) for row_id, score in plain_rows(session.execute(text(sql), bound))]
 
 
 # -- Postgres ---------------------------------------------------------------------------------------------

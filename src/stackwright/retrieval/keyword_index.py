@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from stackwright.core.db import plain_rows
 from stackwright.retrieval.index_schema import FTS_VOCAB_TABLE
 
 if TYPE_CHECKING:
@@ -187,7 +188,7 @@ def fts5_stats(session: Session, stems: list[str]) -> Fts5Stats | None:
         params = {f"s{i}": s for i, s in enumerate(unique)}
         names = ", ".join(f":{n}" for n in params)
         sql = f"SELECT term, doc FROM {VOCAB_TABLE} WHERE term IN ({names})"
-        frequency = {term: int(doc) for term, doc in session.execute(text(sql), params).tuples()}
+        frequency = {term: int(doc) for term, doc in plain_rows(session.execute(text(sql), params))}
     return Fts5Stats(rows, total / rows, frequency)
 
 
@@ -251,14 +252,14 @@ class KeywordIndex:
         texts: dict[int, tuple[str, str]] = {}
         if everything:
             query = text("SELECT row_id, text, heading_path FROM retrieval_chunks WHERE collection_id = :c")
-            for row_id, body, heading in session.execute(query, {"c": self.collection_id}).tuples():
+            for row_id, body, heading in plain_rows(session.execute(query, {"c": self.collection_id})):
                 texts[row_id] = (body, _heading_text(heading))
         else:
             ids = [int(r) for r in row_ids]
             for start in range(0, len(ids), 500):
                 params = {f"r{i}": r for i, r in enumerate(ids[start : start + 500])}
                 sql = f"SELECT row_id, text, heading_path FROM retrieval_chunks WHERE row_id IN ({', '.join(':' + n for n in params)})"
-                for row_id, body, heading in session.execute(text(sql), params).tuples():
+                for row_id, body, heading in plain_rows(session.execute(text(sql), params)):
                     texts[row_id] = (body, _heading_text(heading))
         keep = np.array([int(r) in texts for r in row_ids], dtype=bool)
         row_ids, chunk_keys, doc_keys = row_ids[keep], chunk_keys[keep], doc_keys[keep]

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from stackwright.core.db import plain_rows
+
 if TYPE_CHECKING:
     import numpy as np
     from sqlalchemy.orm import Session
@@ -190,9 +192,9 @@ class EmbeddedIndex:
             batch = ids[start : start + _FETCH_BATCH]
             params = {f"r{i}": r for i, r in enumerate(batch)}
             names = ", ".join(f":{n}" for n in params)
-            for row_id, blob in session.execute(
+            for row_id, blob in plain_rows(session.execute(
                 text(f"SELECT row_id, embedding FROM retrieval_chunks WHERE row_id IN ({names})"), params
-            ).tuples():
+            )):
                 if blob is None or len(blob) != size:
                     log.warning("chunk row %s has an embedding of %s bytes, not %d; left out of the index", row_id, None if blob is None else len(blob), size)
                     continue

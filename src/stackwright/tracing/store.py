@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import case, func
 from sqlalchemy.engine import Connection
 
+from stackwright.core.db import plain_rows
 from stackwright.tracing.models import Span, Trace
 
 PREVIEW_CHARS = 2000
@@ -281,7 +282,7 @@ def _existing(conn: Connection, trace_ids: dict[str, list[str]]) -> set[tuple[st
             size = 1 << (len(chunk) - 1).bit_length()  # padded to a power of two: few distinct statements to prepare
             sql = f"SELECT trace_id, span_id FROM spans WHERE project_id = ? AND trace_id IN ({', '.join('?' * size)})"
             params = (project_id, *chunk, *[chunk[-1]] * (size - len(chunk)))
-            found.update((project_id, t, s) for t, s in conn.exec_driver_sql(sql, params).tuples())
+            found.update((project_id, t, s) for t, s in plain_rows(conn.exec_driver_sql(sql, params)))
     return found
 
 

@@ -9,7 +9,7 @@ order (no deadlocks on Postgres); callers keep transactions tiny (SQLite writers
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, case, delete, or_, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -101,8 +101,8 @@ def _ensure(session: Session, key: CounterKey, end: int, now: int) -> None:
 
 
 def _snapshot(session: Session, key: CounterKey) -> tuple[int, int]:
-    used, leased = session.execute(select(COUNTERS.c.used, COUNTERS.c.leased).where(_is_row(key))).tuples().one()
-    return used, leased
+    row = session.execute(select(COUNTERS.c.used, COUNTERS.c.leased).where(_is_row(key))).one()
+    return cast("tuple[int, int]", tuple(row))
 
 
 def reserve(
