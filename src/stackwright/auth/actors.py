@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from stackwright.core.errors import Forbidden
 
 SCOPE_RANK = {"read": 1, "write": 2, "admin": 3}
+SCOPE_HOLDERS = {"read": "any role in the project", "write": "a member of the project or above", "admin": "an admin or owner of the project"}
 ROLE_RANK = {"viewer": 1, "member": 2, "admin": 3, "owner": 4}
 ROLE_SCOPE = {"viewer": "read", "member": "write", "admin": "admin", "owner": "admin"}  # the most a role's keys may do
 
@@ -39,8 +40,9 @@ class Actor:
         if not self.has_scope(needed):
             held = ", ".join(self.scopes) or "none"
             raise Forbidden(
-                f"{doing} needs the {needed!r} scope (an admin or owner of the project); you have {held}.",
-                hint="Ask an admin of the project to do it, or to give you a higher role.",
+                f"{doing} needs the {needed!r} scope ({SCOPE_HOLDERS[needed]}); you have {held}.",
+                hint="Ask an admin of the project for the member role." if needed == "write"
+                else "Ask an admin of the project to do it, or to give you a higher role.",
             )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from stackwright.auth.actors import Actor
-from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from stackwright.core.errors import Conflict, InvalidInput, NotFound
 from stackwright.datasets import service
 from stackwright.datasets.items import check_item_id, normalize_item, with_ids
 
@@ -54,13 +54,6 @@ def import_items(
     return {**result, "mode": mode, "imported": len(items) - skipped, "skipped": skipped}
 
 
-def require_write(actor: Actor) -> None:
-    """Changing a dataset's items needs the write scope: a member of the project or above (the API, the CLI and the web UI)."""
-    if not actor.has_scope("write"):
-        raise Forbidden(f"Changing a dataset needs the 'write' scope (a member of the project or above); you have {', '.join(actor.scopes) or 'none'}.",
-                        hint="Ask an admin of the project for the member role.")  # fmt: skip
-
-
 def _check_base(dataset: Any, expected_version: int | None) -> None:
     """Conflict when the caller edited version ``expected_version`` but the dataset has moved on since."""
     if expected_version is not None and (dataset.latest_version or 0) != expected_version:
@@ -83,7 +76,7 @@ def add_item(session: Session, actor: Actor, project_id: str, name: str, raw: An
              expected_version: int | None = None) -> dict[str, Any]:  # fmt: skip
     """Append one item (creating the dataset if needed); Conflict if the latest version already holds it, or
     is not ``expected_version`` when that is given."""
-    require_write(actor)
+    actor.require_scope("write", "Changing a dataset")
     item = normalize_item(raw, "The item")
     dataset, _ = service.lock_or_create(session, project_id, name)
     _check_base(dataset, expected_version)
@@ -115,7 +108,7 @@ def update_item(
     The changed item gets a new id (its content changed); an unchanged item makes no new version. Conflict when
     ``expected_version`` is given and is no longer the latest.
     """
-    require_write(actor)
+    actor.require_scope("write", "Changing a dataset")
     unknown = [key for key in changes if key not in ("input", "expected", "metadata")]
     if unknown:
         raise InvalidInput(f"Unknown item field {unknown[0]!r}.", hint="An item has the fields input, expected and metadata.")
@@ -134,7 +127,7 @@ def update_item(
 def remove_item(session: Session, actor: Actor, project_id: str, name: str, item_id: str, *, message: str = "",
                 expected_version: int | None = None) -> dict[str, Any]:  # fmt: skip
     """Drop one item from the latest version (older versions keep it); Conflict as ``update_item``."""
-    require_write(actor)
+    actor.require_scope("write", "Changing a dataset")
     dataset = service.get_locked(session, project_id, name)
     _check_base(dataset, expected_version)
     current = service.current_items(session, dataset)

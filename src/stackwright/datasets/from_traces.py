@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stackwright.auth.actors import Actor
-from stackwright.core.errors import Forbidden, InvalidInput
+from stackwright.core.errors import InvalidInput
 
 FILTER_KEYS = (
     "start", "end", "name", "status", "model", "prompt_name", "prompt_version", "route", "environment", "user_id",
@@ -111,12 +111,6 @@ def _root_bodies(session: Session, project_id: str, traces: list[dict[str, Any]]
     return out
 
 
-def _require_write(actor: Actor) -> None:
-    if not actor.has_scope("write"):
-        raise Forbidden(f"Adding traces to a dataset needs the 'write' scope (a member of the project or above); you have {', '.join(actor.scopes) or 'none'}.",
-                        hint="Ask an admin of the project for the member role.")  # fmt: skip
-
-
 def _items_of(session: Session, project_id: str, traces: list[dict[str, Any]], mask: bool) -> tuple[list[dict[str, Any]], list[str], list[Any], int]:
     """(items, their places, personal data found, traces without a root input) for these traces, masked if ``mask``."""
     from stackwright.datasets.items import normalize_item
@@ -160,7 +154,7 @@ def add_from_traces(
     from stackwright.datasets.items import check_name
     from stackwright.datasets.pii import count_kinds
 
-    _require_write(actor)
+    actor.require_scope("write", "Adding traces to a dataset")
     check_name(name)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {limit!r}.")
@@ -194,7 +188,7 @@ def add_trace(session: Session, actor: Actor, project_id: str, name: str, trace_
     from stackwright.datasets.pii import count_kinds
     from stackwright.tracing import queries
 
-    _require_write(actor)
+    actor.require_scope("write", "Adding traces to a dataset")
     check_name(name)
     trace = queries.find_trace(session, project_id, trace_id)
     items, places, findings, _ = _items_of(session, project_id, [trace], mask)

@@ -89,11 +89,9 @@ async def run_test(gateway: Any, caller: Any, model: str, prompt: str) -> dict[s
     scope (a member or above), as every model call does: the API, the CLI and the web UI's button call this."""
     import orjson
 
-    from stackwright.core.errors import Forbidden, StackwrightError
+    from stackwright.core.errors import StackwrightError
 
-    if not caller.has_scope("write"):
-        raise Forbidden(f"Testing a model needs the 'write' scope (a member of the project or above); you have {', '.join(caller.scopes) or 'none'}.",
-                        hint="Ask an admin of the project for the member role.")  # fmt: skip
+    caller.require_scope("write", "Testing a model")
 
     started = time.perf_counter()
     payload = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}

@@ -36,7 +36,8 @@ class CheckIn(BaseModel):
     canary: str | None = Field(default=None, max_length=200, description="The canary token planted on input (output checks).")
 
 
-def _forget(request: Request, project_id: str) -> None:
+def forget_policies(request: Request, project_id: str) -> None:
+    """This process applies a change to the project's policies at once (the API and the web UI call this)."""
     gateway = getattr(request.app.state, "gateway", None)
     guard = getattr(gateway, "guard", None)
     if guard is not None:
@@ -57,7 +58,7 @@ def put_policy(
     policy = policy_spec.from_payload({"name": name, **{k: v for k, v in body.items() if k != "name"}})
     data, state = service.put_policy(session, caller, caller.project_id, policy)
     session.commit()
-    _forget(request, caller.project_id)
+    forget_policies(request, caller.project_id)
     return JSONBody({**data, "state": state}, status_code=201 if state == "created" else 200)
 
 
@@ -81,7 +82,7 @@ def delete_policy(request: Request, caller: WriteCaller, session: SessionDep, na
 
     service.delete_policy(session, caller, caller.project_id, name)
     session.commit()
-    _forget(request, caller.project_id)
+    forget_policies(request, caller.project_id)
     return Response(status_code=204)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from stackwright.auth import audit
 from stackwright.auth.actors import Actor
 from stackwright.core.clock import utcnow
-from stackwright.core.errors import Conflict, Forbidden, NotFound
+from stackwright.core.errors import Conflict, NotFound
 from stackwright.guardrails.models import GuardrailPolicy
 from stackwright.guardrails.policy import Policy
 
@@ -37,17 +37,11 @@ def _audited(row: GuardrailPolicy) -> dict[str, Any]:
     return {"route": row.route, "revision": row.revision, **checks}
 
 
-def _require_write(actor: Actor, doing: str) -> None:
-    if not actor.has_scope("write"):
-        raise Forbidden(f"{doing} needs the 'write' scope (a member, admin or owner of the project).",
-                        hint="Ask an admin of the project for the member role.")  # fmt: skip
-
-
 def put_policy(session: Session, actor: Actor, project_id: str, policy: Policy,
                expected_revision: int | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip
     """Create or replace; returns (payload, 'created' | 'updated' | 'unchanged'). A change is audited; 'unchanged' is not.
     ``expected_revision``: the revision the caller edited (0: a new policy); Conflict when the stored one differs."""
-    _require_write(actor, "Saving a guardrail policy")
+    actor.require_scope("write", "Saving a guardrail policy")
     data = policy.as_dict()
     row = session.scalar(
         select(GuardrailPolicy).where(GuardrailPolicy.project_id == project_id, GuardrailPolicy.name == policy.name).with_for_update()
@@ -83,7 +77,7 @@ def list_policies(session: Session, project_id: str) -> list[dict[str, Any]]:
 
 def delete_policy(session: Session, actor: Actor, project_id: str, name: str, expected_revision: int | None = None) -> None:
     """Delete and audit. ``expected_revision``: the revision the caller saw; Conflict when the stored one differs."""
-    _require_write(actor, "Deleting a guardrail policy")
+    actor.require_scope("write", "Deleting a guardrail policy")
     row = get_row(session, project_id, name, lock=True)
     if expected_revision is not None and row.revision != expected_revision:
         raise Conflict(f"The policy {name!r} changed after you opened it: it is at revision {row.revision}, you saw revision {expected_revision}.",

@@ -35,7 +35,8 @@ class ScheduleIn(JobIn):
     enabled: bool = Field(default=True, description="Disabled schedules do not fire.")
 
 
-def _wake(request: Request) -> None:
+def wake_runner(request: Request) -> None:
+    """Start a job just enqueued now, rather than at the runner's next poll (the API and the web UI)."""
     task = getattr(request.app.state, "jobs", None)
     if task is not None:
         task.wake()
@@ -63,7 +64,7 @@ def enqueue(request: Request, caller: WriteCaller, session: SessionDep, body: Jo
     job = service.enqueue_by(session, caller, caller.project_id, body.kind, body.params, max_attempts=body.max_attempts,
                              settings=request.app.state.settings)  # fmt: skip
     session.commit()
-    _wake(request)
+    wake_runner(request)
     return JSONBody(service.job_payload(job, []), status_code=202)
 
 

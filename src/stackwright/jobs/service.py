@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from stackwright.auth import audit
 from stackwright.core.clock import new_id, utcnow
 from stackwright.core.db import rowcount
-from stackwright.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from stackwright.core.errors import Conflict, InvalidInput, NotFound
 from stackwright.jobs.models import FINISHED, STATUSES, Job, JobLog, JobSchedule
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -159,18 +159,10 @@ def cancel(session: Session, project_id: str, job_id: str) -> Job:
     return job
 
 
-def require_write(actor: Any, doing: str) -> None:
-    """Forbidden unless ``actor`` (an API key, a web UI user) holds the write scope: a member of the project or above.
-    The one check every change of jobs and schedules passes, whichever way it came in."""
-    if not actor.has_scope("write"):
-        raise Forbidden(f"{doing} needs the 'write' scope (a member of the project or above); you have {', '.join(actor.scopes) or 'none'}.",
-                        hint="Ask an admin of the project for the member role.")  # fmt: skip
-
-
 def enqueue_by(session: Session, actor: Any, project_id: str, kind: str, params: Any, *, max_attempts: int = 1, settings: Any) -> Job:
     """``enqueue`` on behalf of ``actor``: it needs the write scope, the params pass the same checks (python code in
     an evals.run spec only from the operator's allow-list in ``settings``), and it is audited as ``job.enqueue``."""
-    require_write(actor, "Enqueueing a job")
+    actor.require_scope("write", "Enqueueing a job")
     job = enqueue(session, project_id, kind, params, max_attempts=max_attempts, settings=settings)
     audit.record(session, actor, "job.enqueue", "job", job.id, project_id=project_id, after={"kind": job.kind})
     return job
@@ -179,7 +171,7 @@ def enqueue_by(session: Session, actor: Any, project_id: str, kind: str, params:
 def cancel_by(session: Session, actor: Any, project_id: str, job_id: str) -> Job:
     """``cancel`` on behalf of ``actor`` (the API's key or the web UI's user): it needs the write scope (a member of
     the project or above), and the request is audited as ``job.cancel``."""
-    require_write(actor, "Cancelling a job")
+    actor.require_scope("write", "Cancelling a job")
     job = cancel(session, project_id, job_id)
     audit.record(session, actor, "job.cancel", "job", job.id, project_id=project_id)
     return job
@@ -250,7 +242,7 @@ def delete_schedule(session: Session, project_id: str, name: str) -> None:
 def set_schedule_by(session: Session, actor: Any, project_id: str, name: str, cron: str, kind: str, params: Any, *,
                     max_attempts: int = 1, enabled: bool = True, settings: Any) -> tuple[JobSchedule, bool]:  # fmt: skip
     """``set_schedule`` on behalf of ``actor``: it needs the write scope and is audited as ``job_schedule.set``."""
-    require_write(actor, "Changing a job schedule")
+    actor.require_scope("write", "Changing a job schedule")
     row, created = set_schedule(session, project_id, name, cron, kind, params, max_attempts=max_attempts, enabled=enabled, settings=settings)
     payload = schedule_payload(row)
     audit.record(session, actor, "job_schedule.set", "job_schedule", row.name, project_id=project_id,
@@ -260,7 +252,7 @@ def set_schedule_by(session: Session, actor: Any, project_id: str, name: str, cr
 
 def delete_schedule_by(session: Session, actor: Any, project_id: str, name: str) -> None:
     """``delete_schedule`` on behalf of ``actor``: it needs the write scope and is audited as ``job_schedule.delete``."""
-    require_write(actor, "Deleting a job schedule")
+    actor.require_scope("write", "Deleting a job schedule")
     delete_schedule(session, project_id, name)
     audit.record(session, actor, "job_schedule.delete", "job_schedule", name, project_id=project_id)
 

@@ -65,7 +65,7 @@ def set_label(
 
     ``expected_from``: the version the caller saw the label on (0: not set); a Conflict if it moved since.
     """
-    service.require_write(actor, "Moving a prompt label")
+    actor.require_scope("write", "Moving a prompt label")
     check_label(label)
     check_version(version)
     prompt = service.get_locked(session, project_id, name)
@@ -85,7 +85,7 @@ def remove_label(
 ) -> dict[str, Any]:
     """Remove ``label`` (never ``latest``); NotFound if the prompt does not have it, Conflict if it no longer
     points at ``expected_from`` (the version the caller saw it on)."""
-    service.require_write(actor, "Removing a prompt label")
+    actor.require_scope("write", "Removing a prompt label")
     check_label(label)
     if label == LATEST:
         raise InvalidInput("The `latest` label cannot be removed: it follows every new version.")

@@ -64,7 +64,7 @@ def push(
     scope or for a protected label, Conflict when ``expected_latest`` (the latest version the editor saw;
     0: the prompt did not exist) is no longer the prompt's latest version.
     """
-    service.require_write(actor, "Pushing a prompt version")
+    actor.require_scope("write", "Pushing a prompt version")
     spec = parse_file(raw, source)
     content = content_of(spec)
     schema, includes = analyze_content(content)

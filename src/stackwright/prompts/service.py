@@ -11,23 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stackwright.auth.actors import Actor
 from stackwright.core.config import Settings
-from stackwright.core.errors import Forbidden, NotFound
+from stackwright.core.errors import NotFound
 from stackwright.prompts.models import Prompt, PromptLabel, PromptVersion
 from stackwright.prompts.refs import LATEST, PromptRef, make_ref, parse_ref
 
 _SHOWN = 10  # how many versions or labels a NotFound message lists
-
-
-def require_write(actor: Actor, doing: str) -> None:
-    """Forbidden unless the actor may change prompts (the write scope: a member, admin or owner). Every
-    caller (API key, web page, CLI) passes this check here, in the service."""
-    if not actor.has_scope("write"):
-        raise Forbidden(
-            f"{doing} needs the 'write' scope (a member, admin or owner of the project); you have {', '.join(actor.scopes) or 'none'}.",
-            hint="Ask an admin of the project for the member role.",
-        )
 
 
 def get_prompt(session: Session, project_id: str, name: str) -> Prompt:

@@ -158,15 +158,6 @@ def _check_revision(row: Release | None, expected: int | None) -> None:
         )
 
 
-def require_write(actor: Actor, doing: str) -> None:
-    """Changing a release needs the 'write' scope, whoever calls: an API key, a web page, the CLI."""
-    if not actor.has_scope("write"):
-        raise Forbidden(
-            f"{doing} needs the 'write' scope (a member of the project or above); you have {', '.join(actor.scopes) or 'none'}.",
-            hint="Ask an admin of the project for the member role.",
-        )
-
-
 def _check_eval_change(actor: Actor, row: Release, new: str | None) -> None:
     """Adding a promotion requirement needs write; changing or clearing an existing one needs admin."""
     if row.required_eval and new != row.required_eval and not actor.has_scope("admin"):
@@ -212,7 +203,7 @@ def set_stable(
 
     Returns the release view plus ``changed``.
     """
-    require_write(actor, "Setting a release's stable config")
+    actor.require_scope("write", "Setting a release's stable config")
     check_route(route)
     check_env(env)
     config = build_config(session, project_id, prompt, model, params, settings)
@@ -254,7 +245,7 @@ def start_candidate(
     """Start (or adjust) the candidate: model, params and settings default to the stable ones (given values
     override). The same candidate config keeps its salt and start time, so raising the share keeps every
     subject already on the candidate there. Returns the release view plus ``changed``."""
-    require_write(actor, "Starting or changing a candidate")
+    actor.require_scope("write", "Starting or changing a candidate")
     share, mode = check_share(share), check_mode(mode)
     row = get_release(session, project_id, route, env, lock=True)
     _check_revision(row, expected_revision)
@@ -293,7 +284,7 @@ def promote(
     session: Session, actor: Actor, project_id: str, route: str, env: str, *, expected_revision: int | None = None
 ) -> dict[str, Any]:
     """Make the candidate the stable config, if the promotion requirement (when set) has a passing result."""
-    require_write(actor, "Promoting a candidate")
+    actor.require_scope("write", "Promoting a candidate")
     row = get_release(session, project_id, route, env, lock=True)
     _check_revision(row, expected_revision)
     if row.candidate is None:
@@ -327,7 +318,7 @@ def rollback(
 
     The time, the actor and the reason are kept as the release's ``last_rollback``.
     """
-    require_write(actor, "Rolling back a release")
+    actor.require_scope("write", "Rolling back a release")
     row = get_release(session, project_id, route, env, lock=True)
     _check_revision(row, expected_revision)
     before = state(row)
@@ -363,7 +354,7 @@ def set_rules(
     expected_revision: int | None = None,
 ) -> dict[str, Any]:
     """Change the automatic-rollback rules and/or the promotion requirement (None clears either)."""
-    require_write(actor, "Changing a release's rules")
+    actor.require_scope("write", "Changing a release's rules")
     if rollback_rules is UNSET and require_eval is UNSET:
         raise InvalidInput("Nothing to change.", hint="Give rollback rules, a required evaluation, or clear one of them.")
     row = get_release(session, project_id, route, env, lock=True)

@@ -8,14 +8,13 @@ the change and, given the revision the page showed, refuses when the policy chan
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from stackwright.core.deps import get_db
 from stackwright.core.errors import Conflict
 from stackwright.guardrails import service
+from stackwright.guardrails.api import forget_policies
 from stackwright.ui.guardrails import GUARDRAILS
 from stackwright.ui.pages import UserDep, WebUser, page_router, render
 from stackwright.ui.settings import checked_form, web_actor
@@ -65,7 +64,5 @@ async def delete_policy(request: Request, name: str, user: UserDep) -> Response:
             service.delete_policy(session, web_actor(request, user), user.project_id, name[:128], expected_revision=revision)
     except Conflict as exc:
         return await _confirm_page(request, user, name, 409, problem=exc.message)
-    guard: Any = getattr(getattr(request.app.state, "gateway", None), "guard", None)
-    if guard is not None:
-        guard.forget(user.project_id)  # this process stops applying it at once, as after the API's DELETE
+    forget_policies(request, user.project_id)  # this process stops applying it at once, as after the API's DELETE
     return RedirectResponse(f"{GUARDRAILS}?done=deleted", status_code=303)

@@ -21,6 +21,7 @@ from stackwright.core.errors import Conflict, Forbidden, InvalidInput
 from stackwright.evals.spec import SpecError, SpecSource
 from stackwright.guardrails import policy as policy_spec
 from stackwright.guardrails import service
+from stackwright.guardrails.api import forget_policies
 from stackwright.tracing.models import Span
 from stackwright.tracing.queries import iso
 from stackwright.ui.nav import NavEntry, add_nav
@@ -123,9 +124,7 @@ async def _save(request: Request, user: WebUser, name: str | None) -> Response:
         return _editor(request, user, 400, problems=[exc.message], bad_lines={line} if line else set(), **context)
     except Conflict as exc:
         return _editor(request, user, 409, problems=[exc.message], **context)
-    guard = getattr(getattr(request.app.state, "gateway", None), "guard", None)
-    if guard is not None:
-        guard.forget(user.project_id)  # this process applies the change at once, as after the API's PUT
+    forget_policies(request, user.project_id)  # this process applies the change at once, as after the API's PUT
     done = "unchanged" if state == "unchanged" else "created" if name is None else "saved"
     return RedirectResponse(f"{GUARDRAILS}/policies/{policy.name}?done={done}", status_code=303)
 

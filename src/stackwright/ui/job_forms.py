@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from stackwright.core.deps import get_db, get_settings
 from stackwright.core.errors import Forbidden, InvalidInput
 from stackwright.jobs import service
+from stackwright.jobs.api import wake_runner
 from stackwright.jobs.kinds import get_kind
 from stackwright.ui.jobs import ENQUEUE_BLANK, JOBS, SCHEDULE_BLANK, list_page
 from stackwright.ui.pages import UserDep, WebUser, page_router, render
@@ -82,7 +83,7 @@ def _checked_job(request: Request, values: dict[str, str], errors: FieldErrors) 
 async def enqueue(request: Request, user: UserDep) -> Response:
     form = await checked_form(request, user)
     actor = web_actor(request, user)
-    service.require_write(actor, "Enqueueing a job")
+    actor.require_scope("write", "Enqueueing a job")
     values, errors = _values(form, ENQUEUE_BLANK), FieldErrors()
     job = _checked_job(request, values, errors)
     if errors:
@@ -90,7 +91,7 @@ async def enqueue(request: Request, user: UserDep) -> Response:
     with get_db(request).write() as session:
         job_id = service.enqueue_by(session, actor, user.project_id, job["kind"], job["params"], max_attempts=job["max_attempts"],
                                     settings=get_settings(request)).id  # fmt: skip
-    _wake(request)
+    wake_runner(request)
     return RedirectResponse(f"{JOBS}/{job_id}?done=enqueued", status_code=303)
 
 
@@ -98,7 +99,7 @@ async def enqueue(request: Request, user: UserDep) -> Response:
 async def set_schedule(request: Request, user: UserDep) -> Response:
     form = await checked_form(request, user)
     actor = web_actor(request, user)
-    service.require_write(actor, "Changing a job schedule")
+    actor.require_scope("write", "Changing a job schedule")
     values, errors = _values(form, SCHEDULE_BLANK), FieldErrors()
     name = _check(errors, "name", lambda: service.check_schedule_name(values["name"]))
     cron = _check(errors, "cron", lambda: service.check_cron(values["cron"]))
@@ -110,13 +111,6 @@ async def set_schedule(request: Request, user: UserDep) -> Response:
                                              max_attempts=job["max_attempts"], enabled=bool(values["enabled"]),
                                              settings=get_settings(request))  # fmt: skip
     return RedirectResponse(f"{JOBS}?done=schedule-{'created' if created else 'replaced'}", status_code=303)
-
-
-def _wake(request: Request) -> None:
-    """Start the job now rather than at the runner's next poll (as the API does)."""
-    task = getattr(request.app.state, "jobs", None)
-    if task is not None:
-        task.wake()
 
 
 def _delete_page(request: Request, user: WebUser, name: str) -> Response:

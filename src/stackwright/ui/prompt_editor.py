@@ -175,7 +175,7 @@ def _submit(request: Request, user: WebUser, values: dict[str, Any], form: dict[
     from stackwright.prompts.push import push
 
     actor = web_actor(request, user)
-    service.require_write(actor, "Pushing a prompt version")  # a viewer's forged form is a 403 page
+    actor.require_scope("write", "Pushing a prompt version")  # a viewer's forged form is a 403 page
     raw, slots, errors = _push_file(values)
     if errors:
         return _editor(values, errors, status=400), None
@@ -209,7 +209,7 @@ async def new_prompt(request: Request, user: UserDep) -> Response:
     values = _read_form(form, form.get("name", "").strip()[:200])
     values["latest"] = "0"  # a new prompt: refused when the name is taken
     if not values["name"]:
-        service.require_write(web_actor(request, user), "Creating a prompt")
+        web_actor(request, user).require_scope("write", "Creating a prompt")
         return prompt_list_view(request, user, _editor(values, {"name": "Give the prompt a name, e.g. support-answer."}), 400)
     editor, result = _submit(request, user, values, form)
     if editor is not None:
@@ -219,7 +219,7 @@ async def new_prompt(request: Request, user: UserDep) -> Response:
 
 @router.get(PROMPTS + "/{name}/edit")
 def edit_page(request: Request, name: str, user: UserDep) -> Response:
-    service.require_write(web_actor(request, user), "Editing a prompt")
+    web_actor(request, user).require_scope("write", "Editing a prompt")
     source = request.query_params.get("from", "")
     with get_db(request).read() as session:
         prompt = service.get_prompt(session, user.project_id, name)

@@ -62,7 +62,7 @@ def confirm_remove(request: Request, name: str, label: str, user: UserDep) -> Re
         version = service.label_map(session, prompt.id).get(label)
     if version is None:
         raise NotFound(f"Prompt {prompt.name!r} has no label {label[:64]!r}.")
-    service.require_write(web_actor(request, user), "Removing a prompt label")
+    web_actor(request, user).require_scope("write", "Removing a prompt label")
     return render(request, "prompt_label_remove.html", user=user, prompt=prompt, label=label, version=version,
                   protected=label in (prompt.protected_labels or []))  # fmt: skip
 

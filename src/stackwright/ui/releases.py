@@ -200,7 +200,7 @@ async def change_share(request: Request, route: str, user: UserDep) -> Response:
     actor = web_actor(request, user)
 
     def work(session: Any) -> None:
-        service.require_write(actor, "Changing a candidate's share")
+        actor.require_scope("write", "Changing a candidate's share")
         row = service.get_release(session, user.project_id, route, env, lock=True)
         if row.candidate is None:
             raise Conflict(f"Route {route!r} in {env!r} has no candidate any more: start one first.")

@@ -12,7 +12,7 @@ from stackwright.auth import audit
 from stackwright.auth.actors import Actor
 from stackwright.core.clock import utcnow
 from stackwright.core.cursors import MAX_ID, decode_id_cursor, encode_id_cursor
-from stackwright.core.errors import Forbidden, NotFound
+from stackwright.core.errors import NotFound
 from stackwright.tracing.admin.schemas import ScoreCreate
 from stackwright.tracing.models import Score, Span, Trace
 
@@ -20,9 +20,7 @@ from stackwright.tracing.models import Score, Span, Trace
 def create_score(session: Session, actor: Actor, project_id: str, body: ScoreCreate) -> Score:
     """Attach a score to a trace (or one of its spans) of the project; 404 if it is not there. Needs the
     'write' scope (a member of the project or above), whoever calls: an API key, a web page."""
-    if not actor.has_scope("write"):
-        raise Forbidden(f"Scoring a trace needs the 'write' scope (a member of the project or above); you have {', '.join(actor.scopes) or 'none'}.",
-                        hint="Ask an admin of the project for the member role.")  # fmt: skip
+    actor.require_scope("write", "Scoring a trace")
     if session.get(Trace, (project_id, body.trace_id)) is None:
         raise NotFound(
             f"No trace {body.trace_id!r} in this project.",
